@@ -1,0 +1,442 @@
+//! The deserializer half of the body encoding (spec §5): borrowing, bounded, positioned.
+//!
+//! * Strings and byte strings are handed to visitors with `visit_borrowed_*`: a `&'de str` or
+//!   `&'de [u8]` field points into the body, nothing is copied.
+//! * Every length or element count is checked against the bytes left *before* anything is
+//!   allocated or visited for it (spec §5.3): a 5-byte body cannot make a `Vec` reserve 4 GiB.
+//! * Nesting is limited ([`DEFAULT_MAX_DEPTH`]) so a crafted body cannot exhaust the stack.
+//! * Every error carries the body offset and the innermost struct field being decoded.
+//!
+//! Primitives are read with nom's *complete* parsers: a body is always whole by the time it is
+//! decoded, so running out of input is an error, not a request for more.
+
+use nom::number::complete as num;
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+
+use crate::error::{BodyError, BodyErrorKind};
+
+/// Default limit on nesting (structs, sequences, options, enums inside each other).
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// Offset value meaning "not yet positioned"; fixed up where the error surfaces.
+const UNPOSITIONED: usize = usize::MAX;
+
+/// Decodes a complete body: the value must use every byte (spec §4.4, trailing bytes).
+pub fn from_bytes<'de, T: de::Deserialize<'de>>(input: &'de [u8]) -> Result<T, BodyError> {
+    from_bytes_with_depth(input, DEFAULT_MAX_DEPTH)
+}
+
+/// [`from_bytes`] with another nesting limit.
+pub fn from_bytes_with_depth<'de, T: de::Deserialize<'de>>(
+    input: &'de [u8],
+    max_depth: usize,
+) -> Result<T, BodyError> {
+    let mut de = Deserializer::new(input, max_depth);
+    let value = T::deserialize(&mut de).map_err(|e| de.position(e))?;
+    let rest = input.len() - de.pos;
+    if rest != 0 {
+        return Err(BodyError::at(
+            BodyErrorKind::TrailingBytes { count: rest },
+            de.pos,
+        ));
+    }
+    Ok(value)
+}
+
+/// The body-encoding deserializer over a borrowed body.
+#[derive(Debug)]
+pub struct Deserializer<'de> {
+    input: &'de [u8],
+    pos: usize,
+    depth: usize,
+    max_depth: usize,
+    field: Option<&'static str>,
+}
+
+type NomResult<'a, O> = nom::IResult<&'a [u8], O, nom::error::Error<&'a [u8]>>;
+
+impl<'de> Deserializer<'de> {
+    /// A deserializer at the start of `input`.
+    pub fn new(input: &'de [u8], max_depth: usize) -> Self {
+        Deserializer {
+            input,
+            pos: 0,
+            depth: 0,
+            max_depth,
+            field: None,
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self, mut e: BodyError) -> BodyError {
+        if e.offset == UNPOSITIONED {
+            e.offset = self.pos;
+        }
+        if e.field.is_none() {
+            e.field = self.field;
+        }
+        e
+    }
+
+    fn remaining(&self) -> usize {
+        self.input.len() - self.pos
+    }
+
+    fn eof(&self, needed: usize) -> BodyError {
+        BodyError::at(
+            BodyErrorKind::UnexpectedEnd {
+                needed,
+                remaining: self.remaining(),
+            },
+            self.pos,
+        )
+    }
+
+    /// Runs a nom parser on the rest of the input and advances past what it consumed.
+    fn parse<O>(
+        &mut self,
+        width: usize,
+        p: impl Fn(&'de [u8]) -> NomResult<'de, O>,
+    ) -> Result<O, BodyError> {
+        match p(&self.input[self.pos..]) {
+            Ok((rest, out)) => {
+                self.pos = self.input.len() - rest.len();
+                Ok(out)
+            }
+            Err(_) => Err(self.eof(width)),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'de [u8], BodyError> {
+        if n > self.remaining() {
+            return Err(self.eof(n));
+        }
+        let out = &self.input[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// Reads a u32 length/count prefix and checks it against the bytes left (spec §5.3).
+    fn len_prefix(&mut self) -> Result<usize, BodyError> {
+        let at = self.pos;
+        let len = self.parse(4, num::be_u32)?;
+        if len as usize > self.remaining() {
+            return Err(BodyError::at(
+                BodyErrorKind::LengthExceedsInput {
+                    length: len.into(),
+                    remaining: self.remaining(),
+                },
+                at,
+            ));
+        }
+        Ok(len as usize)
+    }
+
+    fn str_slice(&mut self) -> Result<&'de str, BodyError> {
+        let len = self.len_prefix()?;
+        let start = self.pos;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes).map_err(|e| {
+            BodyError::at(
+                BodyErrorKind::InvalidUtf8 {
+                    valid_up_to: e.valid_up_to(),
+                },
+                start + e.valid_up_to(),
+            )
+        })
+    }
+
+    fn enter(&mut self) -> Result<(), BodyError> {
+        if self.depth >= self.max_depth {
+            return Err(BodyError::at(
+                BodyErrorKind::DepthLimit(self.max_depth),
+                self.pos,
+            ));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+}
+
+type Res<T> = Result<T, BodyError>;
+
+macro_rules! int {
+    ($method:ident, $visit:ident, $parser:path, $width:expr) => {
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+            let v = self.parse($width, $parser)?;
+            visitor.$visit(v)
+        }
+    };
+}
+
+impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
+    type Error = BodyError;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Res<V::Value> {
+        Err(BodyError::new(BodyErrorKind::Unsupported(
+            "self-describing input (deserialize_any)",
+        )))
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        let at = self.pos;
+        match self.parse(1, num::be_u8)? {
+            0 => visitor.visit_bool(false),
+            1 => visitor.visit_bool(true),
+            b => Err(BodyError::at(BodyErrorKind::InvalidBool(b), at)),
+        }
+    }
+
+    int!(deserialize_i8, visit_i8, num::be_i8, 1);
+    int!(deserialize_i16, visit_i16, num::be_i16, 2);
+    int!(deserialize_i32, visit_i32, num::be_i32, 4);
+    int!(deserialize_i64, visit_i64, num::be_i64, 8);
+    int!(deserialize_i128, visit_i128, num::be_i128, 16);
+    int!(deserialize_u8, visit_u8, num::be_u8, 1);
+    int!(deserialize_u16, visit_u16, num::be_u16, 2);
+    int!(deserialize_u32, visit_u32, num::be_u32, 4);
+    int!(deserialize_u64, visit_u64, num::be_u64, 8);
+    int!(deserialize_u128, visit_u128, num::be_u128, 16);
+    int!(deserialize_f32, visit_f32, num::be_f32, 4);
+    int!(deserialize_f64, visit_f64, num::be_f64, 8);
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        let at = self.pos;
+        let v = self.parse(4, num::be_u32)?;
+        match char::from_u32(v) {
+            Some(c) => visitor.visit_char(c),
+            None => Err(BodyError::at(BodyErrorKind::InvalidChar(v), at)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        let s = self.str_slice()?;
+        visitor.visit_borrowed_str(s)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        let len = self.len_prefix()?;
+        let bytes = self.take(len)?;
+        visitor.visit_borrowed_bytes(bytes)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        let at = self.pos;
+        match self.parse(1, num::be_u8)? {
+            0 => visitor.visit_none(),
+            1 => {
+                self.enter()?;
+                let v = visitor.visit_some(&mut *self);
+                self.leave();
+                v
+            }
+            t => Err(BodyError::at(BodyErrorKind::InvalidOptionTag(t), at)),
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Res<V::Value> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Res<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        let len = self.len_prefix()?;
+        self.enter()?;
+        let v = visitor.visit_seq(Access {
+            de: &mut *self,
+            left: len,
+            fields: None,
+            index: 0,
+        });
+        self.leave();
+        v
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Res<V::Value> {
+        self.enter()?;
+        let v = visitor.visit_seq(Access {
+            de: &mut *self,
+            left: len,
+            fields: None,
+            index: 0,
+        });
+        self.leave();
+        v
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Res<V::Value> {
+        self.deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        let len = self.len_prefix()?;
+        self.enter()?;
+        let v = visitor.visit_map(Access {
+            de: &mut *self,
+            left: len,
+            fields: None,
+            index: 0,
+        });
+        self.leave();
+        v
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Res<V::Value> {
+        self.enter()?;
+        let saved = self.field;
+        let v = visitor.visit_seq(Access {
+            de: &mut *self,
+            left: fields.len(),
+            fields: Some(fields),
+            index: 0,
+        });
+        self.field = saved;
+        self.leave();
+        v
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Res<V::Value> {
+        self.enter()?;
+        let v = visitor.visit_enum(&mut *self);
+        self.leave();
+        v
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
+        self.deserialize_u32(visitor)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, _visitor: V) -> Res<V::Value> {
+        Err(BodyError::new(BodyErrorKind::Unsupported(
+            "skipping a value of unknown layout",
+        )))
+    }
+}
+
+/// Sequence, tuple, struct and map access: a known number of elements.
+struct Access<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    left: usize,
+    fields: Option<&'static [&'static str]>,
+    index: usize,
+}
+
+impl<'de> Access<'_, 'de> {
+    fn element<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Res<Option<T::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        if let Some(fields) = self.fields {
+            self.de.field = fields.get(self.index).copied();
+        }
+        self.index += 1;
+        seed.deserialize(&mut *self.de)
+            .map(Some)
+            .map_err(|e| self.de.position(e))
+    }
+}
+
+impl<'de> de::SeqAccess<'de> for Access<'_, 'de> {
+    type Error = BodyError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Res<Option<T::Value>> {
+        self.element(seed)
+    }
+    fn size_hint(&self) -> Option<usize> {
+        // Never more than the bytes left: a hint is used to pre-allocate.
+        Some(self.left.min(self.de.remaining()))
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Access<'_, 'de> {
+    type Error = BodyError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Res<Option<K::Value>> {
+        self.element(seed)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Res<V::Value> {
+        seed.deserialize(&mut *self.de)
+            .map_err(|e| self.de.position(e))
+    }
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left.min(self.de.remaining()))
+    }
+}
+
+impl<'de> de::EnumAccess<'de> for &mut Deserializer<'de> {
+    type Error = BodyError;
+    type Variant = Self;
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Res<(V::Value, Self)> {
+        let at = self.pos;
+        let index = self.parse(4, num::be_u32)?;
+        let value = seed
+            .deserialize(index.into_deserializer())
+            .map_err(|e: BodyError| BodyError { offset: at, ..e })?;
+        Ok((value, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for &mut Deserializer<'de> {
+    type Error = BodyError;
+    fn unit_variant(self) -> Res<()> {
+        Ok(())
+    }
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Res<T::Value> {
+        seed.deserialize(self)
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Res<V::Value> {
+        de::Deserializer::deserialize_tuple(self, len, visitor)
+    }
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Res<V::Value> {
+        de::Deserializer::deserialize_struct(self, "", fields, visitor)
+    }
+}

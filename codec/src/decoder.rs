@@ -1,0 +1,171 @@
+//! The streaming frame decoder (spec §2).
+//!
+//! Bytes arrive split anywhere; the decoder yields complete [`Frame`]s. It is an explicit state
+//! machine in the manner of tokio-util's `LengthDelimitedCodec`:
+//!
+//! * `Head`: waiting for the 4-byte length prefix. The prefix is parsed with nom's *streaming*
+//!   `be_u32`, whose `Incomplete` means "need more bytes". As soon as the prefix is complete the
+//!   length is checked against `8..=max_frame_size` (spec §2.2, §7.1) — before anything is reserved
+//!   or buffered for the claimed size.
+//! * `Body(length)`: waiting for `length` more bytes. Then the frame is split off the buffer and
+//!   frozen (no copy), and the 8-byte header is parsed with nom's *complete* parsers: the bytes are
+//!   all there, so "incomplete" would be a bug, not a state.
+//!
+//! The decoder never reserves capacity per frame: the buffer's owner decides how to grow it (a
+//! `reserve` per frame on a full `BytesMut` is a slow path; see `shared/NETWORK.md`). Use
+//! [`FrameDecoder::bytes_needed`] to size reads.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use echowire_codec::decoder::FrameDecoder;
+//!
+//! let mut dec = FrameDecoder::new(1 << 20);
+//! let wire = [0, 0, 0, 8, 1, 0x03, 0, 0, 0, 0, 0, 7]; // Length 8: header only
+//! let mut buf = BytesMut::new();
+//! for byte in wire {
+//!     buf.extend_from_slice(&[byte]);
+//!     if let Some(frame) = dec.decode(&mut buf).unwrap() {
+//!         assert_eq!(frame.header.request_id, 7);
+//!         assert!(frame.body.is_empty());
+//!     }
+//! }
+//! assert_eq!(dec.stream_offset(), 12);
+//! ```
+
+use bytes::BytesMut;
+use nom::number::streaming::be_u32;
+
+use crate::error::DecodeError;
+use crate::frame::{FRAME_OVERHEAD, Frame, FrameHeader, LENGTH_PREFIX_LEN, MIN_LENGTH};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Head,
+    Body(u32),
+}
+
+/// Splits a byte stream into frames. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct FrameDecoder {
+    max_frame_size: u32,
+    state: State,
+    /// Stream offset of the first byte still in the caller's buffer.
+    offset: u64,
+}
+
+impl FrameDecoder {
+    /// A decoder that rejects any `Length` above `max_frame_size`.
+    pub fn new(max_frame_size: u32) -> Self {
+        FrameDecoder {
+            max_frame_size,
+            state: State::Head,
+            offset: 0,
+        }
+    }
+
+    /// Starts stream offsets at `offset` (e.g. 8, after a preface consumed elsewhere).
+    pub fn with_offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// The current limit.
+    pub fn max_frame_size(&self) -> u32 {
+        self.max_frame_size
+    }
+
+    /// Changes the limit; it applies from the next length prefix parsed.
+    pub fn set_max_frame_size(&mut self, max: u32) {
+        self.max_frame_size = max;
+    }
+
+    /// Stream offset of the next byte the decoder will consume.
+    pub fn stream_offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Whether the decoder is between frames (no partial frame consumed). Together with an empty
+    /// buffer this means a clean end of stream is possible.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Head
+    }
+
+    /// How many more bytes the frame being received needs, given what `buf` holds. Never more
+    /// than `max_frame_size + 4`: a driver that reads at most this many bytes beyond the current
+    /// frame keeps its buffer within the limit.
+    pub fn bytes_needed(&self, buf: &BytesMut) -> usize {
+        let want = match self.state {
+            State::Head => LENGTH_PREFIX_LEN,
+            State::Body(len) => LENGTH_PREFIX_LEN + len as usize,
+        };
+        want.saturating_sub(buf.len())
+    }
+
+    /// Decodes at most one frame from the front of `buf`.
+    ///
+    /// `Ok(None)`: more bytes are needed. `Err`: the stream is broken (too short or too large a
+    /// length); the error carries the stream offset of the offending prefix and the decoder must
+    /// not be used again on this stream.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        let length = match self.state {
+            State::Body(length) => length,
+            State::Head => {
+                let parsed: nom::IResult<&[u8], u32> = be_u32(&buf[..]);
+                let Ok((_, length)) = parsed else {
+                    // Only `Incomplete` is possible for a 4-byte big-endian integer.
+                    return Ok(None);
+                };
+                if length < MIN_LENGTH {
+                    return Err(DecodeError::FrameTooShort {
+                        offset: self.offset,
+                        length,
+                    });
+                }
+                if length > self.max_frame_size {
+                    return Err(DecodeError::FrameTooLarge {
+                        offset: self.offset,
+                        length,
+                        limit: self.max_frame_size,
+                    });
+                }
+                self.state = State::Body(length);
+                length
+            }
+        };
+        let total = LENGTH_PREFIX_LEN + length as usize;
+        if buf.len() < total {
+            return Ok(None);
+        }
+        let mut bytes = buf.split_to(total).freeze();
+        let header = FrameHeader::parse(length, &bytes[LENGTH_PREFIX_LEN..FRAME_OVERHEAD])
+            .expect("length >= 8 was checked, so the 8 header bytes are present");
+        let body = bytes.split_off(FRAME_OVERHEAD);
+        let offset = self.offset;
+        self.offset += total as u64;
+        self.state = State::Head;
+        Ok(Some(Frame {
+            header,
+            body,
+            offset,
+        }))
+    }
+
+    /// Called at the end of the stream: an error if a frame was cut off (spec §3.7).
+    pub fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        if let Some(frame) = self.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let needed = match self.state {
+            State::Head => LENGTH_PREFIX_LEN,
+            State::Body(len) => LENGTH_PREFIX_LEN + len as usize,
+        };
+        Err(DecodeError::Truncated {
+            offset: self.offset,
+            buffered: buf.len(),
+            needed,
+        })
+    }
+}

@@ -1,0 +1,57 @@
+//! SUM (0x0C) and SUM_RESULT (0x0D): add up a list of integers (spec §3.11).
+//!
+//! SUM is the request with two body forms: the standard encoding, and — with the RKYV flag, once
+//! the `RKYV` capability is negotiated — an rkyv archive of the same struct (spec §5.9), accessed
+//! in place by the receiver.
+
+use serde::{Deserialize, Serialize};
+
+use super::Body;
+use crate::frame::MessageType;
+
+/// SUM, client → server, a request. | `values` | sequence of i64 | the numbers to add |
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "rkyv",
+    derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)
+)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Sum {
+    /// The numbers.
+    pub values: Vec<i64>,
+}
+
+/// SUM_RESULT, server → client.
+///
+/// | field   | type | meaning                                     |
+/// |---------|------|---------------------------------------------|
+/// | `count` | u32  | how many values were added                  |
+/// | `sum`   | i64  | their sum, wrapping on overflow (two's complement) |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct SumResult {
+    /// Number of values.
+    pub count: u32,
+    /// Wrapping sum.
+    pub sum: i64,
+}
+
+impl Body<'_> for Sum {
+    const TYPE: MessageType = MessageType::Sum;
+}
+
+impl Body<'_> for SumResult {
+    const TYPE: MessageType = MessageType::SumResult;
+}
+
+impl SumResult {
+    /// The result for a list of values.
+    pub fn of(values: impl IntoIterator<Item = i64>) -> Self {
+        let mut out = SumResult::default();
+        for v in values {
+            out.count = out.count.wrapping_add(1);
+            out.sum = out.sum.wrapping_add(v);
+        }
+        out
+    }
+}

@@ -1,0 +1,490 @@
+//! The client side of a connection (spec §3.3).
+//!
+//! [`ClientSession::new`] queues the preface and HELLO; requests may be queued at once (they are
+//! sent after HELLO; the server applies them under the negotiated version, so a client that
+//! pipelines before WELCOME must offer a single version, or wait — [`ClientSession::is_open`]).
+//! Request IDs are assigned by the session: increasing, never 0, never one still outstanding.
+//! Every response is checked against the request it answers (ID outstanding, type matching).
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+
+use super::server::encode_into;
+use super::{Outbox, RequestKind, Response};
+use crate::decoder::FrameDecoder;
+use crate::error::{DecodeError, ErrorCode};
+use crate::frame::{
+    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Frame, FrameHeader, MessageType, PREFACE,
+    SUPPORTED_VERSIONS,
+};
+use crate::message::{self, CAP_DEFINED, DecodeContext, Message, Role};
+
+/// What a client offers in HELLO.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Lowest version offered.
+    pub min_version: u8,
+    /// Highest version offered.
+    pub max_version: u8,
+    /// The client's receive limit.
+    pub max_frame_size: u32,
+    /// Capabilities offered.
+    pub capabilities: u32,
+    /// Agent string.
+    pub agent: String,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            min_version: *SUPPORTED_VERSIONS.start(),
+            max_version: *SUPPORTED_VERSIONS.end(),
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            capabilities: if cfg!(feature = "rkyv") {
+                CAP_DEFINED
+            } else {
+                0
+            },
+            agent: concat!("echowire-client/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// What the handshake settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Protocol version.
+    pub version: u8,
+    /// The server's receive limit.
+    pub max_frame_size: u32,
+    /// Outstanding requests allowed.
+    pub max_outstanding: u32,
+    /// Capabilities both sides use.
+    pub capabilities: u32,
+    /// The server's agent string.
+    pub agent: String,
+}
+
+/// What the client application is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The handshake completed.
+    Welcome(Negotiated),
+    /// A response to request `id` (possibly ERROR).
+    Response {
+        /// The request ID.
+        id: u32,
+        /// The response.
+        response: Response,
+    },
+    /// The server is closing gracefully; no new requests are accepted.
+    Goodbye {
+        /// Reason.
+        code: ErrorCode,
+        /// Detail.
+        message: String,
+    },
+    /// The server reported a connection error (ERROR with ID 0); the connection is over.
+    ConnectionError {
+        /// Code.
+        code: ErrorCode,
+        /// Detail.
+        message: String,
+    },
+}
+
+/// Client-side failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server sent bytes that are not a valid frame here.
+    #[error("invalid frame from server: {0}")]
+    Decode(#[from] DecodeError),
+    /// The server answered an ID that is not outstanding, or with the wrong type.
+    #[error("protocol violation by server: {0}")]
+    Protocol(String),
+    /// The connection is closed or closing.
+    #[error("connection is closed")]
+    Closed,
+    /// The server's `max_outstanding` is reached; read responses first.
+    #[error("{0} requests outstanding, the server's limit")]
+    TooManyOutstanding(u32),
+    /// The request would exceed the server's `max_frame_size`.
+    #[error("request of {length} bytes exceeds the server's limit of {limit}")]
+    TooLarge {
+        /// Frame length.
+        length: usize,
+        /// Limit.
+        limit: u32,
+    },
+    /// The ID is already outstanding.
+    #[error("request ID {0} is already outstanding")]
+    DuplicateId(u32),
+    /// The server answered the request with ERROR.
+    #[error("server error {code}: {message}")]
+    Server {
+        /// Code.
+        code: ErrorCode,
+        /// Detail.
+        message: String,
+    },
+    /// The request is not valid in the negotiated version or capabilities.
+    #[error("not available on this connection: {0}")]
+    Unsupported(&'static str),
+    /// I/O failure (blocking client).
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Handshake,
+    Open,
+    /// GOODBYE sent or received.
+    Draining,
+    Closed,
+}
+
+/// The client side of one connection.
+#[derive(Debug)]
+pub struct ClientSession {
+    config: ClientConfig,
+    state: State,
+    decoder: FrameDecoder,
+    negotiated: Option<Negotiated>,
+    outbox: Outbox,
+    next_id: u32,
+    outstanding: HashMap<u32, MessageType>,
+}
+
+impl ClientSession {
+    /// A session whose outbox already holds the preface and HELLO.
+    pub fn new(config: ClientConfig) -> Self {
+        let mut outbox = Outbox::new();
+        outbox.push_slice(&PREFACE);
+        let hello = Message::Hello(message::Hello {
+            min_version: config.min_version,
+            max_version: config.max_version,
+            max_frame_size: config.max_frame_size,
+            capabilities: config.capabilities,
+            agent: config.agent.as_str().into(),
+        });
+        encode_into(&mut outbox, &hello, BASE_VERSION, 0);
+        ClientSession {
+            decoder: FrameDecoder::new(config.max_frame_size),
+            config,
+            state: State::Handshake,
+            negotiated: None,
+            outbox,
+            next_id: 1,
+            outstanding: HashMap::new(),
+        }
+    }
+
+    /// The handshake result, once WELCOME arrived.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    /// Whether WELCOME arrived and the connection is not closing.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Whether the connection is over (connection error, or drained after GOODBYE).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Requests sent and not yet answered.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// The output queue, for the driver to write.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    /// How many bytes the driver may add to `buf` (one maximum frame plus overhead).
+    pub fn read_capacity(&self, buf: &BytesMut) -> usize {
+        (FRAME_OVERHEAD + self.config.max_frame_size as usize).saturating_sub(buf.len())
+    }
+
+    /// The version frames are written in: the negotiated one, or before WELCOME the single
+    /// version offered (a client offering a range must wait for WELCOME to send requests).
+    fn version(&self) -> u8 {
+        self.negotiated
+            .as_ref()
+            .map_or(self.config.max_version, |n| n.version)
+    }
+
+    /// Queues a request with the next free ID; returns the ID.
+    pub fn send(&mut self, kind: &RequestKind) -> Result<u32, ClientError> {
+        let mut id = self.next_id;
+        while id == 0 || self.outstanding.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        self.send_with_id(id, kind)?;
+        self.next_id = id.wrapping_add(1);
+        Ok(id)
+    }
+
+    /// Queues a request with a chosen ID.
+    pub fn send_with_id(&mut self, id: u32, kind: &RequestKind) -> Result<(), ClientError> {
+        if matches!(self.state, State::Draining | State::Closed) {
+            return Err(ClientError::Closed);
+        }
+        if id == 0 || self.outstanding.contains_key(&id) {
+            return Err(ClientError::DuplicateId(id));
+        }
+        if let Some(n) = &self.negotiated {
+            if self.outstanding.len() >= n.max_outstanding as usize {
+                return Err(ClientError::TooManyOutstanding(n.max_outstanding));
+            }
+            if matches!(kind, RequestKind::Stats) && n.version < 2 {
+                return Err(ClientError::Unsupported("STATS needs protocol version 2"));
+            }
+            if matches!(kind, RequestKind::SumRkyv { .. })
+                && n.capabilities & message::CAP_RKYV == 0
+            {
+                return Err(ClientError::Unsupported(
+                    "the RKYV capability was not negotiated",
+                ));
+            }
+        }
+        if self.negotiated.is_none() && self.config.min_version != self.config.max_version {
+            return Err(ClientError::Unsupported(
+                "requests before WELCOME need a single offered version",
+            ));
+        }
+        let msg = request_message(kind);
+        let version = self.version();
+        // Before WELCOME the server's limit is unknown: assume the smallest it may announce.
+        let limit = self
+            .negotiated
+            .as_ref()
+            .map_or(crate::frame::MIN_MAX_FRAME_SIZE, |n| n.max_frame_size);
+        let length = msg
+            .frame_len(version)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if length - 4 > limit as usize {
+            return Err(ClientError::TooLarge { length, limit });
+        }
+        encode_into(&mut self.outbox, &msg, version, id);
+        self.outstanding.insert(id, msg.msg_type());
+        Ok(())
+    }
+
+    /// Queues CANCEL for an outstanding request (spec §3.10). The request still gets exactly one
+    /// response: ERROR CANCELLED or its normal reply.
+    pub fn cancel(&mut self, id: u32) -> Result<(), ClientError> {
+        if !self.outstanding.contains_key(&id) {
+            return Ok(());
+        }
+        let msg = Message::Cancel(message::Cancel {});
+        let version = self.version();
+        encode_into(&mut self.outbox, &msg, version, id);
+        Ok(())
+    }
+
+    /// Queues GOODBYE: no more requests; the server answers what is outstanding, then closes.
+    pub fn goodbye(&mut self) {
+        if matches!(self.state, State::Open | State::Handshake) {
+            let msg = Message::Goodbye(message::Goodbye {
+                code: ErrorCode::NO_ERROR,
+                message: "".into(),
+            });
+            let version = self.version();
+            encode_into(&mut self.outbox, &msg, version, 0);
+            self.state = State::Draining;
+        }
+    }
+
+    /// Decodes at most one frame from `buf`. `Ok(None)`: more bytes needed.
+    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<ClientEvent>, ClientError> {
+        if self.state == State::Closed {
+            return Ok(None);
+        }
+        let frame = match self.decoder.decode(buf) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                self.state = State::Closed;
+                return Err(e.into());
+            }
+        };
+        self.handle_frame(&frame)
+            .inspect_err(|_| self.state = State::Closed)
+    }
+
+    /// The server closed the connection (EOF). Returns an error if requests were left unanswered
+    /// without a GOODBYE or connection error explaining why.
+    pub fn handle_eof(&mut self, buf: &mut BytesMut) -> Result<(), ClientError> {
+        let was = self.state;
+        self.state = State::Closed;
+        self.decoder.decode_eof(buf)?;
+        if !self.outstanding.is_empty() && was != State::Closed {
+            return Err(ClientError::Protocol(format!(
+                "server closed with {} request(s) unanswered",
+                self.outstanding.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn handle_frame(&mut self, frame: &Frame) -> Result<Option<ClientEvent>, ClientError> {
+        let h: FrameHeader = frame.header;
+        if self.state == State::Handshake {
+            let ctx = DecodeContext {
+                receiver: Role::Client,
+                version: None,
+                capabilities: 0,
+            };
+            return match message::decode(frame, &ctx)? {
+                Message::Welcome(w) => {
+                    if w.version < self.config.min_version || w.version > self.config.max_version {
+                        return Err(ClientError::Protocol(format!(
+                            "server chose version {} not offered",
+                            w.version
+                        )));
+                    }
+                    let n = Negotiated {
+                        version: w.version,
+                        max_frame_size: w.max_frame_size,
+                        max_outstanding: w.max_outstanding,
+                        capabilities: w.capabilities & self.config.capabilities,
+                        agent: w.agent.into_owned(),
+                    };
+                    self.negotiated = Some(n.clone());
+                    self.state = State::Open;
+                    Ok(Some(ClientEvent::Welcome(n)))
+                }
+                Message::Error(e) if h.request_id == 0 => {
+                    self.state = State::Closed;
+                    Ok(Some(ClientEvent::ConnectionError {
+                        code: e.code,
+                        message: e.message.into_owned(),
+                    }))
+                }
+                other => Err(ClientError::Protocol(format!(
+                    "expected WELCOME, got {}",
+                    other.msg_type()
+                ))),
+            };
+        }
+        let ctx = DecodeContext::client(
+            self.version(),
+            self.negotiated.as_ref().map_or(0, |n| n.capabilities),
+        );
+        let msg = message::decode(frame, &ctx)?;
+        let id = h.request_id;
+        let response = match msg {
+            Message::Goodbye(g) => {
+                self.state = if self.outstanding.is_empty() {
+                    State::Closed
+                } else {
+                    State::Draining
+                };
+                return Ok(Some(ClientEvent::Goodbye {
+                    code: g.code,
+                    message: g.message.into_owned(),
+                }));
+            }
+            Message::Error(e) if id == 0 => {
+                self.state = State::Closed;
+                return Ok(Some(ClientEvent::ConnectionError {
+                    code: e.code,
+                    message: e.message.into_owned(),
+                }));
+            }
+            Message::Error(e) => Response::Error {
+                code: e.code,
+                message: e.message.into_owned(),
+                retry_after_ms: e.retry_after_ms,
+            },
+            Message::Pong(p) => Response::Pong { data: p.data },
+            Message::EchoReply(e) => Response::EchoReply {
+                payload: share(&frame.body, &e.payload),
+            },
+            Message::ComputeResult(c) => Response::ComputeResult { digest: c.digest },
+            Message::SumResult(s) => Response::SumResult(s),
+            Message::StatsReply(s) => Response::StatsReply(
+                s.entries
+                    .into_iter()
+                    .map(|e| (e.name.into_owned(), e.value))
+                    .collect(),
+            ),
+            Message::Application(a) => Response::Application {
+                type_code: a.type_code,
+                body: share(&frame.body, &a.body),
+            },
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected {} from server",
+                    other.msg_type()
+                )));
+            }
+        };
+        let Some(request_type) = self.outstanding.remove(&id) else {
+            return Err(ClientError::Protocol(format!(
+                "response {} for request ID {id}, which is not outstanding",
+                h.msg_type
+            )));
+        };
+        if !matches!(response, Response::Error { .. }) && !answers(request_type, h.msg_type) {
+            return Err(ClientError::Protocol(format!(
+                "{} does not answer {request_type} (ID {id})",
+                h.msg_type
+            )));
+        }
+        if self.state == State::Draining && self.outstanding.is_empty() {
+            self.state = State::Closed;
+        }
+        Ok(Some(ClientEvent::Response { id, response }))
+    }
+}
+
+fn share(body: &Bytes, slice: &[u8]) -> Bytes {
+    body.slice_ref(slice)
+}
+
+/// Whether a response type answers a request type (spec §3.2).
+fn answers(request: MessageType, response: MessageType) -> bool {
+    use MessageType::*;
+    matches!(
+        (request, response),
+        (Ping, Pong)
+            | (Echo, EchoReply)
+            | (Compute, ComputeResult)
+            | (Sum, SumResult)
+            | (Stats, StatsReply)
+            | (Application(_), Application(_))
+    )
+}
+
+/// The message form of a request.
+pub(crate) fn request_message(kind: &RequestKind) -> Message<'_> {
+    match kind {
+        RequestKind::Ping { data } => Message::Ping(message::Ping { data: *data }),
+        RequestKind::Echo { payload } => Message::Echo(message::Echo {
+            payload: payload[..].into(),
+        }),
+        RequestKind::Compute { cost, seed } => Message::Compute(message::Compute {
+            cost: *cost,
+            seed: seed[..].into(),
+        }),
+        RequestKind::Sum(s) => Message::Sum(s.clone()),
+        RequestKind::SumRkyv { archive } => Message::SumRkyv(message::RkyvBody {
+            archive: archive[..].into(),
+        }),
+        RequestKind::Stats => Message::Stats(message::Stats {}),
+        RequestKind::Application { type_code, body } => {
+            Message::Application(message::ApplicationBody {
+                type_code: *type_code,
+                body: body[..].into(),
+            })
+        }
+    }
+}

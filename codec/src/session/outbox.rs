@@ -1,0 +1,189 @@
+//! The output queue of a session: encoded frames waiting to be written.
+//!
+//! Small frames are encoded back to back into one `BytesMut` (one iovec for many responses);
+//! payloads of [`ZERO_COPY_MIN`] bytes or more are queued as their own `Bytes` chunk, sharing the
+//! memory they were received in, so an ECHO_REPLY of 64 KiB is never copied. A driver writes the
+//! queue with one vectored write ([`Outbox::io_slices`]) and reports how much went out
+//! ([`Outbox::advance`]); partial writes simply leave the rest queued.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Payloads at least this large are queued by reference instead of copied.
+pub const ZERO_COPY_MIN: usize = 1024;
+
+/// Encoded frames waiting for the socket. See the [module docs](self).
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Sealed chunks, in order, before `tail`.
+    chunks: VecDeque<Bytes>,
+    /// Where small frames are encoded; written after every chunk.
+    tail: BytesMut,
+    /// Bytes queued in total.
+    len: usize,
+}
+
+impl Outbox {
+    /// An empty queue (allocates nothing until the first frame).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The buffer small frames are encoded into; call [`Outbox::commit`] after writing to it.
+    pub(crate) fn tail(&mut self) -> &mut BytesMut {
+        &mut self.tail
+    }
+
+    /// Accounts for `n` bytes written into [`Outbox::tail`].
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// Queues `payload` after everything queued so far, without copying it if it is large.
+    pub(crate) fn push_payload(&mut self, payload: Bytes) {
+        self.len += payload.len();
+        if payload.len() < ZERO_COPY_MIN {
+            self.tail.extend_from_slice(&payload);
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+        self.chunks.push_back(payload);
+    }
+
+    /// Appends raw bytes (the preface).
+    pub(crate) fn push_slice(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Fills `dst` with the queued chunks in order; returns how many slots were used.
+    pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for chunk in self
+            .chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(std::iter::once(&self.tail[..]))
+        {
+            if n == dst.len() {
+                break;
+            }
+            if !chunk.is_empty() {
+                dst[n] = IoSlice::new(chunk);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Drops the first `n` bytes, which were written.
+    pub fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advanced past the queued bytes");
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(chunk) if chunk.len() <= n => {
+                    n -= chunk.len();
+                    self.chunks.pop_front();
+                }
+                Some(chunk) => {
+                    chunk.advance(n);
+                    n = 0;
+                }
+                None => {
+                    self.tail.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        if self.len == 0 {
+            // Reuse the allocation from its start instead of growing it forever.
+            self.tail.clear();
+        }
+    }
+
+    /// Gives back the memory of an empty queue (for idle connections).
+    pub fn release_memory(&mut self) {
+        if self.is_empty() {
+            self.tail = BytesMut::new();
+            self.chunks = VecDeque::new();
+        }
+    }
+
+    /// Writes as much as `w` accepts with vectored writes, retrying `Interrupted`; stops at
+    /// `WouldBlock` (returned as `Ok` with what was written so far) or when the queue is empty.
+    pub fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<usize> {
+        let mut total = 0;
+        while !self.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 64];
+            let n = self.io_slices(&mut slices);
+            match w.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => {
+                    self.advance(written);
+                    total += written;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Takes everything queued as one contiguous buffer (tests, simple drivers).
+    pub fn take_all(&mut self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.len);
+        for c in self.chunks.drain(..) {
+            out.extend_from_slice(&c);
+        }
+        out.extend_from_slice(&self.tail);
+        self.tail.clear();
+        self.len = 0;
+        out.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_writes_resume_in_order() {
+        let mut o = Outbox::new();
+        o.push_slice(b"head");
+        o.push_payload(Bytes::from(vec![7u8; 2000]));
+        o.push_slice(b"tail");
+        let expect: Vec<u8> = [&b"head"[..], &[7u8; 2000][..], b"tail"].concat();
+        let mut got = Vec::new();
+        // A writer that accepts 3 bytes per call.
+        struct Dribble<'a>(&'a mut Vec<u8>);
+        impl Write for Dribble<'_> {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                let n = b.len().min(3);
+                self.0.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        o.write_to(&mut Dribble(&mut got)).unwrap();
+        assert_eq!(got, expect);
+        assert!(o.is_empty());
+    }
+}

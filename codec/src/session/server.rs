@@ -1,0 +1,778 @@
+//! The server side of a connection (spec §3.3, the lifecycle table).
+//!
+//! ```text
+//!  Preface --8 preface bytes--> Handshake --HELLO, version in common--> Open
+//!     |                            |                                    |  \
+//!     | bad byte / timeout         | other frame / no common version    |   GOODBYE (either way),
+//!     v                            v  / timeout                         |   peer EOF
+//!  Closing <---------------------------------------- connection error --+    v
+//!     |                                                                 Draining --no outstanding--> Closing
+//!     v  (outbox flushed)                                                                               |
+//!  Finished: the driver does a lingering close                      <-----------------------------------+
+//! ```
+//!
+//! Every request the session emits is answered exactly once — by the application through
+//! [`ServerSession::respond`], or by the session itself (ERROR) — unless a connection error ends
+//! the connection, whose ERROR (request ID 0) stands for every request still outstanding.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{Outbox, Request, RequestKind, Response};
+use crate::decoder::FrameDecoder;
+use crate::error::{DecodeError, ErrorCode};
+use crate::frame::{
+    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Flags, Frame, FrameHeader,
+    MAX_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE, MessageType, PREFACE, SUPPORTED_VERSIONS,
+};
+use crate::message::{self, CAP_DEFINED, DecodeContext, Message, Role};
+
+/// A server session's settings (what WELCOME announces, and the local limits).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest `Length` accepted (announced in WELCOME).
+    pub max_frame_size: u32,
+    /// Requests a client may have outstanding (announced in WELCOME).
+    pub max_outstanding: u32,
+    /// Above this many queued output bytes the session stops taking input (backpressure).
+    pub max_pending_output: usize,
+    /// Time allowed from connect to a complete HELLO.
+    pub handshake_timeout: Duration,
+    /// Time without a complete frame, while nothing is outstanding, before GOODBYE IDLE_TIMEOUT.
+    pub idle_timeout: Option<Duration>,
+    /// Lowest version accepted.
+    pub min_version: u8,
+    /// Highest version accepted.
+    pub max_version: u8,
+    /// Capabilities the server accepts.
+    pub capabilities: u32,
+    /// The WELCOME agent string.
+    pub agent: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_outstanding: 1024,
+            max_pending_output: 4 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(300)),
+            min_version: *SUPPORTED_VERSIONS.start(),
+            max_version: *SUPPORTED_VERSIONS.end(),
+            capabilities: if cfg!(feature = "rkyv") {
+                CAP_DEFINED
+            } else {
+                0
+            },
+            agent: concat!("echowire/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// Where a server session is in the lifecycle (spec §3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Waiting for the 8 preface bytes; `matched` received so far.
+    Preface {
+        /// Preface bytes received and correct.
+        matched: usize,
+    },
+    /// Waiting for HELLO.
+    Handshake,
+    /// Serving requests.
+    Open,
+    /// GOODBYE sent or received, or the peer half-closed: answering what is outstanding.
+    Draining,
+    /// Nothing more will be read; once the outbox is flushed, close.
+    Closing,
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Graceful: GOODBYE exchanged or half-close, everything answered.
+    Graceful,
+    /// The session sent a connection error.
+    LocalError(ErrorCode),
+    /// The peer sent ERROR with request ID 0.
+    PeerError(ErrorCode),
+    /// The peer closed before completing the handshake.
+    PeerClosedEarly,
+}
+
+/// Counters of one session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames queued for sending.
+    pub frames_out: u64,
+    /// Bytes of frames received (preface included).
+    pub bytes_in: u64,
+    /// ERROR frames sent, by code.
+    pub errors_sent: BTreeMap<u16, u64>,
+}
+
+/// What the application must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Answer this request with [`ServerSession::respond`].
+    Request(Request),
+    /// The client cancelled this outstanding request: if it has not started, drop it and respond
+    /// ERROR CANCELLED; if it is running or done, do nothing (its normal response stands).
+    Cancel {
+        /// The request ID.
+        id: u32,
+    },
+}
+
+/// The server side of one connection. See the [module docs](self) and [`crate::session`].
+#[derive(Debug)]
+pub struct ServerSession {
+    config: ServerConfig,
+    state: SessionState,
+    decoder: FrameDecoder,
+    version: u8,
+    capabilities: u32,
+    peer_max_frame: u32,
+    outstanding: HashSet<u32>,
+    outbox: Outbox,
+    handshake_deadline: Instant,
+    last_activity: Instant,
+    peer_eof: bool,
+    goodbye_sent: bool,
+    close_reason: Option<CloseReason>,
+    stats: SessionStats,
+}
+
+impl ServerSession {
+    /// A session for a connection accepted at `now`.
+    pub fn new(config: ServerConfig, now: Instant) -> Self {
+        let max = config
+            .max_frame_size
+            .clamp(MIN_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE);
+        ServerSession {
+            handshake_deadline: now + config.handshake_timeout,
+            last_activity: now,
+            config: ServerConfig {
+                max_frame_size: max,
+                ..config
+            },
+            state: SessionState::Preface { matched: 0 },
+            decoder: FrameDecoder::new(max).with_offset(PREFACE.len() as u64),
+            version: BASE_VERSION,
+            capabilities: 0,
+            peer_max_frame: MIN_MAX_FRAME_SIZE,
+            outstanding: HashSet::new(),
+            outbox: Outbox::new(),
+            peer_eof: false,
+            goodbye_sent: false,
+            close_reason: None,
+            stats: SessionStats::default(),
+        }
+    }
+
+    // ---- getters ----------------------------------------------------------------------------
+
+    /// The lifecycle state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The negotiated version (the base version before the handshake).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// The negotiated capabilities.
+    pub fn capabilities(&self) -> u32 {
+        self.capabilities
+    }
+
+    /// The session's settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Requests emitted and not yet answered.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// Whether `id` is outstanding.
+    pub fn is_outstanding(&self, id: u32) -> bool {
+        self.outstanding.contains(&id)
+    }
+
+    /// The output queue, for the driver to write.
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// Why the session ended, once it has.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
+    }
+
+    /// Whether the driver should read more input now: not closing, peer not at EOF, and the
+    /// output queue below its cap (backpressure, spec §7.4).
+    pub fn wants_read(&self) -> bool {
+        !self.peer_eof
+            && !matches!(self.state, SessionState::Closing)
+            && self.outbox.len() <= self.config.max_pending_output
+    }
+
+    /// How many bytes the driver may add to `buf`: the buffer never holds more than one
+    /// maximum-size frame plus its overhead (spec §7.1).
+    pub fn read_capacity(&self, buf: &BytesMut) -> usize {
+        (FRAME_OVERHEAD + self.config.max_frame_size as usize).saturating_sub(buf.len())
+    }
+
+    /// The session is done: the driver flushes nothing more and closes (lingering).
+    pub fn is_finished(&self) -> bool {
+        self.state == SessionState::Closing && self.outbox.is_empty()
+    }
+
+    /// When [`ServerSession::handle_timeout`] must next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            SessionState::Preface { .. } | SessionState::Handshake => Some(self.handshake_deadline),
+            SessionState::Open if self.outstanding.is_empty() => {
+                self.config.idle_timeout.map(|t| self.last_activity + t)
+            }
+            _ => None,
+        }
+    }
+
+    // ---- inputs -----------------------------------------------------------------------------
+
+    /// The peer closed its write side (read returned 0). Keep calling
+    /// [`ServerSession::poll_event`]: frames already buffered are still served (spec §3.7).
+    pub fn handle_eof(&mut self) {
+        self.peer_eof = true;
+    }
+
+    /// Timers: handshake and idle timeouts (spec §7.3).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            SessionState::Preface { .. } | SessionState::Handshake
+                if now >= self.handshake_deadline =>
+            {
+                self.connection_error(
+                    ErrorCode::HANDSHAKE_TIMEOUT,
+                    "handshake not completed in time".into(),
+                );
+            }
+            SessionState::Open if self.outstanding.is_empty() => {
+                if let Some(idle) = self.config.idle_timeout
+                    && now >= self.last_activity + idle
+                {
+                    self.send_goodbye(ErrorCode::IDLE_TIMEOUT, "idle timeout");
+                    self.state = SessionState::Draining;
+                    self.maybe_finish();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts a graceful shutdown (spec §3.9): GOODBYE SHUTTING_DOWN, answer what is
+    /// outstanding, refuse new requests with SHUTTING_DOWN, then close.
+    pub fn start_drain(&mut self) {
+        match self.state {
+            SessionState::Preface { .. } | SessionState::Handshake => {
+                self.state = SessionState::Closing;
+                self.close_reason.get_or_insert(CloseReason::Graceful);
+            }
+            SessionState::Open | SessionState::Draining => {
+                self.send_goodbye(ErrorCode::SHUTTING_DOWN, "server is shutting down");
+                self.state = SessionState::Draining;
+                self.maybe_finish();
+            }
+            SessionState::Closing => {}
+        }
+    }
+
+    /// Processes buffered input until a request or cancel needs the application, input runs
+    /// out, or backpressure stops it. Protocol replies (WELCOME, PONG, ERROR) are queued here.
+    pub fn poll_event(&mut self, buf: &mut BytesMut, now: Instant) -> Option<Event> {
+        loop {
+            if self.outbox.len() > self.config.max_pending_output {
+                return None;
+            }
+            match self.state {
+                SessionState::Closing => {
+                    buf.clear();
+                    return None;
+                }
+                SessionState::Preface { matched } => {
+                    if !self.handle_preface(matched, buf) {
+                        if self.peer_eof && matches!(self.state, SessionState::Preface { .. }) {
+                            self.state = SessionState::Closing;
+                            self.close_reason = Some(CloseReason::PeerClosedEarly);
+                        }
+                        return None;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let frame = match self.decoder.decode(buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    if self.peer_eof {
+                        self.handle_end_of_input(buf);
+                    }
+                    return None;
+                }
+                Err(e) => {
+                    self.decode_failure(e);
+                    continue;
+                }
+            };
+            self.stats.frames_in += 1;
+            self.stats.bytes_in += frame.encoded_len() as u64;
+            self.last_activity = now;
+            if let Some(event) = self.handle_frame(&frame) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Answers request `id`. Returns `false` (and sends nothing) if `id` is not outstanding —
+    /// already answered, or the connection failed meanwhile.
+    pub fn respond(&mut self, id: u32, response: Response, now: Instant) -> bool {
+        if self.state == SessionState::Closing || !self.outstanding.remove(&id) {
+            return false;
+        }
+        self.last_activity = now;
+        self.queue_response(id, response);
+        self.maybe_finish();
+        true
+    }
+
+    // ---- internals --------------------------------------------------------------------------
+
+    /// Consumes preface bytes; `true` once all 8 matched.
+    fn handle_preface(&mut self, mut matched: usize, buf: &mut BytesMut) -> bool {
+        let take = buf.len().min(PREFACE.len() - matched);
+        for (i, &b) in buf[..take].iter().enumerate() {
+            let expected = PREFACE[matched + i];
+            if b != expected {
+                // §3.1: the first byte that differs ends the connection.
+                let e = DecodeError::BadPreface {
+                    offset: (matched + i) as u64,
+                    found: b,
+                    expected,
+                };
+                self.decode_failure(e);
+                return false;
+            }
+        }
+        let _ = buf.split_to(take);
+        self.stats.bytes_in += take as u64;
+        matched += take;
+        if matched == PREFACE.len() {
+            self.state = SessionState::Handshake;
+            return true;
+        }
+        self.state = SessionState::Preface { matched };
+        false
+    }
+
+    /// EOF with everything complete consumed: half-close, or a truncated frame.
+    fn handle_end_of_input(&mut self, buf: &mut BytesMut) {
+        if let Err(e) = self.decoder.decode_eof(buf) {
+            buf.clear();
+            // §3.7: the truncated frame is reported, what is outstanding is still answered.
+            let code = e.code();
+            self.queue_error(0, code, e.to_string());
+        }
+        match self.state {
+            SessionState::Open => {
+                self.state = SessionState::Draining;
+                self.maybe_finish();
+            }
+            SessionState::Handshake => {
+                self.state = SessionState::Closing;
+                self.close_reason
+                    .get_or_insert(CloseReason::PeerClosedEarly);
+            }
+            SessionState::Draining => self.maybe_finish(),
+            _ => {}
+        }
+    }
+
+    fn decode_failure(&mut self, e: DecodeError) {
+        if e.is_connection_error() {
+            self.connection_error(e.code(), e.to_string());
+        } else {
+            self.queue_error(e.request_id(), e.code(), e.to_string());
+        }
+    }
+
+    fn handle_frame(&mut self, frame: &Frame) -> Option<Event> {
+        if self.state == SessionState::Handshake {
+            self.handle_handshake(frame);
+            return None;
+        }
+        let ctx = DecodeContext::server(self.version, self.capabilities);
+        let msg = match message::decode(frame, &ctx) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.decode_failure(e);
+                return None;
+            }
+        };
+        let id = frame.header.request_id;
+        let kind = match msg {
+            Message::Hello(_) => {
+                self.connection_error(
+                    ErrorCode::UNEXPECTED_MESSAGE,
+                    "HELLO after the handshake".into(),
+                );
+                return None;
+            }
+            Message::Cancel(_) => {
+                // §3.10: a CANCEL for an ID that is not outstanding is ignored (it raced the reply).
+                return self
+                    .outstanding
+                    .contains(&id)
+                    .then_some(Event::Cancel { id });
+            }
+            Message::Goodbye(_) => {
+                if self.state == SessionState::Open {
+                    self.state = SessionState::Draining;
+                }
+                self.maybe_finish();
+                return None;
+            }
+            Message::Error(e) => {
+                if id == 0 {
+                    // §3.8: the peer gave up on the connection; nothing more is answered.
+                    self.state = SessionState::Closing;
+                    self.outstanding.clear();
+                    self.close_reason = Some(CloseReason::PeerError(e.code));
+                }
+                return None;
+            }
+            Message::Ping(p) => {
+                if self.outstanding.contains(&id) {
+                    self.duplicate_id(id);
+                } else {
+                    self.queue_response(id, Response::Pong { data: p.data });
+                }
+                return None;
+            }
+            Message::Echo(e) => RequestKind::Echo {
+                payload: share(&frame.body, e.payload),
+            },
+            Message::Compute(c) => RequestKind::Compute {
+                cost: c.cost,
+                seed: share(&frame.body, c.seed),
+            },
+            Message::Sum(s) => RequestKind::Sum(s),
+            Message::SumRkyv(_) => RequestKind::SumRkyv {
+                archive: frame.body.clone(),
+            },
+            Message::Stats(_) => RequestKind::Stats,
+            Message::Application(a) => RequestKind::Application {
+                type_code: a.type_code,
+                body: share(&frame.body, a.body),
+            },
+            // Types a server never receives were rejected by `decode` (direction rule).
+            other => {
+                let t = other.msg_type();
+                self.queue_error(
+                    id,
+                    ErrorCode::UNEXPECTED_MESSAGE,
+                    format!("{t} is not sent to a server"),
+                );
+                return None;
+            }
+        };
+        if self.outstanding.contains(&id) {
+            self.duplicate_id(id);
+            return None;
+        }
+        if self.state == SessionState::Draining {
+            // §3.9: after GOODBYE (either way) new requests are refused, not silently dropped.
+            self.queue_response(
+                id,
+                Response::Error {
+                    code: ErrorCode::SHUTTING_DOWN,
+                    message: "connection is draining".into(),
+                    retry_after_ms: 0,
+                },
+            );
+            return None;
+        }
+        if self.outstanding.len() >= self.config.max_outstanding as usize {
+            self.queue_error(
+                id,
+                ErrorCode::TOO_MANY_OUTSTANDING,
+                format!(
+                    "more than {} requests outstanding",
+                    self.config.max_outstanding
+                ),
+            );
+            return None;
+        }
+        self.outstanding.insert(id);
+        Some(Event::Request(Request { id, kind }))
+    }
+
+    fn duplicate_id(&mut self, id: u32) {
+        // §2.5: reusing an outstanding ID makes every later response ambiguous: connection error.
+        self.connection_error(
+            ErrorCode::DUPLICATE_REQUEST_ID,
+            format!("request ID {id} is already outstanding"),
+        );
+    }
+
+    fn handle_handshake(&mut self, frame: &Frame) {
+        // §3.4: the first frame MUST be HELLO.
+        if frame.header.msg_type != MessageType::Hello {
+            let t = frame.header.msg_type;
+            self.connection_error(
+                ErrorCode::HANDSHAKE_REQUIRED,
+                format!("expected HELLO, got {t}"),
+            );
+            return;
+        }
+        let ctx = DecodeContext {
+            receiver: Role::Server,
+            version: None,
+            capabilities: 0,
+        };
+        let hello = match message::decode(frame, &ctx) {
+            Ok(Message::Hello(h)) => h,
+            Ok(other) => {
+                // Not reachable: `decode` maps a HELLO frame to `Message::Hello` or an error.
+                let t = other.msg_type();
+                self.connection_error(
+                    ErrorCode::HANDSHAKE_REQUIRED,
+                    format!("expected HELLO, got {t}"),
+                );
+                return;
+            }
+            Err(e) => {
+                // A HELLO that does not decode cannot open the connection, whatever the failure.
+                self.connection_error(e.code(), e.to_string());
+                return;
+            }
+        };
+        let lo = hello.min_version.max(self.config.min_version);
+        let hi = hello.max_version.min(self.config.max_version);
+        if lo > hi {
+            let (min, max) = (self.config.min_version, self.config.max_version);
+            let (cmin, cmax) = (hello.min_version, hello.max_version);
+            self.connection_error(
+                ErrorCode::UNSUPPORTED_VERSION,
+                format!("client offers {cmin}..={cmax}, server supports {min}..={max}"),
+            );
+            return;
+        }
+        if hello.max_frame_size < MIN_MAX_FRAME_SIZE {
+            let m = hello.max_frame_size;
+            self.connection_error(
+                ErrorCode::INVALID_ARGUMENT,
+                format!("max_frame_size {m} is below the minimum of {MIN_MAX_FRAME_SIZE}"),
+            );
+            return;
+        }
+        self.version = hi;
+        self.peer_max_frame = hello.max_frame_size.min(MAX_MAX_FRAME_SIZE);
+        self.capabilities = hello.capabilities & self.config.capabilities;
+        let welcome = Message::Welcome(message::Welcome {
+            version: self.version,
+            max_frame_size: self.config.max_frame_size,
+            max_outstanding: self.config.max_outstanding,
+            capabilities: self.capabilities,
+            agent: Cow::Borrowed(&self.config.agent),
+        });
+        // §4.2: WELCOME is written in the base version; what follows in the negotiated one.
+        encode_into(&mut self.outbox, &welcome, BASE_VERSION, 0);
+        self.stats.frames_out += 1;
+        self.state = SessionState::Open;
+    }
+
+    fn maybe_finish(&mut self) {
+        let ready = match self.state {
+            SessionState::Draining => self.outstanding.is_empty(),
+            _ => false,
+        };
+        if ready {
+            if !self.goodbye_sent {
+                self.send_goodbye(ErrorCode::NO_ERROR, "");
+            }
+            self.state = SessionState::Closing;
+            self.close_reason.get_or_insert(CloseReason::Graceful);
+        }
+    }
+
+    fn send_goodbye(&mut self, code: ErrorCode, message: &str) {
+        if self.goodbye_sent {
+            return;
+        }
+        self.goodbye_sent = true;
+        let msg = Message::Goodbye(message::Goodbye {
+            code,
+            message: Cow::Borrowed(message),
+        });
+        encode_into(&mut self.outbox, &msg, self.version, 0);
+        self.stats.frames_out += 1;
+    }
+
+    /// Sends ERROR (ID 0) and stops: the ERROR stands for every outstanding request (spec §6.2).
+    fn connection_error(&mut self, code: ErrorCode, message: String) {
+        if self.state == SessionState::Closing {
+            return;
+        }
+        self.queue_error(0, code, message);
+        self.outstanding.clear();
+        self.state = SessionState::Closing;
+        self.close_reason = Some(CloseReason::LocalError(code));
+    }
+
+    fn queue_error(&mut self, id: u32, code: ErrorCode, message: String) {
+        self.queue_response(
+            id,
+            Response::Error {
+                code,
+                message,
+                retry_after_ms: 0,
+            },
+        );
+    }
+
+    fn queue_response(&mut self, id: u32, response: Response) {
+        let version = self.version;
+        let limit = self.peer_max_frame;
+        if let Response::Error { code, .. } = &response {
+            *self.stats.errors_sent.entry(code.0).or_default() += 1;
+        }
+        self.stats.frames_out += 1;
+        // ECHO_REPLY and application bodies go out without copying a large payload.
+        let (msg_type, payload, prefix_len) = match &response {
+            Response::EchoReply { payload } => (MessageType::EchoReply, payload.clone(), true),
+            Response::Application { type_code, body } => {
+                (MessageType::from_u8(*type_code), body.clone(), false)
+            }
+            _ => {
+                let msg = response_message(&response);
+                if msg
+                    .frame_len(version)
+                    .is_ok_and(|n| n - 4 <= limit as usize)
+                {
+                    encode_into(&mut self.outbox, &msg, version, id);
+                } else {
+                    self.queue_too_large(id, msg.frame_len(version).unwrap_or(usize::MAX));
+                }
+                return;
+            }
+        };
+        let body_len = payload.len() + if prefix_len { 4 } else { 0 };
+        if body_len + 8 > limit as usize {
+            self.queue_too_large(id, body_len + FRAME_OVERHEAD);
+            return;
+        }
+        let header = FrameHeader::new(version, msg_type, Flags::NONE, id, body_len);
+        let tail = self.outbox.tail();
+        header.encode(tail);
+        if prefix_len {
+            tail.put_u32(payload.len() as u32);
+        }
+        self.outbox
+            .commit(body_len - payload.len() + FRAME_OVERHEAD);
+        self.outbox.push_payload(payload);
+    }
+
+    fn queue_too_large(&mut self, id: u32, frame_len: usize) {
+        let limit = self.peer_max_frame;
+        *self
+            .stats
+            .errors_sent
+            .entry(ErrorCode::RESPONSE_TOO_LARGE.0)
+            .or_default() += 1;
+        let msg = Message::Error(message::Error {
+            code: ErrorCode::RESPONSE_TOO_LARGE,
+            message: format!(
+                "response of {frame_len} bytes exceeds the client's max_frame_size {limit}"
+            )
+            .into(),
+            retry_after_ms: 0,
+        });
+        encode_into(&mut self.outbox, &msg, self.version, id);
+    }
+}
+
+/// A borrowed field of `body` as a `Bytes` sharing its memory.
+fn share(body: &Bytes, field: Cow<'_, [u8]>) -> Bytes {
+    match field {
+        Cow::Borrowed(slice) => body.slice_ref(slice),
+        Cow::Owned(v) => Bytes::from(v),
+    }
+}
+
+/// The message form of a response (for the types without a zero-copy path).
+pub(crate) fn response_message(response: &Response) -> Message<'_> {
+    match response {
+        Response::Pong { data } => Message::Pong(message::Pong { data: *data }),
+        Response::EchoReply { payload } => Message::EchoReply(message::EchoReply {
+            payload: Cow::Borrowed(payload),
+        }),
+        Response::ComputeResult { digest } => {
+            Message::ComputeResult(message::ComputeResult { digest: *digest })
+        }
+        Response::SumResult(r) => Message::SumResult(*r),
+        Response::StatsReply(entries) => Message::StatsReply(message::StatsReply {
+            entries: entries
+                .iter()
+                .map(|(name, value)| message::StatEntry {
+                    name: Cow::Borrowed(name),
+                    value: *value,
+                })
+                .collect(),
+        }),
+        Response::Error {
+            code,
+            message,
+            retry_after_ms,
+        } => Message::Error(message::Error {
+            code: *code,
+            message: Cow::Borrowed(message),
+            retry_after_ms: *retry_after_ms,
+        }),
+        Response::Application { type_code, body } => {
+            Message::Application(message::ApplicationBody {
+                type_code: *type_code,
+                body: Cow::Borrowed(body),
+            })
+        }
+    }
+}
+
+/// Encodes a message whose size is known to be small and valid into the outbox.
+pub(crate) fn encode_into(outbox: &mut Outbox, msg: &Message<'_>, version: u8, id: u32) {
+    let tail = outbox.tail();
+    let before = tail.len();
+    // Our own messages always serialize (no unknown-length sequences) and the limit is the
+    // largest possible; a failure here would be a bug in this crate, so it is not hidden.
+    if let Err(e) = msg.encode(version, id, u32::MAX, tail) {
+        debug_assert!(false, "encoding our own message failed: {e}");
+        tail.truncate(before);
+        return;
+    }
+    let n = tail.len() - before;
+    outbox.commit(n);
+}
