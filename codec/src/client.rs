@@ -187,6 +187,7 @@ impl<S: Read + Write> Client<S> {
                 Err(ClientError::Server { code, message })
             }
             ClientEvent::Welcome(_) => Err(ClientError::Protocol("second WELCOME".into())),
+            ClientEvent::Rejected { code, message } => Err(rejected(code, message)),
         }
     }
 
@@ -299,9 +300,17 @@ impl<S: Read + Write> Client<S> {
                 Ok(ClientEvent::Welcome(_)) => {
                     return Err(ClientError::Protocol("second WELCOME".into()));
                 }
+                Ok(ClientEvent::Rejected { code, message }) => return Err(rejected(code, message)),
                 Err(ClientError::Closed) => return Ok(rest),
                 Err(e) => return Err(e),
             }
         }
     }
+}
+
+/// This client sends no frame with ID 0 that a correct server rejects: report it as a violation.
+fn rejected(code: crate::error::ErrorCode, message: String) -> ClientError {
+    ClientError::Protocol(format!(
+        "server rejected a frame with ID 0: {code}: {message}"
+    ))
 }

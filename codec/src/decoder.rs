@@ -5,7 +5,7 @@
 //!
 //! * `Head`: waiting for the 4-byte length prefix. The prefix is parsed with nom's *streaming*
 //!   `be_u32`, whose `Incomplete` means "need more bytes". As soon as the prefix is complete the
-//!   length is checked against `8..=max_frame_size` (spec §2.2, §7.1) — before anything is reserved
+//!   length is checked against `8..=max_frame_size` (spec §2.2, §8.1) — before anything is reserved
 //!   or buffered for the claimed size.
 //! * `Body(length)`: waiting for `length` more bytes. Then the frame is split off the buffer and
 //!   frozen (no copy), and the 8-byte header is parsed with nom's *complete* parsers: the bytes are
@@ -150,7 +150,7 @@ impl FrameDecoder {
         }))
     }
 
-    /// Called at the end of the stream: an error if a frame was cut off (spec §3.7).
+    /// Called at the end of the stream: an error if a frame was cut off (spec §3.9).
     pub fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
         if let Some(frame) = self.decode(buf)? {
             return Ok(Some(frame));

@@ -1,4 +1,4 @@
-//! Errors, layered (spec §6).
+//! Errors, layered (spec §7).
 //!
 //! * [`BodyError`]: what the body decoder found wrong, with the body offset and field.
 //! * [`DecodeError`]: what is wrong with a frame as received — frame layer, header, or body —
@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::frame::MessageType;
 
-/// A wire error code (spec §6.1). Codes `0x8000..=0xFFFF` belong to applications.
+/// A wire error code (spec §7.1). Codes `0x8000..=0xFFFF` belong to applications.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ErrorCode(pub u16);
@@ -55,59 +55,80 @@ error_codes! {
     PROTOCOL_ERROR = 0x0001,
     /// The first bytes of the connection are not the preface (§3.1).
     BAD_PREFACE = 0x0002,
-    /// No protocol version in common (§4.2).
+    /// No protocol version in common (§3.3).
     UNSUPPORTED_VERSION = 0x0003,
-    /// A frame other than HELLO before the handshake completed (§3.4).
+    /// A frame other than HELLO before the handshake completed (§3.2).
     HANDSHAKE_REQUIRED = 0x0004,
-    /// The handshake did not complete in time (§7.3).
+    /// The handshake did not complete in time (§8.3).
     HANDSHAKE_TIMEOUT = 0x0005,
-    /// No complete frame for the idle timeout (§7.3); the reason in a GOODBYE.
+    /// No complete frame for the idle timeout (§8.3); the reason in a GOODBYE.
     IDLE_TIMEOUT = 0x0006,
     /// `Length` below 8 (§2.2).
     FRAME_TOO_SHORT = 0x0007,
-    /// `Length` above the receiver's announced limit (§7.1).
+    /// `Length` above the receiver's announced limit (§2.2).
     FRAME_TOO_LARGE = 0x0008,
-    /// The peer closed its write side in the middle of a frame (§3.7).
+    /// The peer closed its write side in the middle of a frame (§3.9).
     TRUNCATED_FRAME = 0x0009,
-    /// Header version differs from the negotiated one (§4.4).
+    /// Header version differs from the negotiated one (§5.4).
     VERSION_MISMATCH = 0x000A,
-    /// A type code this version does not define (§4.4).
+    /// A type code this version does not define (§5.4).
     UNKNOWN_TYPE = 0x000B,
-    /// A type the receiver's role never receives, e.g. WELCOME sent to a server (§3.2).
+    /// A type the receiver's role never receives, e.g. WELCOME sent to a server (§4.1).
     UNEXPECTED_MESSAGE = 0x000C,
     /// Undefined flag bits set, or RKYV where not allowed (§2.4).
     INVALID_FLAGS = 0x000D,
-    /// The body does not decode as its type's layout (§5).
+    /// The body does not decode as its type's layout (§6).
     MALFORMED_BODY = 0x000E,
-    /// Bytes left after a complete body (§4.4).
+    /// Bytes left after a complete body (§5.4).
     TRAILING_BYTES = 0x000F,
-    /// A string field is not UTF-8 (§5.4).
+    /// A string field is not UTF-8 (§6.3).
     INVALID_UTF8 = 0x0010,
     /// A request with ID 0, or a connection-level frame with a non-zero ID (§2.5).
     INVALID_REQUEST_ID = 0x0011,
     /// A request reuses the ID of one still outstanding (§2.5).
     DUPLICATE_REQUEST_ID = 0x0012,
-    /// More outstanding requests than WELCOME's `max_outstanding` (§7.4).
+    /// More outstanding requests than WELCOME's `max_outstanding` (§8.4).
     TOO_MANY_OUTSTANDING = 0x0013,
-    /// A field value outside its allowed range, e.g. COMPUTE cost 0 (§3.x).
+    /// A field value outside its allowed range, e.g. COMPUTE cost 0 (§4.6).
     INVALID_ARGUMENT = 0x0014,
-    /// The response would exceed the client's `max_frame_size` (§7.1).
+    /// The response would exceed the client's `max_frame_size` (§3.4).
     RESPONSE_TOO_LARGE = 0x0015,
-    /// The server is overloaded; retry later (§7.4).
+    /// The server is overloaded; retry later (§8.4).
     BUSY = 0x0016,
-    /// The request was cancelled before it ran (§3.10).
+    /// The request was cancelled before it ran (§3.7).
     CANCELLED = 0x0017,
-    /// The request arrived after GOODBYE (§3.6).
+    /// The request arrived after GOODBYE (§3.8).
     SHUTTING_DOWN = 0x0018,
-    /// The peer's credentials are not allowed (§7.6).
+    /// The peer's credentials are not allowed (§8.5).
     UNAUTHORIZED = 0x0019,
-    /// The server is at its connection limit (§7.4).
+    /// The server is at its connection limit (§8.4).
     CONNECTION_LIMIT = 0x001A,
     /// The receiver failed for a reason of its own.
     INTERNAL_ERROR = 0x001B,
 }
 
 impl ErrorCode {
+    /// Whether an ERROR with request ID 0 and this code, received after WELCOME, ends the
+    /// connection (scope "C" in spec §7.1). Before WELCOME every ERROR does.
+    pub fn is_connection_scope(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::PROTOCOL_ERROR
+                | ErrorCode::BAD_PREFACE
+                | ErrorCode::UNSUPPORTED_VERSION
+                | ErrorCode::HANDSHAKE_REQUIRED
+                | ErrorCode::HANDSHAKE_TIMEOUT
+                | ErrorCode::FRAME_TOO_SHORT
+                | ErrorCode::FRAME_TOO_LARGE
+                | ErrorCode::TRUNCATED_FRAME
+                | ErrorCode::VERSION_MISMATCH
+                | ErrorCode::DUPLICATE_REQUEST_ID
+                | ErrorCode::UNAUTHORIZED
+                | ErrorCode::CONNECTION_LIMIT
+                | ErrorCode::INTERNAL_ERROR
+        ) || (self.0 >= 0x001C && self.0 < 0x8000)
+    }
+
     /// Whether the code is in the application range.
     pub fn is_application(self) -> bool {
         self.0 >= 0x8000
@@ -169,7 +190,7 @@ impl<'de> Deserialize<'de> for ErrorCode {
     }
 }
 
-/// What the body decoder found wrong (spec §5).
+/// What the body decoder found wrong (spec §6).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BodyErrorKind {
@@ -182,7 +203,7 @@ pub enum BodyErrorKind {
         remaining: usize,
     },
     /// A length or count prefix claims more than the rest of the body holds; rejected before
-    /// anything is allocated for it (§5.3).
+    /// anything is allocated for it (§6.8).
     #[error("length {length} exceeds the {remaining} byte(s) left in the body")]
     LengthExceedsInput {
         /// The claimed length or element count.
@@ -190,7 +211,7 @@ pub enum BodyErrorKind {
         /// Bytes left in the body.
         remaining: usize,
     },
-    /// Bytes left after the complete body (§4.4).
+    /// Bytes left after the complete body (§5.4).
     #[error("{count} trailing byte(s) after the body")]
     TrailingBytes {
         /// How many.
@@ -221,7 +242,7 @@ pub enum BodyErrorKind {
     /// A value the type rejected (an enum variant index, a fixed-size field of the wrong size).
     #[error("{0}")]
     Invalid(String),
-    /// The rkyv archive failed validation (§5.9).
+    /// The rkyv archive failed validation (§6.9).
     #[error("rkyv archive rejected: {0}")]
     InvalidArchive(String),
 }
@@ -255,7 +276,7 @@ impl BodyError {
         }
     }
 
-    /// The wire error code for this failure (§6.2).
+    /// The wire error code for this failure (§7.2).
     pub fn code(&self) -> ErrorCode {
         match self.kind {
             BodyErrorKind::TrailingBytes { .. } => ErrorCode::TRAILING_BYTES,
@@ -315,7 +336,7 @@ pub enum DecodeError {
         /// The length claimed.
         length: u32,
     },
-    /// `Length` above the receiver's limit; nothing was reserved for it (§7.1).
+    /// `Length` above the receiver's limit; nothing was reserved for it (§2.2).
     #[error("frame at offset {offset}: length {length} exceeds the limit of {limit}")]
     FrameTooLarge {
         /// Offset of the length prefix.
@@ -325,7 +346,7 @@ pub enum DecodeError {
         /// The receiver's limit.
         limit: u32,
     },
-    /// The stream ended inside a frame (§3.7).
+    /// The stream ended inside a frame (§3.9).
     #[error(
         "stream ended inside the frame at offset {offset} ({buffered} of {needed} byte(s) received)"
     )]
@@ -337,7 +358,7 @@ pub enum DecodeError {
         /// Bytes it needs (4 when the length prefix itself is incomplete).
         needed: usize,
     },
-    /// The header's version is not the negotiated one (§4.4).
+    /// The header's version is not the negotiated one (§5.4).
     #[error("frame at offset {offset}: version {found}, but {expected} was negotiated")]
     VersionMismatch {
         /// Offset of the frame.
@@ -349,7 +370,7 @@ pub enum DecodeError {
         /// Negotiated version.
         expected: u8,
     },
-    /// A type code the negotiated version does not define (§4.4).
+    /// A type code the negotiated version does not define (§5.4).
     #[error(
         "frame at offset {offset}: unknown message type 0x{type_code:02X} in version {version}"
     )]
@@ -363,7 +384,7 @@ pub enum DecodeError {
         /// The version it was checked against.
         version: u8,
     },
-    /// A type this side never receives (§3.2).
+    /// A type this side never receives (§4.1).
     #[error("frame at offset {offset}: {msg_type} is not sent in this direction")]
     UnexpectedMessage {
         /// Offset of the frame.
@@ -397,7 +418,7 @@ pub enum DecodeError {
         /// The type.
         msg_type: MessageType,
     },
-    /// The body failed to decode (§5).
+    /// The body failed to decode (§6).
     #[error("frame at offset {offset}: {msg_type} body: {error}")]
     Body {
         /// Offset of the frame.
@@ -412,7 +433,7 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// The wire error code (spec §6.2). The one place that maps decode failures to codes.
+    /// The wire error code (spec §7.2). The one place that maps decode failures to codes.
     pub fn code(&self) -> ErrorCode {
         match self {
             DecodeError::BadPreface { .. } => ErrorCode::BAD_PREFACE,
@@ -428,7 +449,7 @@ impl DecodeError {
         }
     }
 
-    /// Whether the failure ends the connection (spec §6.2): the framing itself is broken, or the
+    /// Whether the failure ends the connection (spec §7.2): the framing itself is broken, or the
     /// peer is speaking another version. Otherwise the frame's boundaries are intact and only that
     /// frame is rejected with an ERROR carrying its request ID.
     pub fn is_connection_error(&self) -> bool {
@@ -443,7 +464,7 @@ impl DecodeError {
     }
 
     /// The request ID the ERROR for this failure refers to: the frame's own ID for request-level
-    /// failures, 0 for connection-level ones (spec §6.2).
+    /// failures, 0 for connection-level ones (spec §7.2).
     pub fn request_id(&self) -> u32 {
         if self.is_connection_error() {
             return 0;

@@ -39,21 +39,21 @@ pub const FRAME_OVERHEAD: usize = LENGTH_PREFIX_LEN + HEADER_LEN;
 
 /// Smallest legal `Length` value: a header with an empty body.
 pub const MIN_LENGTH: u32 = HEADER_LEN as u32;
-/// Default receive limit on `Length` (spec §7.1): 1 MiB.
+/// Default receive limit on `Length` (spec §8.1): 1 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: u32 = 1 << 20;
-/// Smallest receive limit a peer may announce (spec §7.1).
+/// Smallest receive limit a peer may announce (spec §8.1).
 pub const MIN_MAX_FRAME_SIZE: u32 = 4096;
-/// Largest receive limit any peer may announce (spec §7.1): 16 MiB. Larger announcements are
+/// Largest receive limit any peer may announce (spec §8.1): 16 MiB. Larger announcements are
 /// treated as this value.
 pub const MAX_MAX_FRAME_SIZE: u32 = 16 << 20;
 
-/// The protocol versions this crate implements (spec §4).
+/// The protocol versions this crate implements (spec §5).
 pub const SUPPORTED_VERSIONS: std::ops::RangeInclusive<u8> = 1..=2;
 /// The version carried in the header of HELLO, WELCOME and any frame sent before the handshake
-/// completes (spec §4.2).
+/// completes (spec §3.2).
 pub const BASE_VERSION: u8 = 1;
 
-/// Message type codes (spec §3.2, registry in §3.3).
+/// Message type codes (spec §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum MessageType {
@@ -87,7 +87,7 @@ pub enum MessageType {
     Stats,
     /// 0x0F, server → client, version 2 only.
     StatsReply,
-    /// 0x80..=0xFF, reserved for applications' own message types (spec §3.3).
+    /// 0x80..=0xFF, reserved for applications' own message types (spec §4.1).
     Application(u8),
     /// 0x00 and 0x10..=0x7F: reserved, unknown to this implementation.
     Unknown(u8),
@@ -177,7 +177,7 @@ impl MessageType {
             .find(|t| t.name() == Some(name))
     }
 
-    /// The lowest protocol version that defines this type (spec §4.3), `None` if no version does.
+    /// The lowest protocol version that defines this type (spec §5.2), `None` if no version does.
     pub fn since_version(self) -> Option<u8> {
         match self {
             MessageType::Stats | MessageType::StatsReply => Some(2),
@@ -186,7 +186,7 @@ impl MessageType {
         }
     }
 
-    /// Who may send the type (spec §3.2).
+    /// Who may send the type (spec §4.1).
     pub fn direction(self) -> Direction {
         use MessageType::*;
         match self {
@@ -205,7 +205,7 @@ impl MessageType {
         matches!(self, Ping | Echo | Compute | Sum | Stats | Application(_))
     }
 
-    /// Whether the spec defines an rkyv-archived form of this type's body (spec §5.9).
+    /// Whether the spec defines an rkyv-archived form of this type's body (spec §6.9).
     pub fn has_rkyv_form(self) -> bool {
         matches!(self, MessageType::Sum)
     }
@@ -239,7 +239,7 @@ pub struct Flags(pub u16);
 impl Flags {
     /// No flag set.
     pub const NONE: Flags = Flags(0);
-    /// Bit 0: the body is an rkyv archive (spec §5.9), not the standard encoding.
+    /// Bit 0: the body is an rkyv archive (spec §6.9), not the standard encoding.
     pub const RKYV: Flags = Flags(0x0001);
     /// Every bit this version of the spec defines. The others MUST be zero.
     pub const DEFINED: u16 = 0x0001;

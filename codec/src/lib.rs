@@ -14,11 +14,11 @@
 //! Layers, bottom up:
 //! * [`frame`]: the header layout, type registry and flags (§2);
 //! * [`decoder`]: the streaming frame decoder — bytes split anywhere in, frames out, length limit
-//!   checked before anything is reserved (§2, §7.1);
-//! * [`body`]: the body encoding as a serde data format with a borrowing deserializer (§5), and
-//!   the rkyv path (§5.9, feature `rkyv`);
-//! * [`message`]: one type per message (§3) and the receiver rules (§4.4);
-//! * [`session`]: the sans-IO server and client state machines (§3.3) — handshake, version
+//!   checked before anything is reserved (§2, §8.1);
+//! * [`body`]: the body encoding as a serde data format with a borrowing deserializer (§6), and
+//!   the rkyv path (§6.9, feature `rkyv`);
+//! * [`message`]: one type per message (§4) and the receiver rules (§5.4);
+//! * [`session`]: the sans-IO server and client state machines (§3.5) — handshake, version
 //!   negotiation, limits, request IDs, cancel, drain;
 //! * [`client`]: a blocking client; [`tokio`](crate::tokio): `tokio_util` codec (feature `tokio`).
 //!

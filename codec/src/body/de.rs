@@ -1,9 +1,9 @@
-//! The deserializer half of the body encoding (spec §5): borrowing, bounded, positioned.
+//! The deserializer half of the body encoding (spec §6): borrowing, bounded, positioned.
 //!
 //! * Strings and byte strings are handed to visitors with `visit_borrowed_*`: a `&'de str` or
 //!   `&'de [u8]` field points into the body, nothing is copied.
 //! * Every length or element count is checked against the bytes left *before* anything is
-//!   allocated or visited for it (spec §5.3): a 5-byte body cannot make a `Vec` reserve 4 GiB.
+//!   allocated or visited for it (spec §6.8): a 5-byte body cannot make a `Vec` reserve 4 GiB.
 //! * Nesting is limited ([`DEFAULT_MAX_DEPTH`]) so a crafted body cannot exhaust the stack.
 //! * Every error carries the body offset and the innermost struct field being decoded.
 //!
@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// Offset value meaning "not yet positioned"; fixed up where the error surfaces.
 const UNPOSITIONED: usize = usize::MAX;
 
-/// Decodes a complete body: the value must use every byte (spec §4.4, trailing bytes).
+/// Decodes a complete body: the value must use every byte (spec §5.4, trailing bytes).
 pub fn from_bytes<'de, T: de::Deserialize<'de>>(input: &'de [u8]) -> Result<T, BodyError> {
     from_bytes_with_depth(input, DEFAULT_MAX_DEPTH)
 }
@@ -116,7 +116,7 @@ impl<'de> Deserializer<'de> {
         Ok(out)
     }
 
-    /// Reads a u32 length/count prefix and checks it against the bytes left (spec §5.3).
+    /// Reads a u32 length/count prefix and checks it against the bytes left (spec §6.8).
     fn len_prefix(&mut self) -> Result<usize, BodyError> {
         let at = self.pos;
         let len = self.parse(4, num::be_u32)?;

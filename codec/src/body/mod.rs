@@ -1,4 +1,4 @@
-//! The spec's body encoding (§5) as a serde data format, and the rkyv body path (§5.9).
+//! The spec's body encoding (§6) as a serde data format, and the rkyv body path (§6.9).
 //!
 //! | data model            | encoding                                              |
 //! |-----------------------|-------------------------------------------------------|

@@ -1,4 +1,4 @@
-//! The rkyv body path (spec §5.9), behind the `rkyv` feature.
+//! The rkyv body path (spec §6.9), behind the `rkyv` feature.
 //!
 //! * **Format.** rkyv 0.8 archives with the features pinned in this crate's manifest:
 //!   `little_endian`, `aligned`, `pointer_width_32`. rkyv's layout depends on those features

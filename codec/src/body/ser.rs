@@ -1,4 +1,4 @@
-//! The serializer half of the body encoding (spec §5).
+//! The serializer half of the body encoding (spec §6).
 //!
 //! One serializer writes into any [`Sink`]: a [`bytes::BufMut`] for real output, or a
 //! [`Counter`] that only adds up lengths. [`encoded_len`] runs the same code path as

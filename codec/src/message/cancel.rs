@@ -1,5 +1,5 @@
 //! CANCEL (0x09, client → server): cancel the outstanding request whose ID the CANCEL frame's
-//! header carries (spec §3.10). The body is empty. CANCEL itself is never answered: the cancelled
+//! header carries (spec §3.7). The body is empty. CANCEL itself is never answered: the cancelled
 //! request still gets exactly one response — ERROR CANCELLED if it had not started, its normal
 //! response otherwise.
 

@@ -1,4 +1,4 @@
-//! COMPUTE (0x07) and COMPUTE_RESULT (0x08): a deterministic CPU-heavy request (spec §3.7).
+//! COMPUTE (0x07) and COMPUTE_RESULT (0x08): a deterministic CPU-heavy request (spec §4.6).
 //!
 //! The digest is SHA-256 iterated `cost` times over the seed:
 //! `h(1) = SHA-256(seed)`, `h(i) = SHA-256(h(i-1))`, result `h(cost)`.

@@ -1,4 +1,4 @@
-//! ECHO (0x05) and ECHO_REPLY (0x06): the payload, returned unchanged (spec §3.6).
+//! ECHO (0x05) and ECHO_REPLY (0x06): the payload, returned unchanged (spec §4.5).
 
 use std::borrow::Cow;
 

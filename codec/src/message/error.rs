@@ -1,7 +1,7 @@
-//! ERROR (0x0A, either direction): a request or the connection failed (spec §3.8, §6).
+//! ERROR (0x0A, either direction): a request or the connection failed (spec §4.8, §7).
 //!
 //! The header's request ID is the request the error answers, 0 for the connection.
-//! Version 2 adds `retry_after_ms` (spec §4.3); a version-1 body has no such field and decodes
+//! Version 2 adds `retry_after_ms` (spec §5.2); a version-1 body has no such field and decodes
 //! with `retry_after_ms = 0`, and encoding in version 1 leaves it out.
 
 use std::borrow::Cow;
@@ -16,7 +16,7 @@ use crate::frame::MessageType;
 
 /// | field            | type   | versions | meaning                                       |
 /// |------------------|--------|----------|-----------------------------------------------|
-/// | `code`           | u16    | 1, 2     | the error code (§6.1)                          |
+/// | `code`           | u16    | 1, 2     | the error code (§7.1)                          |
 /// | `message`        | string | 1, 2     | human-readable detail, may be empty            |
 /// | `retry_after_ms` | u32    | 2        | BUSY/SHUTTING_DOWN: when to retry; 0: no hint  |
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

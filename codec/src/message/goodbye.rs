@@ -1,4 +1,4 @@
-//! GOODBYE (0x0B, either direction, request ID 0): graceful close (spec §3.9).
+//! GOODBYE (0x0B, either direction, request ID 0): graceful close (spec §4.9).
 //!
 //! The sender will start no new requests (client) or accept none (server); every request already
 //! received is still answered; then the connection closes.

@@ -1,4 +1,4 @@
-//! HELLO (0x01, client → server, request ID 0): opens the handshake (spec §3.4).
+//! HELLO (0x01, client → server, request ID 0): opens the handshake (spec §4.2).
 
 use std::borrow::Cow;
 
@@ -12,7 +12,7 @@ use crate::frame::MessageType;
 /// | `min_version`    | u8     | lowest protocol version the client speaks           |
 /// | `max_version`    | u8     | highest protocol version the client speaks          |
 /// | `max_frame_size` | u32    | largest `Length` the client accepts                 |
-/// | `capabilities`   | u32    | optional features offered (spec §3.4.1)             |
+/// | `capabilities`   | u32    | optional features offered (spec §3.4)             |
 /// | `agent`          | string | free-form implementation name, informative only     |
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello<'a> {

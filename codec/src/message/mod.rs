@@ -1,11 +1,11 @@
-//! Message types (spec §3), one file per type, all in the same shape:
+//! Message types (spec §4), one file per type, all in the same shape:
 //!
 //! * a body struct named as in the spec, deriving `Serialize`/`Deserialize` in the body encoding,
 //!   borrowing its byte and string fields from the frame when decoded;
 //! * an impl of [`Body`] giving its type code and, where versions differ, its per-version layout;
 //! * a variant of [`Message`].
 //!
-//! [`decode`] is the one function that applies the header rules of spec §4.4 in the order the
+//! [`decode`] is the one function that applies the header rules of spec §2.7 in the order the
 //! spec gives (version, type, direction, flags, request ID, body) and turns a [`Frame`] into a
 //! [`Message`]; [`Message::encode`] writes a whole frame with its length computed first.
 
@@ -44,7 +44,7 @@ use crate::frame::{
     BASE_VERSION, Direction, FRAME_OVERHEAD, Flags, Frame, FrameHeader, MessageType,
 };
 
-/// Capability bit 0 (spec §3.4.1, §5.9): rkyv 0.8 archives, little-endian, naturally aligned
+/// Capability bit 0 (spec §3.4, §6.9): rkyv 0.8 archives, little-endian, naturally aligned
 /// primitives, 32-bit relative pointers.
 pub const CAP_RKYV: u32 = 0x0000_0001;
 /// Every capability bit the spec defines.
@@ -74,7 +74,7 @@ pub trait Body<'a>: Sized + Serialize + Deserialize<'a> {
     }
 }
 
-/// Which peer is receiving: decides which types are expected (spec §3.2).
+/// Which peer is receiving: decides which types are expected (spec §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// The server side of a connection.
@@ -83,7 +83,7 @@ pub enum Role {
     Client,
 }
 
-/// The connection state [`decode`] needs (spec §4.4).
+/// The connection state [`decode`] needs (spec §2.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeContext {
     /// Who is receiving.
@@ -155,7 +155,7 @@ pub enum Message<'a> {
     Goodbye(Goodbye<'a>),
     /// SUM in the standard encoding.
     Sum(Sum),
-    /// SUM with the RKYV flag: the validated archive bytes (spec §5.9).
+    /// SUM with the RKYV flag: the validated archive bytes (spec §6.9).
     #[serde(borrow)]
     SumRkyv(RkyvBody<'a>),
     /// SUM_RESULT.
@@ -192,7 +192,7 @@ pub struct ApplicationBody<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
-    /// The frame would exceed the peer's limit (spec §7.1).
+    /// The frame would exceed the peer's limit (spec §3.4).
     #[error("frame length {length} exceeds the peer's limit of {limit}")]
     FrameTooLarge {
         /// The `Length` the frame would have.
@@ -406,7 +406,7 @@ fn body_err(frame: &Frame, error: BodyError) -> DecodeError {
     }
 }
 
-/// Applies the receiver rules of spec §4.4 to a frame and decodes its body.
+/// Applies the receiver rules of spec §2.7 to a frame and decodes its body.
 ///
 /// Checks, in this order: header version equals the negotiated one (base version during the
 /// handshake); the type is defined in that version; the receiver's role receives that type; no
@@ -418,7 +418,7 @@ pub fn decode<'a>(frame: &'a Frame, ctx: &DecodeContext) -> Result<Message<'a>, 
     let h = &frame.header;
     let offset = frame.offset;
     let version = ctx.expected_version();
-    // §4.4: "A frame whose header version differs from the negotiated version is a connection error."
+    // §5.4: "A frame whose header version differs from the negotiated version is a connection error."
     if h.version != version {
         return Err(DecodeError::VersionMismatch {
             offset,

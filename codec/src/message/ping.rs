@@ -1,4 +1,4 @@
-//! PING (0x03) and PONG (0x04): liveness and round-trip time (spec §3.5).
+//! PING (0x03) and PONG (0x04): liveness and round-trip time (spec §4.4).
 
 use serde::{Deserialize, Serialize};
 

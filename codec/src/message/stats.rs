@@ -1,4 +1,4 @@
-//! STATS (0x0E) and STATS_REPLY (0x0F), version 2 only: the server's counters (spec §3.12).
+//! STATS (0x0E) and STATS_REPLY (0x0F), version 2 only: the server's counters (spec §4.11).
 
 use std::borrow::Cow;
 

@@ -1,7 +1,7 @@
-//! SUM (0x0C) and SUM_RESULT (0x0D): add up a list of integers (spec §3.11).
+//! SUM (0x0C) and SUM_RESULT (0x0D): add up a list of integers (spec §4.10).
 //!
 //! SUM is the request with two body forms: the standard encoding, and — with the RKYV flag, once
-//! the `RKYV` capability is negotiated — an rkyv archive of the same struct (spec §5.9), accessed
+//! the `RKYV` capability is negotiated — an rkyv archive of the same struct (spec §6.9), accessed
 //! in place by the receiver.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! WELCOME (0x02, server → client, request ID 0): completes the handshake (spec §3.4).
+//! WELCOME (0x02, server → client, request ID 0): completes the handshake (spec §4.3).
 
 use std::borrow::Cow;
 

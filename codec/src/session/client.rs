@@ -1,4 +1,4 @@
-//! The client side of a connection (spec §3.3).
+//! The client side of a connection (spec §3.5).
 //!
 //! [`ClientSession::new`] queues the preface and HELLO; requests may be queued at once (they are
 //! sent after HELLO; the server applies them under the negotiated version, so a client that
@@ -81,6 +81,14 @@ pub enum ClientEvent {
     /// The server is closing gracefully; no new requests are accepted.
     Goodbye {
         /// Reason.
+        code: ErrorCode,
+        /// Detail.
+        message: String,
+    },
+    /// The server rejected a frame that carried request ID 0 (a request-scope ERROR with ID 0,
+    /// spec §3.10); the connection continues.
+    Rejected {
+        /// Code.
         code: ErrorCode,
         /// Detail.
         message: String,
@@ -277,7 +285,7 @@ impl ClientSession {
         Ok(())
     }
 
-    /// Queues CANCEL for an outstanding request (spec §3.10). The request still gets exactly one
+    /// Queues CANCEL for an outstanding request (spec §3.7). The request still gets exactly one
     /// response: ERROR CANCELLED or its normal reply.
     pub fn cancel(&mut self, id: u32) -> Result<(), ClientError> {
         if !self.outstanding.contains_key(&id) {
@@ -392,9 +400,16 @@ impl ClientSession {
                     message: g.message.into_owned(),
                 }));
             }
-            Message::Error(e) if id == 0 => {
+            Message::Error(e) if id == 0 && e.code.is_connection_scope() => {
                 self.state = State::Closed;
                 return Ok(Some(ClientEvent::ConnectionError {
+                    code: e.code,
+                    message: e.message.into_owned(),
+                }));
+            }
+            Message::Error(e) if id == 0 => {
+                // §3.10: a request-scope ERROR with ID 0 reports a rejected frame that carried ID 0.
+                return Ok(Some(ClientEvent::Rejected {
                     code: e.code,
                     message: e.message.into_owned(),
                 }));
@@ -450,7 +465,7 @@ fn share(body: &Bytes, slice: &[u8]) -> Bytes {
     body.slice_ref(slice)
 }
 
-/// Whether a response type answers a request type (spec §3.2).
+/// Whether a response type answers a request type (spec §4.1).
 fn answers(request: MessageType, response: MessageType) -> bool {
     use MessageType::*;
     matches!(

@@ -15,7 +15,7 @@
 //! 4. Arm a timer for [`ServerSession::poll_timeout`]; when it fires call
 //!    [`ServerSession::handle_timeout`].
 //! 5. When [`ServerSession::is_finished`], do a lingering close: shut down the write side, read
-//!    and discard until EOF or a short deadline, close (spec §3.8).
+//!    and discard until EOF or a short deadline, close (spec §3.10).
 
 mod client;
 mod outbox;
@@ -79,7 +79,7 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
-    /// Whether the spec calls the request idempotent (spec §7.7): safe to retry after a lost
+    /// Whether the spec calls the request idempotent (spec §8.6): safe to retry after a lost
     /// connection. COMPUTE is deterministic too, but costly; applications decide for theirs.
     pub fn is_idempotent(&self) -> bool {
         !matches!(self, RequestKind::Application { .. })

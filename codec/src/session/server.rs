@@ -1,4 +1,4 @@
-//! The server side of a connection (spec §3.3, the lifecycle table).
+//! The server side of a connection (spec §3.5, the lifecycle table).
 //!
 //! ```text
 //!  Preface --8 preface bytes--> Handshake --HELLO, version in common--> Open
@@ -73,7 +73,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// Where a server session is in the lifecycle (spec §3.3).
+/// Where a server session is in the lifecycle (spec §3.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionState {
     /// Waiting for the 8 preface bytes; `matched` received so far.
@@ -224,7 +224,7 @@ impl ServerSession {
     }
 
     /// Whether the driver should read more input now: not closing, peer not at EOF, and the
-    /// output queue below its cap (backpressure, spec §7.4).
+    /// output queue below its cap (backpressure, spec §8.4).
     pub fn wants_read(&self) -> bool {
         !self.peer_eof
             && !matches!(self.state, SessionState::Closing)
@@ -232,7 +232,7 @@ impl ServerSession {
     }
 
     /// How many bytes the driver may add to `buf`: the buffer never holds more than one
-    /// maximum-size frame plus its overhead (spec §7.1).
+    /// maximum-size frame plus its overhead (spec §8.1).
     pub fn read_capacity(&self, buf: &BytesMut) -> usize {
         (FRAME_OVERHEAD + self.config.max_frame_size as usize).saturating_sub(buf.len())
     }
@@ -256,12 +256,12 @@ impl ServerSession {
     // ---- inputs -----------------------------------------------------------------------------
 
     /// The peer closed its write side (read returned 0). Keep calling
-    /// [`ServerSession::poll_event`]: frames already buffered are still served (spec §3.7).
+    /// [`ServerSession::poll_event`]: frames already buffered are still served (spec §3.9).
     pub fn handle_eof(&mut self) {
         self.peer_eof = true;
     }
 
-    /// Timers: handshake and idle timeouts (spec §7.3).
+    /// Timers: handshake and idle timeouts (spec §8.3).
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             SessionState::Preface { .. } | SessionState::Handshake
@@ -285,7 +285,7 @@ impl ServerSession {
         }
     }
 
-    /// Starts a graceful shutdown (spec §3.9): GOODBYE SHUTTING_DOWN, answer what is
+    /// Starts a graceful shutdown (spec §3.8): GOODBYE SHUTTING_DOWN, answer what is
     /// outstanding, refuse new requests with SHUTTING_DOWN, then close.
     pub fn start_drain(&mut self) {
         match self.state {
@@ -393,7 +393,7 @@ impl ServerSession {
     fn handle_end_of_input(&mut self, buf: &mut BytesMut) {
         if let Err(e) = self.decoder.decode_eof(buf) {
             buf.clear();
-            // §3.7: the truncated frame is reported, what is outstanding is still answered.
+            // §3.9: the truncated frame is reported, what is outstanding is still answered.
             let code = e.code();
             self.queue_error(0, code, e.to_string());
         }
@@ -425,6 +425,28 @@ impl ServerSession {
             self.handle_handshake(frame);
             return None;
         }
+        let id = frame.header.request_id;
+        // §2.7 steps 3 and 4 come before anything else is looked at, so that no ERROR is ever
+        // sent with an ID that is outstanding (it would be ambiguous).
+        if frame.header.version != self.version {
+            self.decode_failure(DecodeError::VersionMismatch {
+                offset: frame.offset,
+                request_id: id,
+                found: frame.header.version,
+                expected: self.version,
+            });
+            return None;
+        }
+        if id != 0
+            && !matches!(
+                frame.header.msg_type,
+                MessageType::Cancel | MessageType::Error
+            )
+            && self.outstanding.contains(&id)
+        {
+            self.duplicate_id(id);
+            return None;
+        }
         let ctx = DecodeContext::server(self.version, self.capabilities);
         let msg = match message::decode(frame, &ctx) {
             Ok(msg) => msg,
@@ -433,7 +455,6 @@ impl ServerSession {
                 return None;
             }
         };
-        let id = frame.header.request_id;
         let kind = match msg {
             Message::Hello(_) => {
                 self.connection_error(
@@ -443,7 +464,7 @@ impl ServerSession {
                 return None;
             }
             Message::Cancel(_) => {
-                // §3.10: a CANCEL for an ID that is not outstanding is ignored (it raced the reply).
+                // §3.7: a CANCEL for an ID that is not outstanding is ignored (it raced the reply).
                 return self
                     .outstanding
                     .contains(&id)
@@ -466,11 +487,7 @@ impl ServerSession {
                 return None;
             }
             Message::Ping(p) => {
-                if self.outstanding.contains(&id) {
-                    self.duplicate_id(id);
-                } else {
-                    self.queue_response(id, Response::Pong { data: p.data });
-                }
+                self.queue_response(id, Response::Pong { data: p.data });
                 return None;
             }
             Message::Echo(e) => RequestKind::Echo {
@@ -500,12 +517,8 @@ impl ServerSession {
                 return None;
             }
         };
-        if self.outstanding.contains(&id) {
-            self.duplicate_id(id);
-            return None;
-        }
         if self.state == SessionState::Draining {
-            // §3.9: after GOODBYE (either way) new requests are refused, not silently dropped.
+            // §3.8: after GOODBYE (either way) new requests are refused, not silently dropped.
             self.queue_response(
                 id,
                 Response::Error {
@@ -540,7 +553,7 @@ impl ServerSession {
     }
 
     fn handle_handshake(&mut self, frame: &Frame) {
-        // §3.4: the first frame MUST be HELLO.
+        // §3.2: the first frame MUST be HELLO.
         if frame.header.msg_type != MessageType::Hello {
             let t = frame.header.msg_type;
             self.connection_error(
@@ -585,7 +598,7 @@ impl ServerSession {
         if hello.max_frame_size < MIN_MAX_FRAME_SIZE {
             let m = hello.max_frame_size;
             self.connection_error(
-                ErrorCode::INVALID_ARGUMENT,
+                ErrorCode::PROTOCOL_ERROR,
                 format!("max_frame_size {m} is below the minimum of {MIN_MAX_FRAME_SIZE}"),
             );
             return;
@@ -600,7 +613,7 @@ impl ServerSession {
             capabilities: self.capabilities,
             agent: Cow::Borrowed(&self.config.agent),
         });
-        // §4.2: WELCOME is written in the base version; what follows in the negotiated one.
+        // §3.2: WELCOME is written in the base version; what follows in the negotiated one.
         encode_into(&mut self.outbox, &welcome, BASE_VERSION, 0);
         self.stats.frames_out += 1;
         self.state = SessionState::Open;
@@ -633,7 +646,7 @@ impl ServerSession {
         self.stats.frames_out += 1;
     }
 
-    /// Sends ERROR (ID 0) and stops: the ERROR stands for every outstanding request (spec §6.2).
+    /// Sends ERROR (ID 0) and stops: the ERROR stands for every outstanding request (spec §3.10).
     fn connection_error(&mut self, code: ErrorCode, message: String) {
         if self.state == SessionState::Closing {
             return;
