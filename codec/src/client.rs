@@ -72,18 +72,14 @@ impl<S: Read + Write> Client<S> {
             goodbye: None,
         };
         client.flush()?;
-        loop {
-            match client.next_event()? {
-                ClientEvent::Welcome(_) => return Ok(client),
-                ClientEvent::ConnectionError { code, message } => {
-                    return Err(ClientError::Server { code, message });
-                }
-                other => {
-                    return Err(ClientError::Protocol(format!(
-                        "expected WELCOME, got {other:?}"
-                    )));
-                }
+        match client.next_event()? {
+            ClientEvent::Welcome(_) => Ok(client),
+            ClientEvent::ConnectionError { code, message } => {
+                Err(ClientError::Server { code, message })
             }
+            other => Err(ClientError::Protocol(format!(
+                "expected WELCOME, got {other:?}"
+            ))),
         }
     }
 

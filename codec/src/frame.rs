@@ -30,6 +30,24 @@ use nom::number::complete::{be_u8, be_u16, be_u32};
 /// the very first byte; `\r\n` and `\x1a` catch line-ending and text-mode mangling, as in PNG.
 pub const PREFACE: [u8; 8] = [0x89, b'E', b'W', b'R', b'\r', b'\n', 0x1A, b'\n'];
 
+/// Compares `input` with the preface, `matched` bytes of which were already received and
+/// correct. Returns how many bytes of `input` belong to the preface (all of them, up to its end),
+/// or the offset of the first wrong byte (spec §3.1).
+pub fn match_preface(matched: usize, input: &[u8]) -> Result<usize, crate::error::DecodeError> {
+    let take = input.len().min(PREFACE.len().saturating_sub(matched));
+    for (i, &found) in input[..take].iter().enumerate() {
+        let expected = PREFACE[matched + i];
+        if found != expected {
+            return Err(crate::error::DecodeError::BadPreface {
+                offset: (matched + i) as u64,
+                found,
+                expected,
+            });
+        }
+    }
+    Ok(take)
+}
+
 /// Size of the length prefix in bytes.
 pub const LENGTH_PREFIX_LEN: usize = 4;
 /// Size of the fixed header that follows the length prefix (version, type, flags, request ID).

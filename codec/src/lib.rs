@@ -20,7 +20,7 @@
 //! * [`message`]: one type per message (§4) and the receiver rules (§5.4);
 //! * [`session`]: the sans-IO server and client state machines (§3.5) — handshake, version
 //!   negotiation, limits, request IDs, cancel, drain;
-//! * [`client`]: a blocking client; [`tokio`](crate::tokio): `tokio_util` codec (feature `tokio`).
+//! * [`client`]: a blocking client; [`tokio`]: `tokio_util` codec (feature `tokio`).
 //!
 //! ## Example: a client and a server session talking in memory
 //! ```

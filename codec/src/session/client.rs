@@ -164,6 +164,8 @@ pub struct ClientSession {
     outbox: Outbox,
     next_id: u32,
     outstanding: HashMap<u32, MessageType>,
+    /// The server sent GOODBYE: once nothing is outstanding the connection is over.
+    peer_goodbye: bool,
 }
 
 impl ClientSession {
@@ -187,6 +189,7 @@ impl ClientSession {
             outbox,
             next_id: 1,
             outstanding: HashMap::new(),
+            peer_goodbye: false,
         }
     }
 
@@ -390,6 +393,7 @@ impl ClientSession {
         let id = h.request_id;
         let response = match msg {
             Message::Goodbye(g) => {
+                self.peer_goodbye = true;
                 self.state = if self.outstanding.is_empty() {
                     State::Closed
                 } else {
@@ -454,7 +458,7 @@ impl ClientSession {
                 h.msg_type
             )));
         }
-        if self.state == State::Draining && self.outstanding.is_empty() {
+        if self.peer_goodbye && self.outstanding.is_empty() {
             self.state = State::Closed;
         }
         Ok(Some(ClientEvent::Response { id, response }))

@@ -14,7 +14,8 @@ use bytes::{Buf, Bytes, BytesMut};
 /// Payloads at least this large are queued by reference instead of copied.
 pub const ZERO_COPY_MIN: usize = 1024;
 
-/// Encoded frames waiting for the socket. See the [module docs](self).
+/// Encoded frames waiting for the socket: small frames packed together, large payloads queued by
+/// reference, written with one vectored write.
 #[derive(Debug, Default)]
 pub struct Outbox {
     /// Sealed chunks, in order, before `tail`.

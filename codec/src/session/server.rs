@@ -130,7 +130,7 @@ pub enum Event {
     },
 }
 
-/// The server side of one connection. See the [module docs](self) and [`crate::session`].
+/// The server side of one connection. See [`crate::session`] for how to drive it.
 #[derive(Debug)]
 pub struct ServerSession {
     config: ServerConfig,
@@ -364,20 +364,14 @@ impl ServerSession {
 
     /// Consumes preface bytes; `true` once all 8 matched.
     fn handle_preface(&mut self, mut matched: usize, buf: &mut BytesMut) -> bool {
-        let take = buf.len().min(PREFACE.len() - matched);
-        for (i, &b) in buf[..take].iter().enumerate() {
-            let expected = PREFACE[matched + i];
-            if b != expected {
-                // §3.1: the first byte that differs ends the connection.
-                let e = DecodeError::BadPreface {
-                    offset: (matched + i) as u64,
-                    found: b,
-                    expected,
-                };
+        // §3.1: the first byte that differs ends the connection.
+        let take = match crate::frame::match_preface(matched, buf) {
+            Ok(take) => take,
+            Err(e) => {
                 self.decode_failure(e);
                 return false;
             }
-        }
+        };
         let _ = buf.split_to(take);
         self.stats.bytes_in += take as u64;
         matched += take;
@@ -458,7 +452,7 @@ impl ServerSession {
         let kind = match msg {
             Message::Hello(_) => {
                 self.connection_error(
-                    ErrorCode::UNEXPECTED_MESSAGE,
+                    ErrorCode::PROTOCOL_ERROR,
                     "HELLO after the handshake".into(),
                 );
                 return None;

@@ -1,0 +1,186 @@
+//! In-memory drivers for the sans-IO sessions (quinn-proto's `Pair` idea): no sockets, simulated
+//! time.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use echowire_codec::decoder::FrameDecoder;
+use echowire_codec::frame::{Frame, PREFACE};
+use echowire_codec::message::{self, DecodeContext, Message, Role};
+use echowire_codec::session::*;
+
+/// A server session fed raw bytes; its output decoded as a client would.
+pub struct RawServer {
+    pub now: Instant,
+    pub server: ServerSession,
+    pub input: BytesMut,
+    out: BytesMut,
+    dec: FrameDecoder,
+    pub version: u8,
+}
+
+impl RawServer {
+    pub fn new(config: ServerConfig) -> Self {
+        let now = Instant::now();
+        RawServer {
+            now,
+            server: ServerSession::new(config, now),
+            input: BytesMut::new(),
+            out: BytesMut::new(),
+            dec: FrameDecoder::new(16 << 20),
+            version: 1,
+        }
+    }
+
+    /// A server past the handshake at `version`.
+    pub fn open(version: u8, caps: u32) -> Self {
+        let mut s = RawServer::new(ServerConfig::default());
+        s.feed(&PREFACE);
+        s.feed(&hello(version, version, 1 << 20, caps));
+        let evs = s.events();
+        assert!(evs.is_empty());
+        let frames = s.frames();
+        assert!(matches!(frames[0].1, Message::Welcome(_)), "{frames:?}");
+        s.version = version;
+        s
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.input.extend_from_slice(bytes);
+    }
+
+    pub fn events(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some(ev) = self.server.poll_event(&mut self.input, self.now) {
+            out.push(ev);
+        }
+        out
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        if let Some(t) = self.server.poll_timeout()
+            && self.now >= t
+        {
+            self.server.handle_timeout(self.now);
+        }
+    }
+
+    /// Frames the server queued, decoded under the version in force.
+    pub fn frames(&mut self) -> Vec<(u32, Message<'static>)> {
+        self.out.extend_from_slice(&self.server.outbox().take_all());
+        let mut v = Vec::new();
+        while let Some(f) = self
+            .dec
+            .decode(&mut self.out)
+            .expect("server output frames")
+        {
+            v.push(decode_from_server(&f, self.version));
+        }
+        v
+    }
+}
+
+pub fn decode_from_server(f: &Frame, negotiated: u8) -> (u32, Message<'static>) {
+    let ctx = DecodeContext {
+        receiver: Role::Client,
+        version: Some(f.header.version.max(1)),
+        capabilities: 1,
+    };
+    let _ = negotiated;
+    let m =
+        message::decode(f, &ctx).unwrap_or_else(|e| panic!("server sent an invalid frame: {e}"));
+    (f.header.request_id, m.into_owned())
+}
+
+pub fn hello(min: u8, max: u8, max_frame: u32, caps: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    Message::Hello(message::Hello {
+        min_version: min,
+        max_version: max,
+        max_frame_size: max_frame,
+        capabilities: caps,
+        agent: "t".into(),
+    })
+    .encode(1, 0, u32::MAX, &mut out)
+    .unwrap();
+    out
+}
+
+pub fn frame(version: u8, m: &Message<'_>, id: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    m.encode(version, id, u32::MAX, &mut out).unwrap();
+    out
+}
+
+pub fn echo(payload: &[u8]) -> Message<'_> {
+    Message::Echo(message::Echo {
+        payload: payload.into(),
+    })
+}
+
+pub fn error_code(m: &Message<'_>) -> Option<echowire_codec::ErrorCode> {
+    match m {
+        Message::Error(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+/// A client and a server session connected in memory.
+pub struct Pair {
+    pub now: Instant,
+    pub server: ServerSession,
+    pub client: ClientSession,
+    pub to_server: BytesMut,
+    pub to_client: BytesMut,
+}
+
+impl Pair {
+    pub fn new(sc: ServerConfig, cc: ClientConfig) -> Self {
+        let now = Instant::now();
+        Pair {
+            now,
+            server: ServerSession::new(sc, now),
+            client: ClientSession::new(cc),
+            to_server: BytesMut::new(),
+            to_client: BytesMut::new(),
+        }
+    }
+
+    pub fn handshake(sc: ServerConfig, cc: ClientConfig) -> (Self, Negotiated) {
+        let mut p = Pair::new(sc, cc);
+        assert!(p.server_events().is_empty());
+        let evs = p.client_events();
+        let Some(ClientEvent::Welcome(n)) = evs.first().cloned() else {
+            panic!("no WELCOME: {evs:?}")
+        };
+        (p, n)
+    }
+
+    /// Moves the client's output to the server and returns the server's events.
+    pub fn server_events(&mut self) -> Vec<Event> {
+        self.to_server
+            .extend_from_slice(&self.client.outbox().take_all());
+        let mut out = Vec::new();
+        while let Some(ev) = self.server.poll_event(&mut self.to_server, self.now) {
+            out.push(ev);
+        }
+        out
+    }
+
+    /// Moves the server's output to the client and returns the client's events.
+    pub fn client_events(&mut self) -> Vec<ClientEvent> {
+        self.to_client
+            .extend_from_slice(&self.server.outbox().take_all());
+        let mut out = Vec::new();
+        while let Some(ev) = self
+            .client
+            .poll_event(&mut self.to_client)
+            .expect("client accepts server output")
+        {
+            out.push(ev);
+        }
+        out
+    }
+}

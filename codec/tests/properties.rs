@@ -1,0 +1,409 @@
+//! proptest properties: every message round-trips in every version with an exact length
+//! prediction; the decoder is split-invariant; the server session answers every request exactly
+//! once under any interleaving of requests, completions, cancels, drain and half-close.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::{Bytes, BytesMut};
+use common::*;
+use echowire_codec::decoder::FrameDecoder;
+use echowire_codec::error::ErrorCode;
+use echowire_codec::frame::Frame;
+use echowire_codec::message::{self, DecodeContext, Message, Role};
+use echowire_codec::session::*;
+use proptest::prelude::*;
+
+fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..max)
+}
+
+/// Any message valid in `version`, with the request ID its type allows.
+fn message_strategy(version: u8) -> impl Strategy<Value = (Message<'static>, u32)> {
+    let id = 1u32..;
+    let code = any::<u16>().prop_map(ErrorCode);
+    let retry = if version >= 2 {
+        (0u32..).boxed()
+    } else {
+        Just(0u32).boxed()
+    };
+    let mut options: Vec<BoxedStrategy<(Message<'static>, u32)>> = vec![
+        (
+            any::<u8>(),
+            any::<u8>(),
+            any::<u32>(),
+            any::<u32>(),
+            ".{0,10}",
+        )
+            .prop_map(|(a, b, c, d, e)| {
+                (
+                    Message::Hello(message::Hello {
+                        min_version: a,
+                        max_version: b,
+                        max_frame_size: c,
+                        capabilities: d,
+                        agent: e.into(),
+                    }),
+                    0,
+                )
+            })
+            .boxed(),
+        (
+            any::<u8>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            ".{0,10}",
+        )
+            .prop_map(|(a, b, c, d, e)| {
+                (
+                    Message::Welcome(message::Welcome {
+                        version: a,
+                        max_frame_size: b,
+                        max_outstanding: c,
+                        capabilities: d,
+                        agent: e.into(),
+                    }),
+                    0,
+                )
+            })
+            .boxed(),
+        (any::<u64>(), id.clone())
+            .prop_map(|(d, i)| (Message::Ping(message::Ping { data: d }), i))
+            .boxed(),
+        (any::<u64>(), id.clone())
+            .prop_map(|(d, i)| (Message::Pong(message::Pong { data: d }), i))
+            .boxed(),
+        (bytes(300), id.clone())
+            .prop_map(|(p, i)| (Message::Echo(message::Echo { payload: p.into() }), i))
+            .boxed(),
+        (bytes(300), id.clone())
+            .prop_map(|(p, i)| {
+                (
+                    Message::EchoReply(message::EchoReply { payload: p.into() }),
+                    i,
+                )
+            })
+            .boxed(),
+        (any::<u32>(), bytes(64), id.clone())
+            .prop_map(|(c, s, i)| {
+                (
+                    Message::Compute(message::Compute {
+                        cost: c,
+                        seed: s.into(),
+                    }),
+                    i,
+                )
+            })
+            .boxed(),
+        (any::<[u8; 32]>(), id.clone())
+            .prop_map(|(d, i)| {
+                (
+                    Message::ComputeResult(message::ComputeResult { digest: d }),
+                    i,
+                )
+            })
+            .boxed(),
+        id.clone()
+            .prop_map(|i| (Message::Cancel(message::Cancel {}), i))
+            .boxed(),
+        (code.clone(), ".{0,20}", retry, any::<u32>())
+            .prop_map(|(c, m, r, i)| {
+                (
+                    Message::Error(message::Error {
+                        code: c,
+                        message: m.into(),
+                        retry_after_ms: r,
+                    }),
+                    i,
+                )
+            })
+            .boxed(),
+        (code, ".{0,20}")
+            .prop_map(|(c, m)| {
+                (
+                    Message::Goodbye(message::Goodbye {
+                        code: c,
+                        message: m.into(),
+                    }),
+                    0,
+                )
+            })
+            .boxed(),
+        (proptest::collection::vec(any::<i64>(), 0..40), id.clone())
+            .prop_map(|(v, i)| (Message::Sum(message::Sum { values: v }), i))
+            .boxed(),
+        (proptest::collection::vec(any::<i64>(), 1..40), id.clone())
+            .prop_map(|(v, i)| {
+                let a =
+                    echowire_codec::body::rkyv::encode_sum(&message::Sum { values: v }).unwrap();
+                (
+                    Message::SumRkyv(message::RkyvBody {
+                        archive: a.to_vec().into(),
+                    }),
+                    i,
+                )
+            })
+            .boxed(),
+        (any::<u32>(), any::<i64>(), id.clone())
+            .prop_map(|(c, s, i)| {
+                (
+                    Message::SumResult(message::SumResult { count: c, sum: s }),
+                    i,
+                )
+            })
+            .boxed(),
+        (0x80u8.., bytes(100), id.clone())
+            .prop_map(|(t, b, i)| {
+                (
+                    Message::Application(message::ApplicationBody {
+                        type_code: t,
+                        body: b.into(),
+                    }),
+                    i,
+                )
+            })
+            .boxed(),
+    ];
+    if version >= 2 {
+        options.push(
+            id.clone()
+                .prop_map(|i| (Message::Stats(message::Stats {}), i))
+                .boxed(),
+        );
+        options.push(
+            (
+                proptest::collection::vec((".{0,8}", any::<u64>()), 0..6),
+                id,
+            )
+                .prop_map(|(e, i)| {
+                    let entries = e
+                        .into_iter()
+                        .map(|(n, v)| message::StatEntry {
+                            name: n.into(),
+                            value: v,
+                        })
+                        .collect();
+                    (Message::StatsReply(message::StatsReply { entries }), i)
+                })
+                .boxed(),
+        );
+    }
+    proptest::strategy::Union::new(options)
+}
+
+fn receiver_of(m: &Message<'_>) -> Role {
+    use echowire_codec::frame::Direction;
+    match m.msg_type().direction() {
+        Direction::ToClient => Role::Client,
+        _ => Role::Server,
+    }
+}
+
+fn decode_all(bytes: &[u8], cuts: &[usize]) -> Vec<Frame> {
+    let mut dec = FrameDecoder::new(1 << 20);
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    let mut last = 0;
+    for &c in cuts.iter().chain(std::iter::once(&bytes.len())) {
+        buf.extend_from_slice(&bytes[last..c]);
+        last = c;
+        while let Some(f) = dec.decode(&mut buf).unwrap() {
+            frames.push(f);
+        }
+    }
+    assert!(buf.is_empty());
+    frames
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_message_round_trips(version in 1u8..=2, (msg, id) in (1u8..=2).prop_flat_map(message_strategy)) {
+        let handshake = matches!(msg, Message::Hello(_) | Message::Welcome(_));
+        let version = if handshake { 1 } else { version.max(if matches!(msg, Message::Stats(_) | Message::StatsReply(_)) { 2 } else { 1 }) };
+        let msg = match msg {
+            Message::Error(e) if version == 1 => Message::Error(message::Error { retry_after_ms: 0, ..e }),
+            m => m,
+        };
+        let mut wire = Vec::new();
+        msg.encode(version, id, u32::MAX, &mut wire).unwrap();
+        prop_assert_eq!(wire.len(), msg.frame_len(version).unwrap());
+        let frames = decode_all(&wire, &[]);
+        prop_assert_eq!(frames.len(), 1);
+        let ctx = DecodeContext { receiver: receiver_of(&msg), version: (!handshake).then_some(version), capabilities: 1 };
+        let back = message::decode(&frames[0], &ctx).unwrap();
+        prop_assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn decoder_is_split_invariant(
+        msgs in proptest::collection::vec(message_strategy(2), 1..30),
+        cut_seeds in proptest::collection::vec(any::<proptest::sample::Index>(), 0..40),
+    ) {
+        let mut wire = Vec::new();
+        for (m, id) in &msgs {
+            m.encode(2, *id, u32::MAX, &mut wire).unwrap();
+        }
+        let whole = decode_all(&wire, &[]);
+        let mut cuts: Vec<usize> = cut_seeds.iter().map(|i| i.index(wire.len() + 1)).collect();
+        cuts.sort_unstable();
+        let split = decode_all(&wire, &cuts);
+        prop_assert_eq!(whole.len(), msgs.len());
+        prop_assert_eq!(split, whole);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Echo,
+    Compute,
+    Complete(proptest::sample::Index),
+    Cancel(proptest::sample::Index),
+    HalfClose,
+    Drain,
+    Goodbye,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => Just(Op::Echo),
+        2 => Just(Op::Compute),
+        4 => any::<proptest::sample::Index>().prop_map(Op::Complete),
+        1 => any::<proptest::sample::Index>().prop_map(Op::Cancel),
+        1 => Just(Op::HalfClose),
+        1 => Just(Op::Drain),
+        1 => Just(Op::Goodbye),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The application answers some requests immediately, holds others (the "workers") and
+    /// completes them in any order; cancels, drain, GOODBYE and half-close interleave. Every
+    /// request the client sent gets exactly one response, and both sides finish.
+    #[test]
+    fn every_request_is_answered_exactly_once(ops in proptest::collection::vec(op(), 1..80)) {
+        let (mut p, _) = Pair::handshake(ServerConfig::default(), ClientConfig::default());
+        let mut sent = BTreeSet::new();
+        let mut held: Vec<u32> = Vec::new();
+        let mut answers: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut client_open = true;
+        let mut eof = false;
+        for op in ops {
+            match op {
+                Op::Echo | Op::Compute if client_open => {
+                    let kind = if matches!(op, Op::Echo) {
+                        RequestKind::Echo { payload: Bytes::from_static(b"e") }
+                    } else {
+                        RequestKind::Compute { cost: 1, seed: Bytes::new() }
+                    };
+                    match p.client.send(&kind) {
+                        Ok(id) => {
+                            sent.insert(id);
+                        }
+                        // The server's GOODBYE arrived: the client may send no new request.
+                        Err(ClientError::Closed) => client_open = false,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                Op::Complete(i) if !held.is_empty() => {
+                    let id = held.remove(i.index(held.len()));
+                    p.server.respond(id, Response::ComputeResult { digest: [0; 32] }, p.now);
+                }
+                Op::Cancel(i) if !sent.is_empty() => {
+                    let id = *sent.iter().nth(i.index(sent.len())).unwrap();
+                    if client_open { p.client.cancel(id).unwrap(); }
+                }
+                Op::HalfClose if !eof => {
+                    p.server_events_into(&mut held);
+                    p.server.handle_eof();
+                    eof = true;
+                    client_open = false;
+                }
+                Op::Drain => p.server.start_drain(),
+                Op::Goodbye if client_open => {
+                    p.client.goodbye();
+                    client_open = false;
+                }
+                _ => {}
+            }
+            if !eof {
+                p.server_events_into(&mut held);
+            } else {
+                let mut none = BytesMut::new();
+                while let Some(ev) = p.server.poll_event(&mut none, p.now) {
+                    apply(&mut p, ev, &mut held);
+                }
+            }
+            collect(&mut p, &mut answers);
+            prop_assert!(p.server.outstanding() <= 1024);
+        }
+        // Finish: complete everything still held, half-close.
+        while let Some(id) = held.pop() {
+            p.server.respond(id, Response::ComputeResult { digest: [0; 32] }, p.now);
+        }
+        if !eof {
+            p.server_events_into(&mut held);
+            while let Some(id) = held.pop() {
+                p.server.respond(id, Response::ComputeResult { digest: [0; 32] }, p.now);
+            }
+            p.server.handle_eof();
+            let mut none = BytesMut::new();
+            while let Some(ev) = p.server.poll_event(&mut none, p.now) {
+                apply(&mut p, ev, &mut held);
+            }
+            while let Some(id) = held.pop() {
+                p.server.respond(id, Response::ComputeResult { digest: [0; 32] }, p.now);
+            }
+        }
+        collect(&mut p, &mut answers);
+        prop_assert!(p.server.is_finished(), "server not finished: {:?}", p.server.state());
+        for id in &sent {
+            prop_assert_eq!(answers.get(id).copied(), Some(1), "request {} answered {:?} times", id, answers.get(id));
+        }
+        prop_assert_eq!(answers.len(), sent.len());
+    }
+}
+
+fn apply(p: &mut Pair, ev: Event, held: &mut Vec<u32>) {
+    match ev {
+        Event::Request(r) => match r.kind {
+            RequestKind::Echo { payload } => {
+                p.server
+                    .respond(r.id, Response::EchoReply { payload }, p.now);
+            }
+            _ => held.push(r.id),
+        },
+        Event::Cancel { id } => {
+            if let Some(pos) = held.iter().position(|&h| h == id) {
+                held.remove(pos);
+                p.server
+                    .respond(id, Response::error(ErrorCode::CANCELLED, ""), p.now);
+            }
+        }
+    }
+}
+
+fn collect(p: &mut Pair, answers: &mut BTreeMap<u32, usize>) {
+    for ev in p.client_events() {
+        if let ClientEvent::Response { id, .. } = ev {
+            *answers.entry(id).or_default() += 1;
+        }
+    }
+}
+
+trait PairExt {
+    fn server_events_into(&mut self, held: &mut Vec<u32>);
+}
+
+impl PairExt for Pair {
+    fn server_events_into(&mut self, held: &mut Vec<u32>) {
+        for ev in self.server_events() {
+            apply(self, ev, held);
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! The lifecycle of spec §3, driven in memory.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use echowire_codec::ErrorCode;
+use echowire_codec::frame::PREFACE;
+use echowire_codec::message::{self, Message};
+use echowire_codec::session::*;
+
+fn v(min: u8, max: u8) -> ClientConfig {
+    ClientConfig {
+        min_version: min,
+        max_version: max,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn negotiates_the_highest_common_version() {
+    assert_eq!(
+        Pair::handshake(ServerConfig::default(), v(1, 2)).1.version,
+        2
+    );
+    assert_eq!(
+        Pair::handshake(ServerConfig::default(), v(1, 1)).1.version,
+        1
+    );
+    let old = ServerConfig {
+        max_version: 1,
+        ..Default::default()
+    };
+    assert_eq!(Pair::handshake(old, v(1, 2)).1.version, 1);
+    let (_, n) = Pair::handshake(ServerConfig::default(), v(0, 9));
+    assert_eq!(n.version, 2);
+    assert_eq!(n.capabilities & message::CAP_RKYV, message::CAP_RKYV);
+}
+
+#[test]
+fn no_version_in_common_is_a_connection_error() {
+    for (min, max) in [(3, 9), (2, 1), (0, 0)] {
+        let mut p = Pair::new(ServerConfig::default(), v(min, max));
+        p.server_events();
+        assert_eq!(p.server.state(), SessionState::Closing);
+        let evs = p.client_events();
+        assert!(
+            matches!(
+                &evs[..],
+                [ClientEvent::ConnectionError {
+                    code: ErrorCode::UNSUPPORTED_VERSION,
+                    ..
+                }]
+            ),
+            "{evs:?}"
+        );
+        assert!(p.server.is_finished());
+    }
+}
+
+#[test]
+fn garbage_and_http_as_first_bytes() {
+    for (input, offset) in [
+        (&b"GET / HTTP/1.1\r\n\r\n"[..], 0),
+        (&PREFACE[..3], 99),
+        (&[0x89, b'E', b'W', b'X'][..], 3),
+    ] {
+        let mut s = RawServer::new(ServerConfig::default());
+        s.feed(input);
+        assert!(s.events().is_empty());
+        let frames = s.frames();
+        if offset == 99 {
+            // A correct prefix: still waiting.
+            assert!(frames.is_empty());
+            assert_eq!(s.server.state(), SessionState::Preface { matched: 3 });
+            continue;
+        }
+        assert_eq!(frames.len(), 1);
+        assert_eq!(error_code(&frames[0].1), Some(ErrorCode::BAD_PREFACE));
+        assert!(format!("{:?}", frames[0].1).contains(&format!("byte {offset}")));
+        assert!(s.server.is_finished());
+        // Input after the error is discarded, never answered.
+        s.feed(b"more garbage");
+        assert!(s.events().is_empty() && s.frames().is_empty());
+    }
+}
+
+#[test]
+fn first_frame_must_be_hello() {
+    let mut s = RawServer::new(ServerConfig::default());
+    s.feed(&PREFACE);
+    s.feed(&frame(1, &echo(b"x"), 1));
+    assert!(s.events().is_empty());
+    assert_eq!(
+        error_code(&s.frames()[0].1),
+        Some(ErrorCode::HANDSHAKE_REQUIRED)
+    );
+    assert!(s.server.is_finished());
+}
+
+#[test]
+fn hello_limits_are_checked() {
+    let mut s = RawServer::new(ServerConfig::default());
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 2, 100, 0));
+    s.events();
+    assert_eq!(
+        error_code(&s.frames()[0].1),
+        Some(ErrorCode::PROTOCOL_ERROR)
+    );
+    // A second HELLO after the handshake.
+    let mut s = RawServer::open(1, 0);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    s.events();
+    assert_eq!(
+        error_code(&s.frames()[0].1),
+        Some(ErrorCode::PROTOCOL_ERROR)
+    );
+    assert_eq!(s.server.state(), SessionState::Closing);
+}
+
+#[test]
+fn handshake_timeout_evicts_a_silent_or_trickling_client() {
+    let mut s = RawServer::new(ServerConfig {
+        handshake_timeout: Duration::from_secs(5),
+        ..Default::default()
+    });
+    // The whole preface, one byte every 700 ms: the deadline runs from accept, not from progress.
+    for b in &PREFACE {
+        s.feed(&[*b]);
+        s.events();
+        s.advance(Duration::from_millis(700));
+    }
+    assert_eq!(
+        error_code(&s.frames()[0].1),
+        Some(ErrorCode::HANDSHAKE_TIMEOUT)
+    );
+    assert!(s.server.is_finished());
+}
+
+#[test]
+fn idle_timeout_is_not_reset_by_partial_frames() {
+    let mut s = RawServer::open(1, 0);
+    s.server = {
+        let mut r = RawServer::new(ServerConfig {
+            idle_timeout: Some(Duration::from_secs(10)),
+            ..Default::default()
+        });
+        r.feed(&PREFACE);
+        r.feed(&hello(1, 1, 1 << 20, 0));
+        r.events();
+        r.frames();
+        r.server
+    };
+    // A slowloris: one byte of a frame every 3 seconds.
+    let f = frame(1, &echo(b"abc"), 1);
+    for b in &f[..5] {
+        s.feed(&[*b]);
+        assert!(s.events().is_empty());
+        s.advance(Duration::from_secs(3));
+    }
+    let frames = s.frames();
+    assert!(
+        matches!(&frames[0].1, Message::Goodbye(g) if g.code == ErrorCode::IDLE_TIMEOUT),
+        "{frames:?}"
+    );
+    assert!(s.server.is_finished());
+}
+
+#[test]
+fn a_thousand_pipelined_requests_answered_out_of_order() {
+    let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 2));
+    let mut ids = Vec::new();
+    for i in 0..1000u32 {
+        ids.push(
+            p.client
+                .send(&RequestKind::Echo {
+                    payload: Bytes::from(i.to_be_bytes().to_vec()),
+                })
+                .unwrap(),
+        );
+    }
+    let evs = p.server_events();
+    assert_eq!(evs.len(), 1000);
+    for ev in evs.into_iter().rev() {
+        let Event::Request(r) = ev else { panic!() };
+        let RequestKind::Echo { payload } = r.kind else {
+            panic!()
+        };
+        assert!(
+            p.server
+                .respond(r.id, Response::EchoReply { payload }, p.now)
+        );
+    }
+    let got = p.client_events();
+    assert_eq!(got.len(), 1000);
+    for (k, ev) in got.iter().enumerate() {
+        let ClientEvent::Response {
+            id,
+            response: Response::EchoReply { payload },
+        } = ev
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(*id, ids[999 - k]);
+        assert_eq!(&payload[..], &((999 - k) as u32).to_be_bytes());
+    }
+    assert_eq!(p.client.outstanding(), 0);
+}
+
+#[test]
+fn duplicate_outstanding_id_is_a_connection_error() {
+    let mut s = RawServer::open(1, 0);
+    s.feed(&frame(1, &echo(b"a"), 5));
+    s.feed(&frame(1, &echo(b"b"), 5));
+    let evs = s.events();
+    assert_eq!(evs.len(), 1);
+    let frames = s.frames();
+    assert_eq!(
+        (frames[0].0, error_code(&frames[0].1)),
+        (0, Some(ErrorCode::DUPLICATE_REQUEST_ID))
+    );
+    // The first request's late answer is not sent: the ERROR stood for it.
+    assert!(!s.server.respond(
+        5,
+        Response::EchoReply {
+            payload: Bytes::new()
+        },
+        s.now
+    ));
+}
+
+#[test]
+fn cancel_of_outstanding_and_unknown_ids() {
+    let mut s = RawServer::open(1, 0);
+    let compute = Message::Compute(message::Compute {
+        cost: 10,
+        seed: b"s"[..].into(),
+    });
+    s.feed(&frame(1, &compute, 7));
+    s.feed(&frame(1, &Message::Cancel(message::Cancel {}), 7));
+    s.feed(&frame(1, &Message::Cancel(message::Cancel {}), 8)); // not outstanding: ignored
+    let evs = s.events();
+    assert!(
+        matches!(evs[..], [Event::Request(_), Event::Cancel { id: 7 }]),
+        "{evs:?}"
+    );
+    assert!(
+        s.server
+            .respond(7, Response::error(ErrorCode::CANCELLED, "cancelled"), s.now)
+    );
+    let frames = s.frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        (frames[0].0, error_code(&frames[0].1)),
+        (7, Some(ErrorCode::CANCELLED))
+    );
+}
+
+#[test]
+fn graceful_drain_answers_outstanding_and_refuses_new() {
+    let mut s = RawServer::open(2, 0);
+    s.feed(&frame(2, &echo(b"a"), 1));
+    assert_eq!(s.events().len(), 1);
+    s.server.start_drain();
+    s.feed(&frame(2, &echo(b"b"), 2));
+    assert!(s.events().is_empty());
+    assert!(!s.server.is_finished());
+    assert!(s.server.respond(
+        1,
+        Response::EchoReply {
+            payload: Bytes::from_static(b"a")
+        },
+        s.now
+    ));
+    let frames = s.frames();
+    let kinds: Vec<_> = frames
+        .iter()
+        .map(|(id, m)| (*id, m.msg_type().to_string(), error_code(m)))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (0, "GOODBYE".into(), None),
+            (2, "ERROR".into(), Some(ErrorCode::SHUTTING_DOWN)),
+            (1, "ECHO_REPLY".into(), None),
+        ]
+    );
+    assert!(s.server.is_finished());
+}
+
+#[test]
+fn half_close_gets_every_answer_then_goodbye() {
+    let mut s = RawServer::open(1, 0);
+    for id in 1..=5 {
+        s.feed(&frame(1, &echo(b"x"), id));
+    }
+    s.server.handle_eof();
+    let evs = s.events();
+    assert_eq!(evs.len(), 5);
+    assert!(!s.server.is_finished());
+    for ev in evs {
+        let Event::Request(r) = ev else { panic!() };
+        s.server.respond(
+            r.id,
+            Response::EchoReply {
+                payload: Bytes::from_static(b"x"),
+            },
+            s.now,
+        );
+    }
+    let frames = s.frames();
+    assert_eq!(frames.len(), 6);
+    assert!(matches!(&frames[5].1, Message::Goodbye(g) if g.code == ErrorCode::NO_ERROR));
+    assert!(s.server.is_finished());
+}
+
+#[test]
+fn eof_inside_a_frame_reports_truncation_and_still_answers() {
+    let mut s = RawServer::open(1, 0);
+    s.feed(&frame(1, &echo(b"x"), 1));
+    let partial = frame(1, &echo(b"hello"), 2);
+    s.feed(&partial[..9]);
+    s.server.handle_eof();
+    let evs = s.events();
+    assert_eq!(evs.len(), 1);
+    s.server.respond(
+        1,
+        Response::EchoReply {
+            payload: Bytes::from_static(b"x"),
+        },
+        s.now,
+    );
+    let frames = s.frames();
+    assert_eq!(
+        (frames[0].0, error_code(&frames[0].1)),
+        (0, Some(ErrorCode::TRUNCATED_FRAME))
+    );
+    assert!(matches!(frames[1].1, Message::EchoReply(_)));
+    assert!(matches!(frames[2].1, Message::Goodbye(_)));
+    assert!(s.server.is_finished());
+}
+
+#[test]
+fn backpressure_stops_input_until_output_drains_and_loses_nothing() {
+    let config = ServerConfig {
+        max_pending_output: 1000,
+        ..Default::default()
+    };
+    let mut s = RawServer::new(config);
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    s.events();
+    s.frames();
+    for id in 1..=500 {
+        s.feed(&frame(
+            1,
+            &Message::Ping(message::Ping { data: id.into() }),
+            id,
+        ));
+    }
+    let mut answered = Vec::new();
+    let mut rounds = 0;
+    loop {
+        s.events();
+        let pending = s.server.outbox().len();
+        assert!(pending <= 1000 + 64, "output queue grew to {pending}");
+        if !s.server.wants_read() {
+            rounds += 1;
+        }
+        let frames = s.frames();
+        if frames.is_empty() {
+            break;
+        }
+        answered.extend(frames.into_iter().map(|(id, m)| match m {
+            Message::Pong(p) => {
+                assert_eq!(u64::from(id), p.data);
+                id
+            }
+            m => panic!("{m:?}"),
+        }));
+    }
+    assert!(rounds > 5, "backpressure never engaged");
+    assert_eq!(answered, (1..=500).collect::<Vec<_>>());
+}
+
+#[test]
+fn responses_above_the_clients_limit_become_errors() {
+    let mut s = RawServer::new(ServerConfig::default());
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 1, 4096, 0));
+    s.events();
+    s.frames();
+    s.feed(&frame(1, &echo(&[0u8; 4090]), 3));
+    let Some(Event::Request(r)) = s.events().pop() else {
+        panic!()
+    };
+    let RequestKind::Echo { payload } = r.kind else {
+        panic!()
+    };
+    s.server.respond(3, Response::EchoReply { payload }, s.now);
+    let frames = s.frames();
+    assert_eq!(
+        (frames[0].0, error_code(&frames[0].1)),
+        (3, Some(ErrorCode::RESPONSE_TOO_LARGE))
+    );
+}
+
+#[test]
+fn outstanding_limit_and_request_errors_keep_the_connection() {
+    let mut s = RawServer::new(ServerConfig {
+        max_outstanding: 2,
+        ..Default::default()
+    });
+    s.feed(&PREFACE);
+    s.feed(&hello(2, 2, 1 << 20, 0));
+    s.events();
+    s.frames();
+    s.version = 2;
+    for id in 1..=3 {
+        s.feed(&frame(2, &echo(b"x"), id));
+    }
+    let mut bad = frame(2, &echo(b"x"), 9);
+    bad[5] = 0x7F; // reserved type
+    s.feed(&bad);
+    s.feed(&frame(2, &Message::Ping(message::Ping { data: 1 }), 10));
+    assert_eq!(s.events().len(), 2);
+    let frames = s.frames();
+    let got: Vec<_> = frames
+        .iter()
+        .map(|(id, m)| (*id, m.msg_type().to_string(), error_code(m)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "ERROR".into(), Some(ErrorCode::TOO_MANY_OUTSTANDING)),
+            (9, "ERROR".into(), Some(ErrorCode::UNKNOWN_TYPE)),
+            (10, "PONG".into(), None),
+        ]
+    );
+    assert_eq!(s.server.state(), SessionState::Open);
+}
+
+#[test]
+fn version_mismatch_after_handshake_closes() {
+    let mut s = RawServer::open(2, 0);
+    s.feed(&frame(1, &echo(b"x"), 1));
+    assert!(s.events().is_empty());
+    assert_eq!(
+        error_code(&s.frames()[0].1),
+        Some(ErrorCode::VERSION_MISMATCH)
+    );
+    assert!(s.server.is_finished());
+}
+
+#[test]
+fn client_error_with_id_zero_ends_the_connection() {
+    let mut s = RawServer::open(1, 0);
+    s.feed(&frame(1, &echo(b"x"), 1));
+    let err = Message::Error(message::Error {
+        code: ErrorCode::INTERNAL_ERROR,
+        message: "bye".into(),
+        retry_after_ms: 0,
+    });
+    s.feed(&frame(1, &err, 0));
+    assert_eq!(s.events().len(), 1);
+    assert!(!s.server.respond(
+        1,
+        Response::EchoReply {
+            payload: Bytes::new()
+        },
+        s.now
+    ));
+    assert!(s.frames().is_empty());
+    assert!(s.server.is_finished());
+    assert_eq!(
+        s.server.close_reason(),
+        Some(&CloseReason::PeerError(ErrorCode::INTERNAL_ERROR))
+    );
+}
+
+#[test]
+fn stats_only_in_version_2_and_rkyv_only_when_negotiated() {
+    let mut s = RawServer::open(1, 1);
+    s.feed(&frame(1, &Message::Stats(message::Stats {}), 1));
+    assert!(s.events().is_empty());
+    assert_eq!(error_code(&s.frames()[0].1), Some(ErrorCode::UNKNOWN_TYPE));
+
+    let mut s = RawServer::open(2, 1);
+    s.feed(&frame(2, &Message::Stats(message::Stats {}), 1));
+    assert!(matches!(
+        s.events()[..],
+        [Event::Request(Request {
+            id: 1,
+            kind: RequestKind::Stats
+        })]
+    ));
+    let archive =
+        echowire_codec::body::rkyv::encode_sum(&message::Sum { values: vec![4, 5] }).unwrap();
+    let rk = Message::SumRkyv(message::RkyvBody {
+        archive: archive.as_slice().into(),
+    });
+    s.feed(&frame(2, &rk, 2));
+    let evs = s.events();
+    let [
+        Event::Request(Request {
+            id: 2,
+            kind: RequestKind::SumRkyv { archive },
+        }),
+    ] = &evs[..]
+    else {
+        panic!("{evs:?}")
+    };
+    let r = echowire_codec::body::rkyv::with_archived_sum(archive, |a| {
+        a.values.iter().map(|v| v.to_native()).sum::<i64>()
+    });
+    assert_eq!(r.unwrap(), 9);
+
+    let mut s = RawServer::open(2, 0);
+    s.feed(&frame(2, &rk, 3));
+    assert!(s.events().is_empty());
+    assert_eq!(error_code(&s.frames()[0].1), Some(ErrorCode::INVALID_FLAGS));
+}
+
+#[test]
+fn client_rejects_unsolicited_and_mismatched_responses() {
+    let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 1));
+    // A PONG for a request never sent.
+    let pong = frame(1, &Message::Pong(message::Pong { data: 1 }), 77);
+    p.to_client.extend_from_slice(&pong);
+    assert!(matches!(
+        p.client.poll_event(&mut p.to_client),
+        Err(ClientError::Protocol(_))
+    ));
+    // A COMPUTE_RESULT answering an ECHO.
+    let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 1));
+    let id = p
+        .client
+        .send(&RequestKind::Echo {
+            payload: Bytes::new(),
+        })
+        .unwrap();
+    let wrong = frame(
+        1,
+        &Message::ComputeResult(message::ComputeResult { digest: [0; 32] }),
+        id,
+    );
+    p.to_client.extend_from_slice(&wrong);
+    assert!(matches!(
+        p.client.poll_event(&mut p.to_client),
+        Err(ClientError::Protocol(_))
+    ));
+}
+
+#[test]
+fn client_goodbye_drains_and_closes_both_sides() {
+    let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 2));
+    let id = p
+        .client
+        .send(&RequestKind::Echo {
+            payload: Bytes::from_static(b"z"),
+        })
+        .unwrap();
+    p.client.goodbye();
+    assert!(matches!(
+        p.client.send(&RequestKind::Stats),
+        Err(ClientError::Closed)
+    ));
+    let evs = p.server_events();
+    let Event::Request(r) = &evs[0] else { panic!() };
+    assert!(!p.server.is_finished());
+    p.server.respond(
+        r.id,
+        Response::EchoReply {
+            payload: Bytes::from_static(b"z"),
+        },
+        p.now,
+    );
+    assert!(p.server.is_finished() || !p.server.outbox().is_empty());
+    let evs = p.client_events();
+    assert!(matches!(&evs[0], ClientEvent::Response { id: x, .. } if *x == id));
+    assert!(matches!(
+        &evs[1],
+        ClientEvent::Goodbye {
+            code: ErrorCode::NO_ERROR,
+            ..
+        }
+    ));
+    assert!(p.server.is_finished());
+    assert!(p.client.is_closed());
+}

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Generates the Echowire test vectors from the specification, independently of any implementation.
+
+Every byte here is built with struct.pack from the layouts in spec/PROTOCOL.md; no Echowire code is
+imported. Run it from anywhere: `python3 spec/vectors/generate.py` rewrites the JSON files next to it.
+"""
+import hashlib
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PREFACE = bytes([0x89, 0x45, 0x57, 0x52, 0x0D, 0x0A, 0x1A, 0x0A])
+DEFAULT_MAX = 1 << 20
+
+TYPES = {
+    "HELLO": 0x01, "WELCOME": 0x02, "PING": 0x03, "PONG": 0x04, "ECHO": 0x05, "ECHO_REPLY": 0x06,
+    "COMPUTE": 0x07, "COMPUTE_RESULT": 0x08, "CANCEL": 0x09, "ERROR": 0x0A, "GOODBYE": 0x0B,
+    "SUM": 0x0C, "SUM_RESULT": 0x0D, "STATS": 0x0E, "STATS_REPLY": 0x0F,
+}
+CODES = {
+    "NO_ERROR": 0x0000, "PROTOCOL_ERROR": 0x0001, "BAD_PREFACE": 0x0002, "UNSUPPORTED_VERSION": 0x0003,
+    "HANDSHAKE_REQUIRED": 0x0004, "HANDSHAKE_TIMEOUT": 0x0005, "IDLE_TIMEOUT": 0x0006,
+    "FRAME_TOO_SHORT": 0x0007, "FRAME_TOO_LARGE": 0x0008, "TRUNCATED_FRAME": 0x0009,
+    "VERSION_MISMATCH": 0x000A, "UNKNOWN_TYPE": 0x000B, "UNEXPECTED_MESSAGE": 0x000C,
+    "INVALID_FLAGS": 0x000D, "MALFORMED_BODY": 0x000E, "TRAILING_BYTES": 0x000F, "INVALID_UTF8": 0x0010,
+    "INVALID_REQUEST_ID": 0x0011, "DUPLICATE_REQUEST_ID": 0x0012, "TOO_MANY_OUTSTANDING": 0x0013,
+    "INVALID_ARGUMENT": 0x0014, "RESPONSE_TOO_LARGE": 0x0015, "BUSY": 0x0016, "CANCELLED": 0x0017,
+    "SHUTTING_DOWN": 0x0018, "UNAUTHORIZED": 0x0019, "CONNECTION_LIMIT": 0x001A, "INTERNAL_ERROR": 0x001B,
+}
+CONNECTION_SCOPE = {"BAD_PREFACE", "FRAME_TOO_SHORT", "FRAME_TOO_LARGE", "TRUNCATED_FRAME",
+                    "VERSION_MISMATCH", "HANDSHAKE_REQUIRED"}
+
+# ---- body encoding (spec section 6) ---------------------------------------------------------
+def u8(v): return struct.pack(">B", v)
+def u16(v): return struct.pack(">H", v)
+def u32(v): return struct.pack(">I", v)
+def u64(v): return struct.pack(">Q", v)
+def i64(v): return struct.pack(">q", v)
+def byts(b): return u32(len(b)) + b
+def string(s): return byts(s.encode() if isinstance(s, str) else s)
+def seq(items, enc): return u32(len(items)) + b"".join(enc(x) for x in items)
+
+def frame(version, type_code, flags, request_id, body, length=None):
+    """Spec 2.1: Length counts header (8) + body."""
+    if length is None:
+        length = 8 + len(body)
+    return u32(length) + u8(version) + u8(type_code) + u16(flags) + u32(request_id) + body
+
+def header_json(version, type_name, flags, rid):
+    return {"version": version, "type": type_name, "flags": flags, "request_id": rid}
+
+# ---- message builders: (bytes, json body) ---------------------------------------------------
+def hello(minv, maxv, maxf, caps, agent):
+    return u8(minv) + u8(maxv) + u32(maxf) + u32(caps) + string(agent), \
+        {"min_version": minv, "max_version": maxv, "max_frame_size": maxf, "capabilities": caps, "agent": agent}
+def welcome(v, maxf, maxo, caps, agent):
+    return u8(v) + u32(maxf) + u32(maxo) + u32(caps) + string(agent), \
+        {"version": v, "max_frame_size": maxf, "max_outstanding": maxo, "capabilities": caps, "agent": agent}
+def ping(d): return u64(d), {"data": d}
+def echo(p): return byts(p), {"payload": p.hex()}
+def compute(cost, seed): return u32(cost) + byts(seed), {"cost": cost, "seed": seed.hex()}
+def compute_result(cost, seed):
+    h = hashlib.sha256(seed).digest()
+    for _ in range(cost - 1):
+        h = hashlib.sha256(h).digest()
+    return h, {"digest": h.hex()}
+def error(version, code, msg, retry=0):
+    name = code if isinstance(code, str) else None
+    num = CODES[code] if name else code
+    body = u16(num) + string(msg) + (u32(retry) if version >= 2 else b"")
+    return body, {"code": name if name else num, "message": msg, "retry_after_ms": retry if version >= 2 else 0}
+def goodbye(code, msg): return u16(CODES[code]) + string(msg), {"code": code, "message": msg}
+def sum_(values): return seq(values, i64), {"values": values}
+def sum_result(values):
+    total = sum(values)
+    total = (total + 2**63) % 2**64 - 2**63
+    return u32(len(values)) + i64(total), {"count": len(values), "sum": total}
+def stats_reply(entries):
+    return seq(entries, lambda e: string(e[0]) + u64(e[1])), {"entries": [{"name": n, "value": v} for n, v in entries]}
+def rkyv_sum(values):
+    """rkyv 0.8 archive of `struct Sum { values: Vec<i64> }` (little_endian, aligned, pointer_width_32):
+    the i64 elements (LE, 8-aligned) at offset 0, then the root ArchivedVec at the end:
+    a RelPtr (i32 LE, relative to the pointer's own position) and the length (u32 LE)."""
+    data = b"".join(struct.pack("<q", v) for v in values)
+    root_at = len(data)
+    return data + struct.pack("<i", 0 - root_at) + struct.pack("<I", len(values))
+
+# ---- vector sets ------------------------------------------------------------------------------
+def valid(id_, desc, section, direction, version, frames, caps=0, max_frame=DEFAULT_MAX):
+    """frames: list of (frame_version, type_name, flags, rid, (body, body_json), length_override?)"""
+    hex_ = b""
+    out = []
+    for f in frames:
+        fv, tname, flags, rid, (body, bj) = f
+        code = TYPES.get(tname, None)
+        if code is None:
+            code = int(tname, 16)
+        hex_ += frame(fv, code, flags, rid, body)
+        msg_type = tname
+        if tname == "SUM" and flags & 1:
+            msg_type = "SUM_RKYV"
+        if tname.startswith("0x"):
+            msg_type = "APPLICATION"
+        fj = header_json(fv, msg_type, flags, rid)
+        fj["body"] = bj
+        out.append(fj)
+    return {"id": id_, "description": desc, "section": section, "direction": direction,
+            "version": version, "capabilities": caps, "max_frame_size": max_frame,
+            "hex": hex_.hex(), "frames": out}
+
+def invalid(id_, desc, section, direction, version, data, code, offset, rid=0, caps=0,
+            max_frame=DEFAULT_MAX, preface=False):
+    return {"id": id_, "description": desc, "section": section, "direction": direction,
+            "version": version, "capabilities": caps, "max_frame_size": max_frame, "preface": preface,
+            "hex": data.hex(),
+            "error": {"code": code,
+                      "scope": "connection" if code in CONNECTION_SCOPE or version is None else "request",
+                      "offset": offset, "request_id": rid}}
+
+S, C = "to_server", "to_client"
+V = []  # valid
+# Handshake (version null: frames before WELCOME, header version 1)
+V.append(valid("hello-v1-only", "HELLO offering version 1 only", "4.2", S, None,
+               [(1, "HELLO", 0, 0, hello(1, 1, DEFAULT_MAX, 0, "py"))]))
+V.append(valid("hello-v1-v2-rkyv", "HELLO offering 1..=2 and the RKYV capability", "4.2", S, None,
+               [(1, "HELLO", 0, 0, hello(1, 2, DEFAULT_MAX, 1, "client"))]))
+V.append(valid("hello-empty-agent-max-limits", "HELLO with an empty agent and a 16 MiB limit", "4.2", S, None,
+               [(1, "HELLO", 0, 0, hello(2, 2, 16 << 20, 0, ""))]))
+V.append(valid("hello-utf8-agent", "HELLO whose agent is multi-byte UTF-8", "6.3", S, None,
+               [(1, "HELLO", 0, 0, hello(1, 2, 4096, 0, "에코와이어 ✓"))]))
+V.append(valid("welcome-v2", "WELCOME choosing version 2 with RKYV", "4.3", C, None,
+               [(1, "WELCOME", 0, 0, welcome(2, DEFAULT_MAX, 1024, 1, "echowire/0.1.0"))]))
+V.append(valid("welcome-v1", "WELCOME choosing version 1, minimum limits", "4.3", C, None,
+               [(1, "WELCOME", 0, 0, welcome(1, 4096, 1, 0, ""))]))
+V.append(valid("error-before-welcome", "ERROR UNSUPPORTED_VERSION sent instead of WELCOME (v1 layout)", "3.3", C, None,
+               [(1, "ERROR", 0, 0, error(1, "UNSUPPORTED_VERSION", "server supports 1..=2"))]))
+for v in (1, 2):
+    V.append(valid(f"ping-v{v}", f"PING in version {v}", "4.4", S, v, [(v, "PING", 0, 1, ping(42))]))
+    V.append(valid(f"pong-v{v}", f"PONG in version {v}", "4.4", C, v, [(v, "PONG", 0, 1, ping(42))]))
+    V.append(valid(f"ping-max-data-v{v}", "PING with data 2^64-1 and ID 2^32-1", "4.4", S, v,
+                   [(v, "PING", 0, 0xFFFFFFFF, ping(2**64 - 1))]))
+    V.append(valid(f"echo-hello-v{v}", "ECHO of \"hello\"", "4.5", S, v, [(v, "ECHO", 0, 1, echo(b"hello"))]))
+    V.append(valid(f"echo-empty-v{v}", "ECHO with an empty payload", "4.5", S, v, [(v, "ECHO", 0, 7, echo(b""))]))
+    V.append(valid(f"echo-binary-v{v}", "ECHO of all 256 byte values", "4.5", S, v,
+                   [(v, "ECHO", 0, 9, echo(bytes(range(256))))]))
+    V.append(valid(f"echo-reply-v{v}", "ECHO_REPLY of \"hello\"", "4.5", C, v, [(v, "ECHO_REPLY", 0, 1, echo(b"hello"))]))
+    V.append(valid(f"compute-v{v}", "COMPUTE cost 1 over \"abc\"", "4.6", S, v, [(v, "COMPUTE", 0, 2, compute(1, b"abc"))]))
+    V.append(valid(f"compute-result-abc-v{v}", "COMPUTE_RESULT for cost 1, seed \"abc\" (SHA-256(\"abc\"))", "4.6", C, v,
+                   [(v, "COMPUTE_RESULT", 0, 2, compute_result(1, b"abc"))]))
+    V.append(valid(f"cancel-v{v}", "CANCEL of request 5", "4.7", S, v, [(v, "CANCEL", 0, 5, (b"", {}))]))
+    V.append(valid(f"error-busy-v{v}", "ERROR BUSY for request 3", "4.8", C, v,
+                   [(v, "ERROR", 0, 3, error(v, "BUSY", "worker queue full", 250 if v == 2 else 0))]))
+    V.append(valid(f"error-app-code-v{v}", "ERROR with an application code 0x8001", "7.1", C, v,
+                   [(v, "ERROR", 0, 4, error(v, 0x8001, "app"))]))
+    V.append(valid(f"goodbye-v{v}", "GOODBYE SHUTTING_DOWN", "4.9", C, v,
+                   [(v, "GOODBYE", 0, 0, goodbye("SHUTTING_DOWN", "server is shutting down"))]))
+    V.append(valid(f"goodbye-client-v{v}", "client GOODBYE NO_ERROR", "4.9", S, v,
+                   [(v, "GOODBYE", 0, 0, goodbye("NO_ERROR", ""))]))
+    V.append(valid(f"sum-v{v}", "SUM of 1, -2, 3", "4.10", S, v, [(v, "SUM", 0, 6, sum_([1, -2, 3]))]))
+    V.append(valid(f"sum-result-wrapping-v{v}", "SUM_RESULT wrapping past i64::MAX", "4.10", C, v,
+                   [(v, "SUM_RESULT", 0, 6, sum_result([2**63 - 1, 1]))]))
+    V.append(valid(f"application-request-v{v}", "application type 0x80 request, opaque body", "4.1", S, v,
+                   [(v, "0x80", 0, 11, (b"\x01\x02\x03", {"type_code": 0x80, "body": "010203"}))]))
+V.append(valid("sum-empty", "SUM of no values", "4.10", S, 1, [(1, "SUM", 0, 1, sum_([]))]))
+V.append(valid("sum-extremes", "SUM of i64::MIN and i64::MAX", "6.1", S, 2, [(2, "SUM", 0, 1, sum_([-2**63, 2**63 - 1]))]))
+V.append(valid("sum-result-empty", "SUM_RESULT for no values", "4.10", C, 1, [(1, "SUM_RESULT", 0, 1, sum_result([]))]))
+V.append(valid("sum-rkyv", "SUM as an rkyv archive of [1, 2, 3] (RKYV flag, capability negotiated)", "6.9", S, 2,
+               [(2, "SUM", 1, 8, (rkyv_sum([1, 2, 3]), {"archive": rkyv_sum([1, 2, 3]).hex()}))], caps=1))
+V.append(valid("stats-v2", "STATS (version 2)", "4.11", S, 2, [(2, "STATS", 0, 12, (b"", {}))]))
+V.append(valid("stats-reply-v2", "STATS_REPLY with two counters", "4.11", C, 2,
+               [(2, "STATS_REPLY", 0, 12, stats_reply([("frames_in", 10), ("connections_open", 1)]))]))
+V.append(valid("application-response", "application type 0xFE response", "4.1", C, 2,
+               [(2, "0xFE", 0, 11, (b"ok", {"type_code": 0xFE, "body": "6f6b"}))]))
+V.append(valid("pipeline-three", "three requests in one stream (pipelining)", "3.6", S, 1,
+               [(1, "ECHO", 0, 1, echo(b"a")), (1, "PING", 0, 2, ping(0)), (1, "COMPUTE", 0, 3, compute(1000, b""))]))
+V.append(valid("out-of-order-replies", "responses to IDs 3, 1, 2 in that order", "3.6", C, 2,
+               [(2, "PONG", 0, 3, ping(3)), (2, "ECHO_REPLY", 0, 1, echo(b"x")), (2, "COMPUTE_RESULT", 0, 2, compute_result(2, b"x"))]))
+limit_payload = bytes(4096 - 8 - 4)
+V.append(valid("length-at-limit", "ECHO whose Length equals the receiver's 4096-byte limit", "2.2", S, 1,
+               [(1, "ECHO", 0, 1, echo(limit_payload))], max_frame=4096))
+V.append(valid("error-v2-request-scope-id0", "ERROR INVALID_REQUEST_ID with ID 0 (request scope)", "3.10", C, 2,
+               [(2, "ERROR", 0, 0, error(2, "INVALID_REQUEST_ID", "ECHO may not carry request ID 0"))]))
+
+I = []  # invalid
+def fr(v, t, flags, rid, body, length=None):
+    return frame(v, TYPES[t] if isinstance(t, str) else t, flags, rid, body, length)
+# Preface (3.1): the error offset is the first wrong byte
+I.append(invalid("preface-http", "an HTTP request on the port", "3.1", S, None, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "BAD_PREFACE", 0, preface=True))
+I.append(invalid("preface-tls", "a TLS ClientHello on the port", "3.1", S, None, bytes.fromhex("16030100c8010000c40303"), "BAD_PREFACE", 0, preface=True))
+I.append(invalid("preface-byte5", "preface with the 6th byte wrong (\\n mangled to \\r)", "3.1", S, None, PREFACE[:5] + b"\r" + PREFACE[6:], "BAD_PREFACE", 5, preface=True))
+I.append(invalid("preface-lf-crlf", "preface after a text-mode CRLF conversion", "3.1", S, None, PREFACE.replace(b"\n", b"\r\n"), "BAD_PREFACE", 5, preface=True))
+# Length (2.2)
+for n in (0, 1, 7):
+    I.append(invalid(f"length-{n}", f"Length {n}, below the 8-byte header", "2.2", S, 1, u32(n) + bytes(8), "FRAME_TOO_SHORT", 0))
+I.append(invalid("length-limit-plus-1", "Length one above the receiver's 4096 limit", "2.2", S, 1, u32(4097), "FRAME_TOO_LARGE", 0, max_frame=4096))
+I.append(invalid("length-2pow32-1", "Length 2^32-1 (4 GiB claim): rejected with nothing allocated", "8.2", S, 1, u32(0xFFFFFFFF), "FRAME_TOO_LARGE", 0))
+I.append(invalid("length-too-large-second-frame", "a valid PING, then a frame of Length 16 MiB + 1", "2.2", S, 1,
+                 fr(1, "PING", 0, 1, u64(0)) + u32((16 << 20) + 1), "FRAME_TOO_LARGE", 20))
+I.append(invalid("truncated-prefix", "end of stream after 2 bytes of a length prefix", "3.9", S, 1, b"\x00\x00", "TRUNCATED_FRAME", 0))
+I.append(invalid("truncated-body", "end of stream inside an ECHO body", "3.9", S, 1, fr(1, "ECHO", 0, 1, byts(b"hello"))[:-2], "TRUNCATED_FRAME", 0))
+# Version (5.4)
+I.append(invalid("version-v2-on-v1", "a version-2 frame on a version-1 connection", "5.4", S, 1, fr(2, "PING", 0, 1, u64(0)), "VERSION_MISMATCH", 0))
+I.append(invalid("version-v1-on-v2", "a version-1 frame on a version-2 connection", "5.4", S, 2, fr(1, "ECHO", 0, 1, byts(b"")), "VERSION_MISMATCH", 0))
+I.append(invalid("version-hello-header-v2", "HELLO whose header says version 2 (handshake frames use version 1)", "3.2", S, None, fr(2, "HELLO", 0, 0, hello(1, 2, DEFAULT_MAX, 0, "")[0]), "VERSION_MISMATCH", 0))
+I.append(invalid("version-0", "header version 0", "5.1", S, 1, fr(0, "PING", 0, 1, u64(0)), "VERSION_MISMATCH", 0))
+# Handshake (3.2)
+I.append(invalid("handshake-echo-first", "ECHO as the first frame", "3.2", S, None, fr(1, "ECHO", 0, 1, byts(b"x")), "HANDSHAKE_REQUIRED", 0))
+I.append(invalid("handshake-ping-first", "PING as the first frame", "3.2", S, None, fr(1, "PING", 0, 1, u64(1)), "HANDSHAKE_REQUIRED", 0))
+# Type (5.4, 4.1)
+for t in (0x00, 0x10, 0x7F):
+    I.append(invalid(f"type-unknown-{t:02x}", f"reserved type 0x{t:02X}", "5.4", S, 1, fr(1, t, 0, 3, b"\x01\x02"), "UNKNOWN_TYPE", 0, rid=3))
+I.append(invalid("type-stats-on-v1", "STATS (a version-2 type) on a version-1 connection", "5.3", S, 1, fr(1, "STATS", 0, 4, b""), "UNKNOWN_TYPE", 0, rid=4))
+I.append(invalid("type-welcome-to-server", "WELCOME sent to a server", "4.1", S, 1, fr(1, "WELCOME", 0, 0, welcome(1, 4096, 1, 0, "")[0]), "UNEXPECTED_MESSAGE", 0))
+I.append(invalid("type-echo-reply-to-server", "ECHO_REPLY sent to a server", "4.1", S, 2, fr(2, "ECHO_REPLY", 0, 5, byts(b"")), "UNEXPECTED_MESSAGE", 0, rid=5))
+I.append(invalid("type-echo-to-client", "ECHO sent to a client", "4.1", C, 1, fr(1, "ECHO", 0, 5, byts(b"")), "UNEXPECTED_MESSAGE", 0, rid=5))
+# Flags (2.4)
+I.append(invalid("flags-bit1", "undefined flag bit 1 on ECHO", "2.4", S, 1, fr(1, "ECHO", 2, 6, byts(b"")), "INVALID_FLAGS", 0, rid=6))
+I.append(invalid("flags-bit15", "undefined flag bit 15 on PING", "2.4", S, 2, fr(2, "PING", 0x8000, 6, u64(0)), "INVALID_FLAGS", 0, rid=6))
+I.append(invalid("flags-rkyv-on-echo", "RKYV on ECHO, which has no rkyv form", "2.4", S, 2, fr(2, "ECHO", 1, 6, byts(b"")), "INVALID_FLAGS", 0, rid=6, caps=1))
+I.append(invalid("flags-rkyv-not-negotiated", "RKYV on SUM without the capability", "2.4", S, 2, fr(2, "SUM", 1, 6, rkyv_sum([1])), "INVALID_FLAGS", 0, rid=6))
+# Request IDs (2.5)
+I.append(invalid("id-zero-echo", "ECHO with request ID 0", "2.5", S, 1, fr(1, "ECHO", 0, 0, byts(b"")), "INVALID_REQUEST_ID", 0))
+I.append(invalid("id-zero-cancel", "CANCEL with request ID 0", "2.5", S, 1, fr(1, "CANCEL", 0, 0, b""), "INVALID_REQUEST_ID", 0))
+I.append(invalid("id-goodbye-nonzero", "GOODBYE with request ID 5", "2.5", S, 1, fr(1, "GOODBYE", 0, 5, goodbye("NO_ERROR", "")[0]), "INVALID_REQUEST_ID", 0))
+I.append(invalid("id-hello-nonzero", "HELLO with request ID 1", "2.5", S, None, fr(1, "HELLO", 0, 1, hello(1, 2, DEFAULT_MAX, 0, "")[0]), "INVALID_REQUEST_ID", 0))
+# Bodies (6)
+I.append(invalid("body-ping-short", "PING body of 7 bytes", "6.1", S, 1, fr(1, "PING", 0, 7, bytes(7)), "MALFORMED_BODY", 0, rid=7))
+I.append(invalid("body-echo-length-beyond", "ECHO whose byte-string length exceeds the body", "6.8", S, 1, fr(1, "ECHO", 0, 7, u32(100) + b"abc"), "MALFORMED_BODY", 0, rid=7))
+I.append(invalid("body-sum-count-4g", "SUM claiming 2^32-1 values in a 4-byte body (no allocation)", "8.2", S, 1, fr(1, "SUM", 0, 7, u32(0xFFFFFFFF)), "MALFORMED_BODY", 0, rid=7))
+I.append(invalid("body-compute-result-31", "COMPUTE_RESULT with a 31-byte digest", "4.6", C, 1, fr(1, "COMPUTE_RESULT", 0, 7, bytes(31)), "MALFORMED_BODY", 0, rid=7))
+I.append(invalid("body-compute-empty", "COMPUTE with an empty body", "6.1", S, 2, fr(2, "COMPUTE", 0, 7, b""), "MALFORMED_BODY", 0, rid=7))
+I.append(invalid("body-rkyv-garbage", "SUM with RKYV and an archive that fails validation", "6.9", S, 2, fr(2, "SUM", 1, 7, bytes([0xFF] * 8)), "MALFORMED_BODY", 0, rid=7, caps=1))
+I.append(invalid("body-hello-short", "HELLO cut after max_version", "4.2", S, None, fr(1, "HELLO", 0, 0, b"\x01\x02"), "MALFORMED_BODY", 0))
+I.append(invalid("trailing-ping", "PING with a 9-byte body", "5.4", S, 1, fr(1, "PING", 0, 8, bytes(9)), "TRAILING_BYTES", 0, rid=8))
+I.append(invalid("trailing-echo", "ECHO with a byte after its payload", "5.4", S, 2, fr(2, "ECHO", 0, 8, byts(b"hi") + b"!"), "TRAILING_BYTES", 0, rid=8))
+I.append(invalid("trailing-cancel", "CANCEL with a non-empty body", "5.4", S, 1, fr(1, "CANCEL", 0, 8, b"\x00"), "TRAILING_BYTES", 0, rid=8))
+I.append(invalid("trailing-error-v2-field-on-v1", "a version-1 ERROR carrying the version-2 retry_after_ms field", "5.3", C, 1,
+                 fr(1, "ERROR", 0, 8, error(2, "BUSY", "", 5)[0]), "TRAILING_BYTES", 0, rid=8))
+I.append(invalid("utf8-hello-agent", "HELLO agent with an invalid UTF-8 byte", "6.3", S, None, fr(1, "HELLO", 0, 0, u8(1) + u8(2) + u32(DEFAULT_MAX) + u32(0) + byts(b"ab\xff")), "INVALID_UTF8", 0))
+I.append(invalid("utf8-goodbye-overlong", "GOODBYE message with an overlong encoding (C0 AF)", "6.3", S, 1, fr(1, "GOODBYE", 0, 0, u16(0) + byts(b"\xc0\xaf")), "INVALID_UTF8", 0))
+I.append(invalid("utf8-error-surrogate", "ERROR message with an encoded surrogate (ED A0 80)", "6.3", C, 2, fr(2, "ERROR", 0, 9, u16(0x16) + byts(b"\xed\xa0\x80") + u32(0)), "INVALID_UTF8", 0, rid=9))
+
+def write(name, section_title, vectors):
+    doc = {"format": "echowire-vectors", "format_version": 1, "title": section_title,
+           "generated_by": "spec/vectors/generate.py", "vectors": vectors}
+    with open(os.path.join(HERE, name), "w") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+write("valid.json", "Valid frames: every message type in both versions", V)
+write("invalid.json", "Invalid input: every receiver rule of spec sections 2, 3, 5 and 6", I)
+print(f"{len(V)} valid, {len(I)} invalid vectors")
