@@ -1,2 +1,234 @@
-//! The Echowire reference server. **Not built yet** (issue 3): this crate is an empty placeholder.
+//! # echowire-server
+//!
+//! The Echowire reference server (spec: `spec/PROTOCOL.md`). It drives the codec's sans-IO
+//! [`ServerSession`](echowire_codec::session::ServerSession) and adds only I/O, scheduling and
+//! operations:
+//!
+//! * [`reactor`]: the default model — an acceptor thread, mio reactor threads, a worker pool for
+//!   heavy requests, backpressure, timeouts, lingering close, graceful drain;
+//! * [`models`]: the `threaded` and `blocking` models, same protocol, for comparison;
+//! * [`listener`]: TCP and Unix-domain listeners, stale socket files, peer credentials;
+//! * [`workers`]: the bounded worker pool; [`service`]: what each request does.
+//!
+//! ```no_run
+//! let server = echowire_server::Server::builder().listen("127.0.0.1:0".parse().unwrap()).start()?;
+//! println!("listening on {}", server.local_addrs()[0]);
+//! let stats = server.shutdown(); // graceful: GOODBYE, drain, flush
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! `SIGPIPE`: the Rust runtime ignores it before `main`, so writing to a reset connection returns
+//! `EPIPE` to that connection's handler instead of killing the process; the test suite resets
+//! connections mid-response to prove it.
 #![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+
+pub mod config;
+pub mod counters;
+pub mod listener;
+pub mod models;
+pub mod reactor;
+pub mod service;
+pub mod stream;
+pub mod workers;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use config::{Config, Model};
+pub use counters::Counters;
+pub use listener::ListenAddr;
+
+/// State shared by every thread of one server.
+#[derive(Debug)]
+pub struct Shared {
+    /// Settings.
+    pub config: Config,
+    /// Per-connection protocol settings derived from `config`.
+    pub session_config: echowire_codec::session::ServerConfig,
+    /// Counters.
+    pub counters: Arc<Counters>,
+    /// The worker pool.
+    pub pool: workers::Pool,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Whether a graceful shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+}
+
+/// Entry point: [`Server::builder`].
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with the default [`Config`].
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: Config {
+                listen: Vec::new(),
+                ..Config::default()
+            },
+        }
+    }
+}
+
+/// Configures and starts a server.
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    config: Config,
+}
+
+impl ServerBuilder {
+    /// Adds an address to listen on (default if none: `127.0.0.1:7878`).
+    pub fn listen(mut self, addr: ListenAddr) -> Self {
+        self.config.listen.push(addr);
+        self
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Changes the configuration in place.
+    pub fn with(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// The I/O model.
+    pub fn model(mut self, model: Model) -> Self {
+        self.config.model = model;
+        self
+    }
+
+    /// Binds every listener and starts serving.
+    pub fn start(mut self) -> io::Result<ServerHandle> {
+        if self.config.listen.is_empty() {
+            self.config.listen = Config::default().listen;
+        }
+        let mut bound = Vec::new();
+        let mut addrs = Vec::new();
+        for a in &self.config.listen {
+            let b = listener::bind(a, self.config.socket_mode)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
+            addrs.push(b.addr()?);
+            bound.push(b);
+        }
+        let counters = Arc::new(Counters::default());
+        let pool = workers::Pool::new(
+            self.config.workers,
+            self.config.queue_depth,
+            counters.clone(),
+        )?;
+        let shared = Arc::new(Shared {
+            session_config: self.config.session(),
+            config: self.config,
+            counters,
+            pool,
+            shutdown: AtomicBool::new(false),
+        });
+        let (threads, waker) = match shared.config.model {
+            Model::Reactor => {
+                let (t, w) = reactor::start(bound, shared.clone())?;
+                (t, Some(w))
+            }
+            Model::Threaded | Model::Blocking => (models::start(bound, shared.clone())?, None),
+        };
+        for a in &addrs {
+            tracing::info!(addr = %a, model = ?shared.config.model, "listening");
+        }
+        Ok(ServerHandle {
+            addrs,
+            shared: Some(shared),
+            threads,
+            waker,
+        })
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addrs: Vec<ListenAddr>,
+    shared: Option<Arc<Shared>>,
+    threads: Vec<JoinHandle<()>>,
+    waker: Option<Arc<mio::Waker>>,
+}
+
+impl ServerHandle {
+    /// The bound addresses, in `--listen` order (port 0 resolved).
+    pub fn local_addrs(&self) -> &[ListenAddr] {
+        &self.addrs
+    }
+
+    /// The first TCP address, if any.
+    pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        self.addrs.iter().find_map(|a| match a {
+            ListenAddr::Tcp(s) => Some(*s),
+            ListenAddr::Unix(_) => None,
+        })
+    }
+
+    /// Live counters.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.shared
+            .as_ref()
+            .expect("present until shutdown")
+            .counters
+            .clone()
+    }
+
+    /// Begins a graceful shutdown without waiting (e.g. from a signal handler thread).
+    pub fn begin_shutdown(&self) {
+        if let Some(s) = &self.shared {
+            s.shutdown.store(true, Ordering::Release);
+        }
+        if let Some(w) = &self.waker {
+            let _ = w.wake();
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, GOODBYE to every connection, finish accepted work
+    /// (including queued COMPUTE) up to the drain timeout, flush, close. Returns the counters.
+    pub fn shutdown(mut self) -> Arc<Counters> {
+        self.begin_shutdown();
+        self.join()
+    }
+
+    /// Waits for the server threads (after [`ServerHandle::begin_shutdown`]).
+    pub fn join(&mut self) -> Arc<Counters> {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let shared = self.shared.take().expect("joined once");
+        let counters = shared.counters.clone();
+        // Dropping the last reference drops the pool: queued jobs finish, workers join.
+        drop(shared);
+        counters
+    }
+
+    /// How long a graceful shutdown may take at most (drain timeout plus linger).
+    pub fn shutdown_bound(&self) -> Duration {
+        self.shared
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.config.drain_timeout + s.config.linger)
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.shared.is_some() {
+            self.begin_shutdown();
+            self.join();
+        }
+    }
+}

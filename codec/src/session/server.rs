@@ -285,6 +285,13 @@ impl ServerSession {
         }
     }
 
+    /// Refuses the connection before reading anything: ERROR `code` (ID 0, version 1) and close.
+    /// For a server at its connection limit (CONNECTION_LIMIT) or a Unix-socket peer whose
+    /// credentials are not allowed (UNAUTHORIZED), spec §8.4, §8.5.
+    pub fn refuse(&mut self, code: ErrorCode, message: &str) {
+        self.connection_error(code, message.into());
+    }
+
     /// Starts a graceful shutdown (spec §3.8): GOODBYE SHUTTING_DOWN, answer what is
     /// outstanding, refuse new requests with SHUTTING_DOWN, then close.
     pub fn start_drain(&mut self) {

@@ -1,0 +1,127 @@
+//! Binding listeners (TCP and Unix-domain), stale socket files, peer credentials.
+//!
+//! * TCP: `SO_REUSEADDR` (restart without waiting out TIME_WAIT), non-blocking, backlog 1024.
+//! * Unix: an existing file at the path is removed only if it is a socket *and* connecting to it
+//!   is refused (nobody accepts on it: a crashed server's leftover). A live socket or any other
+//!   file is an error. The new socket's mode is set explicitly (spec §8.5).
+//! * Peer credentials come from `SO_PEERCRED` through `nix` (no `unsafe` here).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use socket2::{Domain, Socket, Type};
+
+/// An address to listen on, as given on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// `HOST:PORT` (`127.0.0.1:7878`, `[::1]:0`).
+    Tcp(SocketAddr),
+    /// `unix:/path/to.sock`.
+    Unix(PathBuf),
+}
+
+impl FromStr for ListenAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("unix: needs a path, e.g. unix:/tmp/echowire.sock".into());
+            }
+            return Ok(ListenAddr::Unix(PathBuf::from(path)));
+        }
+        s.parse::<SocketAddr>()
+            .map(ListenAddr::Tcp)
+            .map_err(|e| format!("{s:?} is neither HOST:PORT nor unix:/path ({e})"))
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// A bound listener, before it is handed to an I/O model.
+#[derive(Debug)]
+pub enum Bound {
+    /// TCP.
+    Tcp(std::net::TcpListener),
+    /// Unix-domain; the path is removed when the server stops.
+    Unix(std::os::unix::net::UnixListener, PathBuf),
+}
+
+impl Bound {
+    /// The real bound address (port 0 resolved).
+    pub fn addr(&self) -> io::Result<ListenAddr> {
+        Ok(match self {
+            Bound::Tcp(l) => ListenAddr::Tcp(l.local_addr()?),
+            Bound::Unix(_, p) => ListenAddr::Unix(p.clone()),
+        })
+    }
+}
+
+/// Binds `addr`.
+pub fn bind(addr: &ListenAddr, socket_mode: u32) -> io::Result<Bound> {
+    match addr {
+        ListenAddr::Tcp(a) => {
+            let socket = Socket::new(Domain::for_address(*a), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            if a.is_ipv6() {
+                socket.set_only_v6(true)?;
+            }
+            socket.bind(&(*a).into())?;
+            socket.listen(1024)?;
+            Ok(Bound::Tcp(socket.into()))
+        }
+        ListenAddr::Unix(path) => {
+            remove_stale_socket(path)?;
+            let listener = std::os::unix::net::UnixListener::bind(path)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(socket_mode))?;
+            Ok(Bound::Unix(listener, path.clone()))
+        }
+    }
+}
+
+/// Removes `path` if it is a socket nobody accepts on; errors if it is live or not a socket.
+pub fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a socket; not removing it",
+                path.display()
+            ),
+        ));
+    }
+    match StdUnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{} is in use by a live server", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(path = %path.display(), "removing stale socket file");
+            std::fs::remove_file(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The peer's uid on a Unix-domain socket (`SO_PEERCRED`).
+pub fn peer_uid(fd: &impl std::os::fd::AsFd) -> io::Result<u32> {
+    let cred = nix::sys::socket::getsockopt(fd, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(io::Error::from)?;
+    Ok(cred.uid())
+}

@@ -1,0 +1,136 @@
+//! `echowire-server`: the reference server's command line.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use echowire_server::{Config, ListenAddr, Model, Server};
+
+/// The Echowire reference server (spec/PROTOCOL.md).
+///
+/// Prints one line `listening on ADDR` per listener once it accepts connections. SIGINT or
+/// SIGTERM start a graceful shutdown: stop accepting, GOODBYE to every client, finish accepted
+/// work up to --drain-timeout, exit 0.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on: HOST:PORT ([::1]:7878 for IPv6) or unix:/path/to.sock. Repeatable.
+    /// Port 0 picks a free port.
+    #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    listen: Vec<ListenAddr>,
+    /// I/O model.
+    #[arg(long, value_enum, default_value_t = Model::Reactor)]
+    model: Model,
+    /// Reactor threads (reactor model). Default: available cores.
+    #[arg(long, value_name = "N")]
+    reactors: Option<usize>,
+    /// Worker threads for heavy requests (COMPUTE). Default: available cores.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Heavy requests queued for the workers before the server answers BUSY.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    queue_depth: usize,
+    /// Largest frame Length accepted, announced in WELCOME (4096 ..= 16777216).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(4096..=16_777_216))]
+    max_frame: u32,
+    /// Connections served at once; more are answered ERROR CONNECTION_LIMIT and closed.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Requests a client may have outstanding, announced in WELCOME.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_outstanding: u32,
+    /// Time from accept to a complete HELLO (e.g. 10s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    handshake_timeout: Duration,
+    /// Time without a complete frame, nothing outstanding, before GOODBYE IDLE_TIMEOUT.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// How long a graceful shutdown waits for outstanding work before closing anyway.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+    /// Allowed peer uid on Unix sockets (SO_PEERCRED). Repeatable. Default: any uid.
+    #[arg(long = "allow-uid", value_name = "UID")]
+    allow_uid: Vec<u32>,
+    /// Permission bits (octal) of created Unix socket files.
+    #[arg(long, value_name = "MODE", default_value = "660", value_parser = parse_mode)]
+    socket_mode: u32,
+    /// Log filter (tracing env-filter syntax), e.g. info, echowire_server=debug.
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    log: String,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8).map_err(|e| format!("{s:?} is not an octal mode: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: invalid --log filter {:?}: {e}", args.log);
+            return ExitCode::from(2);
+        }
+    };
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+    let defaults = Config::default();
+    let config = Config {
+        listen: args.listen,
+        model: args.model,
+        reactors: args.reactors.unwrap_or(defaults.reactors),
+        workers: args.workers.unwrap_or(defaults.workers),
+        queue_depth: args.queue_depth,
+        max_frame: args.max_frame,
+        max_connections: args.max_connections,
+        max_outstanding: args.max_outstanding,
+        handshake_timeout: args.handshake_timeout,
+        idle_timeout: args.idle_timeout,
+        drain_timeout: args.drain_timeout,
+        allow_uids: args.allow_uid,
+        socket_mode: args.socket_mode,
+        ..defaults
+    };
+    // Signals first, so a SIGTERM right after "listening on" is already handled.
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut server = match Server::builder().config(config).start() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        for a in server.local_addrs() {
+            let _ = writeln!(out, "listening on {a}");
+        }
+        let _ = out.flush();
+    }
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(signal = sig, "shutting down gracefully");
+    }
+    server.begin_shutdown();
+    let counters = server.join();
+    let entries = counters.entries();
+    let summary: Vec<String> = entries.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    tracing::info!(errors_by_code = ?counters.errors_by_code(), "stopped: {}", summary.join(" "));
+    ExitCode::SUCCESS
+}

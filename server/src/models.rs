@@ -1,0 +1,284 @@
+//! The two simple I/O models from the project's roadmap, kept for comparison and teaching:
+//!
+//! * `threaded`: one OS thread per connection, blocking std::net I/O;
+//! * `blocking`: one connection at a time on the accepting thread.
+//!
+//! Both drive the same [`ServerSession`] and the same [`crate::service::dispatch`] as the reactor,
+//! so they speak exactly the same protocol; heavy requests still go to the worker pool, whose
+//! completions come back through a channel that the connection loop checks between reads (reads
+//! use a short timeout while work is outstanding). What they cannot do is the point of the
+//! comparison: `blocking` serves nobody else while one client is connected, and `threaded` pays a
+//! thread (stack, scheduler) per connection.
+
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use crossbeam_channel::unbounded;
+use echowire_codec::ErrorCode;
+use echowire_codec::session::ServerSession;
+
+use crate::Shared;
+use crate::config::Model;
+use crate::listener::Bound;
+use crate::service::{self, Jobs};
+use crate::stream::{StdStream, is_transient};
+
+/// How often an idle connection loop looks at the shutdown flag.
+const TICK: Duration = Duration::from_millis(50);
+/// Read timeout while a worker may complete a job of this connection.
+const JOB_POLL: Duration = Duration::from_millis(2);
+
+pub(crate) fn start(listeners: Vec<Bound>, shared: Arc<Shared>) -> io::Result<Vec<JoinHandle<()>>> {
+    let mut ls = Vec::new();
+    for b in listeners {
+        match &b {
+            Bound::Tcp(l) => l.set_nonblocking(true)?,
+            Bound::Unix(l, _) => l.set_nonblocking(true)?,
+        }
+        ls.push(b);
+    }
+    let name = format!("echowire-{:?}-acceptor", shared.config.model).to_lowercase();
+    let t = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || accept_loop(ls, shared))?;
+    Ok(vec![t])
+}
+
+fn accept_loop(listeners: Vec<Bound>, shared: Arc<Shared>) {
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    while !shared.shutting_down() {
+        let mut accepted = false;
+        for l in &listeners {
+            let r = match l {
+                Bound::Tcp(l) => l.accept().map(|(s, a)| {
+                    let _ = s.set_nodelay(true);
+                    (StdStream::Tcp(s), a.to_string(), None)
+                }),
+                Bound::Unix(l, p) => l.accept().map(|(s, _)| {
+                    let refuse = check_peer(&shared, &s);
+                    (StdStream::Unix(s), format!("unix:{}", p.display()), refuse)
+                }),
+            };
+            match r {
+                Ok((stream, peer, mut refuse)) => {
+                    accepted = true;
+                    let c = &shared.counters;
+                    c.connections_accepted.fetch_add(1, Ordering::Relaxed);
+                    let open = c.connections_open.fetch_add(1, Ordering::Relaxed) as usize;
+                    if refuse.is_none() && open >= shared.config.max_connections {
+                        refuse = Some((
+                            ErrorCode::CONNECTION_LIMIT,
+                            "server is at its connection limit".into(),
+                        ));
+                    }
+                    if shared.config.model == Model::Blocking {
+                        serve(stream, peer, refuse, &shared);
+                    } else {
+                        let conn_shared = shared.clone();
+                        match std::thread::Builder::new()
+                            .name("echowire-conn".into())
+                            .spawn(move || serve(stream, peer, refuse, &conn_shared))
+                        {
+                            Ok(t) => threads.push(t),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot spawn a connection thread");
+                                shared_dec(&shared);
+                            }
+                        }
+                        threads.retain(|t| !t.is_finished());
+                    }
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; backing off");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        if !accepted {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    for l in listeners {
+        if let Bound::Unix(_, path) = l {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+fn shared_dec(shared: &Shared) {
+    shared
+        .counters
+        .connections_open
+        .fetch_sub(1, Ordering::Relaxed);
+}
+
+fn check_peer(shared: &Shared, s: &std::os::unix::net::UnixStream) -> Option<(ErrorCode, String)> {
+    let allowed = &shared.config.allow_uids;
+    if allowed.is_empty() {
+        return None;
+    }
+    match crate::listener::peer_uid(s) {
+        Ok(uid) if allowed.contains(&uid) => None,
+        Ok(uid) => Some((ErrorCode::UNAUTHORIZED, format!("uid {uid} is not allowed"))),
+        Err(e) => Some((
+            ErrorCode::UNAUTHORIZED,
+            format!("peer credentials unavailable: {e}"),
+        )),
+    }
+}
+
+/// Serves one connection to the end (both simple models).
+fn serve(
+    mut stream: StdStream,
+    peer: String,
+    refuse: Option<(ErrorCode, String)>,
+    shared: &Shared,
+) {
+    let now = Instant::now();
+    let mut session = ServerSession::new(shared.session_config.clone(), now);
+    if let Some((code, msg)) = &refuse {
+        shared
+            .counters
+            .connections_refused
+            .fetch_add(1, Ordering::Relaxed);
+        session.refuse(*code, msg);
+    }
+    let (tx, rx) = unbounded();
+    let mut jobs = Jobs::new();
+    let mut inbuf = BytesMut::new();
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut eof = false;
+    let mut drain_deadline: Option<Instant> = None;
+    let why = loop {
+        let now = Instant::now();
+        while let Ok((id, response)) = rx.try_recv() {
+            service::complete(&mut session, &mut jobs, id, response, now);
+        }
+        if shared.shutting_down() && drain_deadline.is_none() {
+            drain_deadline = Some(now + shared.config.drain_timeout);
+            session.start_drain();
+        }
+        if drain_deadline.is_some_and(|d| now >= d) {
+            break "drain timeout";
+        }
+        while let Some(ev) = session.poll_event(&mut inbuf, now) {
+            let tx = tx.clone();
+            service::dispatch(ev, &mut session, &mut jobs, shared, now, move |id| {
+                Box::new(move |response| {
+                    let _ = tx.send((id, response));
+                })
+            });
+        }
+        if !session.outbox().is_empty() {
+            // A short write timeout keeps a client that does not read from wedging this loop.
+            let _ = stream.set_timeouts(Some(TICK), Some(TICK));
+            match session.outbox().write_to(&mut stream) {
+                Ok(n) => {
+                    shared
+                        .counters
+                        .bytes_out
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    break if e.kind() == io::ErrorKind::BrokenPipe {
+                        "peer gone"
+                    } else {
+                        "write error"
+                    };
+                }
+            }
+        }
+        let queued = session.outbox().len() as u64;
+        shared
+            .counters
+            .output_high_water
+            .fetch_max(queued, Ordering::Relaxed);
+        if session.is_finished() {
+            linger(&mut stream, shared.config.linger, eof);
+            break "finished";
+        }
+        let wait = if !jobs.is_empty() || !session.outbox().is_empty() {
+            JOB_POLL
+        } else {
+            session.poll_timeout().map_or(TICK, |t| {
+                t.saturating_duration_since(now)
+                    .clamp(Duration::from_millis(1), TICK)
+            })
+        };
+        if eof || !session.wants_read() {
+            // Nothing to read now: wait for a worker (or the next tick).
+            if let Ok((id, response)) = rx.recv_timeout(wait) {
+                service::complete(&mut session, &mut jobs, id, response, Instant::now());
+            }
+        } else {
+            let cap = session.read_capacity(&inbuf).min(scratch.len());
+            let _ = stream.set_timeouts(Some(wait), Some(TICK));
+            match stream.read(&mut scratch[..cap]) {
+                Ok(0) => {
+                    eof = true;
+                    session.handle_eof();
+                }
+                Ok(n) => {
+                    inbuf.extend_from_slice(&scratch[..n]);
+                    shared
+                        .counters
+                        .bytes_in
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) if is_transient(&e) => {}
+                Err(_) => break "read error",
+            }
+        }
+        if let Some(t) = session.poll_timeout()
+            && Instant::now() >= t
+        {
+            session.handle_timeout(Instant::now());
+        }
+        if inbuf.is_empty() && inbuf.capacity() > 0 {
+            inbuf = BytesMut::new();
+        }
+    };
+    for state in jobs.values() {
+        let _ = state.compare_exchange(
+            crate::workers::QUEUED,
+            crate::workers::CANCELLED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+    shared.counters.merge_session(session.stats());
+    shared_dec(shared);
+    tracing::debug!(peer, why, reason = ?session.close_reason(), "connection closed");
+}
+
+/// Lingering close (spec §3.10): FIN, then read and discard until EOF or `linger`.
+fn linger(stream: &mut StdStream, linger: Duration, eof: bool) {
+    let _ = stream.shutdown(Shutdown::Write);
+    if eof {
+        return;
+    }
+    let deadline = Instant::now() + linger;
+    let mut sink = [0u8; 4096];
+    while Instant::now() < deadline {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let _ = stream.set_timeouts(Some(left), None);
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if is_transient(&e) => continue,
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,654 @@
+//! The reactor model: one acceptor thread, N reactor threads (one mio `Poll` each), the worker pool.
+//!
+//! **Accepting.** One acceptor thread waits on every listener and hands accepted sockets to the
+//! reactors round-robin through a channel plus the reactor's `mio::Waker`. Only one thread ever
+//! waits on a listener, so there is no thundering herd. We chose this over one `SO_REUSEPORT`
+//! listener per reactor because it treats TCP and Unix sockets alike, keeps `--max-connections`
+//! exact and `EMFILE` handling in one place, and balances a single load generator's connections
+//! evenly (the kernel's reuseport hash can put most of a few connections on one reactor). The
+//! cost is one channel send and one wakeup per accepted connection. That cost has not been
+//! benchmarked here against reuseport.
+//!
+//! **A connection** lives in its reactor's slab. Its token is the slab key; a generation number
+//! guards completions from workers against a slot reused by a newer connection. Stale readiness
+//! events for a reused slot are harmless: every handler reads or writes until `WouldBlock`, so a
+//! spurious event does nothing.
+//!
+//! **Reading** drains the socket to `WouldBlock` (mio is edge-triggered) into a per-reactor 64 KiB
+//! scratch buffer, then appends what arrived to the connection's `BytesMut`: one memcpy, which
+//! keeps this crate free of `unsafe` (reading straight into uninitialised capacity needs it).
+//! Everything after that — decoding, ECHO_REPLY payloads — shares that buffer without copying.
+//! Reading stops when the session's output queue is above its cap (backpressure) or the input
+//! buffer holds a maximum-size frame; it resumes when writes make progress.
+//!
+//! **Writing** is one vectored write of the session's outbox; what the socket does not take stays
+//! queued, and WRITABLE interest is registered only while output is pending.
+//!
+//! **Closing** is lingering (spec §3.10): shut down the write side, read and discard until EOF or
+//! `linger`, then drop. Idle connections give back their buffers, so an idle connection costs
+//! its slab entry, its session and the kernel socket.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use echowire_codec::ErrorCode;
+use echowire_codec::session::{Response, ServerSession};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::Shared;
+use crate::listener::Bound;
+use crate::service::{self, Jobs};
+use crate::stream::MioStream;
+
+const WAKER: Token = Token(usize::MAX);
+const SCRATCH: usize = 64 * 1024;
+const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Messages to a reactor.
+enum Msg {
+    NewConn {
+        stream: MioStream,
+        peer: String,
+        refuse: Option<(ErrorCode, String)>,
+    },
+    Completion {
+        key: usize,
+        generation: u64,
+        id: u32,
+        response: Response,
+    },
+    Shutdown,
+}
+
+#[derive(Clone)]
+struct ReactorHandle {
+    tx: Sender<Msg>,
+    waker: Arc<Waker>,
+}
+
+impl ReactorHandle {
+    fn send(&self, msg: Msg) {
+        if self.tx.send(msg).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Starts the acceptor and the reactors; returns their threads and a way to stop them.
+pub(crate) fn start(
+    listeners: Vec<Bound>,
+    shared: Arc<Shared>,
+) -> io::Result<(Vec<JoinHandle<()>>, Arc<Waker>)> {
+    let mut threads = Vec::new();
+    let mut handles = Vec::new();
+    for i in 0..shared.config.reactors.max(1) {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = unbounded();
+        let handle = ReactorHandle { tx, waker };
+        let mut reactor = Reactor {
+            poll,
+            rx,
+            me: handle.clone(),
+            conns: Slab::new(),
+            timers: BinaryHeap::new(),
+            scratch: vec![0u8; SCRATCH].into_boxed_slice(),
+            shared: shared.clone(),
+            next_generation: 0,
+            drain_deadline: None,
+        };
+        handles.push(handle);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("echowire-reactor-{i}"))
+                .spawn(move || {
+                    if let Err(e) = reactor.run() {
+                        tracing::error!(error = %e, "reactor failed");
+                    }
+                })?,
+        );
+    }
+    let poll = Poll::new()?;
+    let stop = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let mut acceptor = Acceptor {
+        poll,
+        listeners: Vec::new(),
+        reactors: handles,
+        next: 0,
+        shared,
+    };
+    for (i, b) in listeners.into_iter().enumerate() {
+        let mut l = match b {
+            Bound::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                Listener::Tcp(mio::net::TcpListener::from_std(l))
+            }
+            Bound::Unix(l, path) => {
+                l.set_nonblocking(true)?;
+                Listener::Unix(mio::net::UnixListener::from_std(l), path)
+            }
+        };
+        match &mut l {
+            Listener::Tcp(t) => {
+                acceptor
+                    .poll
+                    .registry()
+                    .register(t, Token(i), Interest::READABLE)?
+            }
+            Listener::Unix(u, _) => {
+                acceptor
+                    .poll
+                    .registry()
+                    .register(u, Token(i), Interest::READABLE)?
+            }
+        }
+        acceptor.listeners.push(l);
+    }
+    threads.push(
+        std::thread::Builder::new()
+            .name("echowire-acceptor".into())
+            .spawn(move || {
+                if let Err(e) = acceptor.run() {
+                    tracing::error!(error = %e, "acceptor failed");
+                }
+            })?,
+    );
+    Ok((threads, stop))
+}
+
+enum Listener {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener, std::path::PathBuf),
+}
+
+struct Acceptor {
+    poll: Poll,
+    listeners: Vec<Listener>,
+    reactors: Vec<ReactorHandle>,
+    next: usize,
+    shared: Arc<Shared>,
+}
+
+impl Acceptor {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(64);
+        let mut backoff: Option<Instant> = None;
+        loop {
+            let timeout = backoff.map(|t| t.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if self.shared.shutting_down() {
+                break;
+            }
+            if backoff.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
+            backoff = None;
+            // Accept on every listener (after a backoff no event may come for queued connections).
+            for i in 0..self.listeners.len() {
+                if let Some(until) = self.accept_all(i) {
+                    backoff = Some(until);
+                }
+            }
+        }
+        for l in self.listeners.drain(..) {
+            if let Listener::Unix(_, path) = l {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        for r in &self.reactors {
+            r.send(Msg::Shutdown);
+        }
+        Ok(())
+    }
+
+    /// Accepts until `WouldBlock`; on descriptor exhaustion returns when to try again.
+    fn accept_all(&mut self, i: usize) -> Option<Instant> {
+        loop {
+            let accepted = match &self.listeners[i] {
+                Listener::Tcp(l) => l.accept().map(|(s, a)| {
+                    let _ = s.set_nodelay(true);
+                    (MioStream::Tcp(s), a.to_string(), None)
+                }),
+                Listener::Unix(l, path) => l.accept().map(|(s, _)| {
+                    let refuse = self.check_peer(&s);
+                    (
+                        MioStream::Unix(s),
+                        format!("unix:{}", path.display()),
+                        refuse,
+                    )
+                }),
+            };
+            match accepted {
+                Ok((stream, peer, mut refuse)) => {
+                    let c = &self.shared.counters;
+                    c.connections_accepted.fetch_add(1, Ordering::Relaxed);
+                    let open = c.connections_open.fetch_add(1, Ordering::Relaxed) as usize;
+                    if refuse.is_none() && open >= self.shared.config.max_connections {
+                        let max = self.shared.config.max_connections;
+                        refuse = Some((
+                            ErrorCode::CONNECTION_LIMIT,
+                            format!("server is at its limit of {max} connections"),
+                        ));
+                    }
+                    if refuse.is_some() {
+                        c.connections_refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let r = &self.reactors[self.next % self.reactors.len()];
+                    self.next = self.next.wrapping_add(1);
+                    r.send(Msg::NewConn {
+                        stream,
+                        peer,
+                        refuse,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE) =>
+                {
+                    // Do not spin: the pending connection stays in the backlog; try again later.
+                    tracing::warn!(error = %e, "out of file descriptors; pausing accept for {EMFILE_BACKOFF:?}");
+                    return Some(Instant::now() + EMFILE_BACKOFF);
+                }
+                Err(e) => {
+                    // ECONNABORTED and friends concern one connection only.
+                    tracing::debug!(error = %e, "accept failed");
+                    continue;
+                }
+            }
+        }
+    }
+
+    fn check_peer(&self, s: &mio::net::UnixStream) -> Option<(ErrorCode, String)> {
+        let allowed = &self.shared.config.allow_uids;
+        if allowed.is_empty() {
+            return None;
+        }
+        match crate::listener::peer_uid(s) {
+            Ok(uid) if allowed.contains(&uid) => None,
+            Ok(uid) => {
+                tracing::warn!(uid, "refusing Unix-socket peer: uid not allowed");
+                Some((ErrorCode::UNAUTHORIZED, format!("uid {uid} is not allowed")))
+            }
+            Err(e) => Some((
+                ErrorCode::UNAUTHORIZED,
+                format!("peer credentials unavailable: {e}"),
+            )),
+        }
+    }
+}
+
+enum Phase {
+    Active,
+    /// Write side shut down; reading and discarding until EOF or the deadline.
+    Lingering,
+}
+
+struct Conn {
+    stream: MioStream,
+    generation: u64,
+    session: ServerSession,
+    inbuf: BytesMut,
+    jobs: Jobs,
+    phase: Phase,
+    eof: bool,
+    writable: bool,
+    timer: Option<Instant>,
+    peer: String,
+}
+
+struct Reactor {
+    poll: Poll,
+    rx: Receiver<Msg>,
+    me: ReactorHandle,
+    conns: Slab<Conn>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    scratch: Box<[u8]>,
+    shared: Arc<Shared>,
+    next_generation: u64,
+    drain_deadline: Option<Instant>,
+}
+
+impl Reactor {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let next_timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
+            let deadline = match (next_timer, self.drain_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = deadline.map(|d| d.saturating_duration_since(now));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    continue; // the channel is drained below, whatever woke us
+                }
+                let key = event.token().0;
+                self.drive(key);
+            }
+            self.drain_channel();
+            self.fire_timers();
+            if let Some(deadline) = self.drain_deadline {
+                if self.conns.is_empty() {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    let n = self.conns.len();
+                    tracing::warn!(
+                        connections = n,
+                        "drain timeout: closing connections with work still outstanding"
+                    );
+                    let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+                    for k in keys {
+                        self.close(k, "drain timeout");
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Wakes coalesce: drain everything queued.
+    fn drain_channel(&mut self) {
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Msg::NewConn {
+                    stream,
+                    peer,
+                    refuse,
+                } => self.add(stream, peer, refuse),
+                Msg::Completion {
+                    key,
+                    generation,
+                    id,
+                    response,
+                } => {
+                    let Some(conn) = self.conns.get_mut(key) else {
+                        continue;
+                    };
+                    if conn.generation != generation {
+                        continue;
+                    }
+                    service::complete(
+                        &mut conn.session,
+                        &mut conn.jobs,
+                        id,
+                        response,
+                        Instant::now(),
+                    );
+                    self.drive(key);
+                }
+                Msg::Shutdown => {
+                    if self.drain_deadline.is_none() {
+                        self.drain_deadline =
+                            Some(Instant::now() + self.shared.config.drain_timeout);
+                        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+                        for k in keys {
+                            self.conns[k].session.start_drain();
+                            self.drive(k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, mut stream: MioStream, peer: String, refuse: Option<(ErrorCode, String)>) {
+        let now = Instant::now();
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE)
+        {
+            tracing::warn!(error = %e, "cannot register connection");
+            self.shared
+                .counters
+                .connections_open
+                .fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        self.next_generation += 1;
+        let mut session = ServerSession::new(self.shared.session_config.clone(), now);
+        if let Some((code, msg)) = &refuse {
+            tracing::info!(peer, code = %code, "refusing connection");
+            session.refuse(*code, msg);
+        } else if self.drain_deadline.is_some() {
+            session.start_drain();
+        }
+        tracing::debug!(peer, key, "connection open");
+        entry.insert(Conn {
+            stream,
+            generation: self.next_generation,
+            session,
+            inbuf: BytesMut::new(),
+            jobs: HashMap::new(),
+            phase: Phase::Active,
+            eof: false,
+            writable: false,
+            timer: None,
+            peer,
+        });
+        self.drive(key);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((t, key, generation))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.generation != generation || conn.timer != Some(t) {
+                continue; // superseded
+            }
+            conn.timer = None;
+            if let Phase::Lingering = conn.phase {
+                self.close(key, "linger deadline");
+                continue;
+            }
+            conn.session.handle_timeout(now);
+            self.drive(key);
+        }
+    }
+
+    /// Reads, processes and writes until nothing more can be done without new readiness.
+    fn drive(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let Phase::Lingering = conn.phase {
+            return self.linger_read(key);
+        }
+        let shared = self.shared.clone();
+        let me = self.me.clone();
+        loop {
+            let mut progress = false;
+            let now = Instant::now();
+            // 1. Read until WouldBlock, EOF, or backpressure.
+            while !conn.eof && conn.session.wants_read() {
+                let cap = conn
+                    .session
+                    .read_capacity(&conn.inbuf)
+                    .min(self.scratch.len());
+                if cap == 0 {
+                    break;
+                }
+                match conn.stream.read(&mut self.scratch[..cap]) {
+                    Ok(0) => {
+                        conn.eof = true;
+                        conn.session.handle_eof();
+                        progress = true;
+                    }
+                    Ok(n) => {
+                        conn.inbuf.extend_from_slice(&self.scratch[..n]);
+                        shared
+                            .counters
+                            .bytes_in
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return self.close(key, &format!("read error: {e}")),
+                }
+            }
+            // 2. Process what arrived.
+            let generation = conn.generation;
+            while let Some(ev) = conn.session.poll_event(&mut conn.inbuf, now) {
+                progress = true;
+                let me = me.clone();
+                service::dispatch(
+                    ev,
+                    &mut conn.session,
+                    &mut conn.jobs,
+                    &shared,
+                    now,
+                    move |id| {
+                        Box::new(move |response| {
+                            me.send(Msg::Completion {
+                                key,
+                                generation,
+                                id,
+                                response,
+                            })
+                        })
+                    },
+                );
+            }
+            // 3. Write what is queued.
+            if !conn.session.outbox().is_empty() {
+                match conn.session.outbox().write_to(&mut conn.stream) {
+                    Ok(n) => {
+                        if n > 0 {
+                            shared
+                                .counters
+                                .bytes_out
+                                .fetch_add(n as u64, Ordering::Relaxed);
+                            progress = true;
+                        }
+                    }
+                    Err(e) => return self.close(key, &format!("write error: {e}")),
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        let queued = conn.session.outbox().len() as u64;
+        shared
+            .counters
+            .output_high_water
+            .fetch_max(queued, Ordering::Relaxed);
+        let pending = queued > 0;
+        if pending != conn.writable {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(key), interest)
+            {
+                return self.close(key, &format!("reregister failed: {e}"));
+            }
+            conn.writable = pending;
+        }
+        // Idle connections give their buffers back.
+        if conn.inbuf.is_empty() && conn.inbuf.capacity() > 0 {
+            conn.inbuf = BytesMut::new();
+        }
+        conn.session.outbox().release_memory();
+        if conn.session.is_finished() {
+            // Lingering close (spec §3.10): FIN now, drop after EOF or the deadline.
+            let _ = conn.stream.shutdown(Shutdown::Write);
+            let deadline = Instant::now() + shared.config.linger;
+            conn.phase = Phase::Lingering;
+            if conn.eof {
+                return self.close(key, "finished");
+            }
+            self.schedule(key, Some(deadline));
+            return self.linger_read(key);
+        }
+        let next = conn.session.poll_timeout();
+        self.schedule(key, next);
+    }
+
+    fn schedule(&mut self, key: usize, at: Option<Instant>) {
+        let conn = &mut self.conns[key];
+        if conn.timer == at {
+            return;
+        }
+        conn.timer = at;
+        if let Some(t) = at {
+            self.timers.push(Reverse((t, key, conn.generation)));
+        }
+    }
+
+    fn linger_read(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        loop {
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => return self.close(key, "finished"),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.close(key, "finished (reset while lingering)"),
+            }
+        }
+    }
+
+    fn close(&mut self, key: usize, why: &str) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        // Queued jobs of a closed connection are not worth running.
+        for state in conn.jobs.values() {
+            let _ = state.compare_exchange(
+                crate::workers::QUEUED,
+                crate::workers::CANCELLED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        self.shared.counters.merge_session(conn.session.stats());
+        self.shared
+            .counters
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+        let reason = conn
+            .session
+            .close_reason()
+            .map(|r| format!("{r:?}"))
+            .unwrap_or_else(|| "none".into());
+        tracing::debug!(peer = conn.peer, why, reason, "connection closed");
+    }
+}

@@ -1,0 +1,113 @@
+//! One stream type over TCP and Unix-domain sockets, for each I/O style.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+
+/// A non-blocking mio stream (reactor model).
+#[derive(Debug)]
+pub enum MioStream {
+    /// TCP.
+    Tcp(mio::net::TcpStream),
+    /// Unix-domain.
+    Unix(mio::net::UnixStream),
+}
+
+/// A blocking std stream (threaded and blocking models).
+#[derive(Debug)]
+pub enum StdStream {
+    /// TCP.
+    Tcp(std::net::TcpStream),
+    /// Unix-domain.
+    Unix(std::os::unix::net::UnixStream),
+}
+
+macro_rules! delegate_io {
+    ($t:ty) => {
+        impl Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self {
+                    Self::Tcp(s) => s.read(buf),
+                    Self::Unix(s) => s.read(buf),
+                }
+            }
+        }
+        impl Write for $t {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                match self {
+                    Self::Tcp(s) => s.write(buf),
+                    Self::Unix(s) => s.write(buf),
+                }
+            }
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                match self {
+                    Self::Tcp(s) => s.write_vectored(bufs),
+                    Self::Unix(s) => s.write_vectored(bufs),
+                }
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        impl $t {
+            /// Shuts down one or both directions.
+            pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+                match self {
+                    Self::Tcp(s) => s.shutdown(how),
+                    Self::Unix(s) => s.shutdown(how),
+                }
+            }
+        }
+    };
+}
+
+delegate_io!(MioStream);
+delegate_io!(StdStream);
+
+impl mio::event::Source for MioStream {
+    fn register(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
+        match self {
+            MioStream::Tcp(s) => s.register(r, t, i),
+            MioStream::Unix(s) => s.register(r, t, i),
+        }
+    }
+    fn reregister(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
+        match self {
+            MioStream::Tcp(s) => s.reregister(r, t, i),
+            MioStream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+    fn deregister(&mut self, r: &mio::Registry) -> io::Result<()> {
+        match self {
+            MioStream::Tcp(s) => s.deregister(r),
+            MioStream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+impl StdStream {
+    /// Sets both read and write timeouts.
+    pub fn set_timeouts(
+        &self,
+        read: Option<std::time::Duration>,
+        write: Option<std::time::Duration>,
+    ) -> io::Result<()> {
+        match self {
+            StdStream::Tcp(s) => {
+                s.set_read_timeout(read)?;
+                s.set_write_timeout(write)
+            }
+            StdStream::Unix(s) => {
+                s.set_read_timeout(read)?;
+                s.set_write_timeout(write)
+            }
+        }
+    }
+}
+
+/// Whether an I/O error just means "try again later".
+pub fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}

@@ -1,0 +1,118 @@
+//! The worker pool for heavy requests (COMPUTE).
+//!
+//! A fixed number of threads take jobs from one bounded MPMC queue (crossbeam-channel). When the
+//! queue is full, [`Pool::submit`] fails at once and the caller answers ERROR BUSY (spec §8.4):
+//! the server never queues without limit. Workers never touch sockets: a job carries a `reply`
+//! closure that hands the response back to the connection's owner (the reactor's completion
+//! channel plus its `mio::Waker`, or a connection thread's channel).
+//!
+//! Cancellation (spec §3.7) is a compare-and-swap on the job's state: the connection's owner
+//! moves `QUEUED → CANCELLED` (and answers CANCELLED itself), a worker moves `QUEUED → RUNNING`;
+//! whoever wins decides, so a request is answered exactly once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, TrySendError, bounded};
+use echowire_codec::session::Response;
+
+/// Not yet taken by a worker.
+pub const QUEUED: u8 = 0;
+/// A worker is running it; it can no longer be cancelled.
+pub const RUNNING: u8 = 1;
+/// Cancelled before it ran; workers skip it.
+pub const CANCELLED: u8 = 2;
+
+/// Where a job's response goes.
+pub type Reply = Box<dyn FnOnce(Response) + Send>;
+
+/// One heavy request.
+pub struct Job {
+    /// The work.
+    pub work: Box<dyn FnOnce() -> Response + Send>,
+    /// QUEUED / RUNNING / CANCELLED.
+    pub state: Arc<AtomicU8>,
+    /// Hands the response back.
+    pub reply: Reply,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pool. Dropping it lets queued jobs finish, then joins the threads.
+#[derive(Debug)]
+pub struct Pool {
+    tx: Option<Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts `threads` workers with a queue of `depth` jobs.
+    pub fn new(
+        threads: usize,
+        depth: usize,
+        counters: Arc<crate::counters::Counters>,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = bounded::<Job>(depth.max(1));
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let counters = counters.clone();
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("echowire-worker-{i}"))
+                    .spawn(move || {
+                        for job in rx {
+                            if job
+                                .state
+                                .compare_exchange(
+                                    QUEUED,
+                                    RUNNING,
+                                    Ordering::AcqRel,
+                                    Ordering::Acquire,
+                                )
+                                .is_err()
+                            {
+                                continue; // cancelled while queued: the owner already answered
+                            }
+                            let response = (job.work)();
+                            counters.jobs_completed.fetch_add(1, Ordering::Relaxed);
+                            (job.reply)(response);
+                        }
+                    })?,
+            );
+        }
+        Ok(Pool {
+            tx: Some(tx),
+            threads: handles,
+        })
+    }
+
+    /// Queues a job, or gives it back if the queue is full (answer BUSY).
+    pub fn submit(&self, job: Job) -> Result<(), Job> {
+        let Some(tx) = &self.tx else { return Err(job) };
+        tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+        })
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.tx.as_ref().map_or(0, |t| t.len())
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
