@@ -3,7 +3,7 @@
 //! * `threaded`: one OS thread per connection, blocking std::net I/O;
 //! * `blocking`: one connection at a time on the accepting thread.
 //!
-//! Both drive the same [`ServerSession`] and the same [`crate::service::dispatch`] as the reactor,
+//! Both drive the same [`ServerSession`] and the same dispatch (`service.rs`) as the reactor,
 //! so they speak exactly the same protocol; heavy requests still go to the worker pool, whose
 //! completions come back through a channel that the connection loop checks between reads (reads
 //! use a short timeout while work is outstanding). What they cannot do is the point of the

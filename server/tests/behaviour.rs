@@ -10,7 +10,6 @@ use common::*;
 use echowire_codec::ErrorCode;
 use echowire_codec::client::Client;
 use echowire_codec::message::{self, Message, compute_digest};
-use echowire_server::Model;
 
 for_models!(
     pipelined_thousand_in_one_write,
@@ -81,7 +80,7 @@ for_models!(
         r.stream.shutdown(std::net::Shutdown::Write).unwrap();
         let mut ids = Vec::new();
         loop {
-            match r.next() {
+            match r.next_frame() {
                 Ok((0, Message::Goodbye(g))) => assert_eq!(g.code, ErrorCode::NO_ERROR),
                 Ok((id, m)) => {
                     assert!(
@@ -116,7 +115,7 @@ for_models!(
             let (id, m) = r.frame();
             assert_eq!((id, error_code(&m)), (0, Some(ErrorCode::BAD_PREFACE)));
             // Lingering close: a clean EOF, not a reset, even though we sent more than was read.
-            assert_eq!(r.next().unwrap_err(), End::Eof);
+            assert_eq!(r.next_frame().unwrap_err(), End::Eof);
         }
         // Still serving.
         let mut c = Client::connect_tcp(server.tcp_addr().unwrap(), Default::default()).unwrap();
@@ -133,7 +132,7 @@ for_models!(
         r.send(&[0xFF, 0xFF, 0xFF, 0xFF, 1, 5, 0, 0]);
         let (id, m) = r.frame();
         assert_eq!((id, error_code(&m)), (0, Some(ErrorCode::FRAME_TOO_LARGE)));
-        assert_eq!(r.next().unwrap_err(), End::Eof);
+        assert_eq!(r.next_frame().unwrap_err(), End::Eof);
         let mut c = Client::connect_tcp(server.tcp_addr().unwrap(), Default::default()).unwrap();
         assert_eq!(c.ping(5).unwrap(), 5);
     }
@@ -162,7 +161,7 @@ for_models!(
         };
         let (_, m) = r.frame();
         assert_eq!(error_code(&m), Some(ErrorCode::HANDSHAKE_TIMEOUT));
-        assert!(r.next().is_err());
+        assert!(r.next_frame().is_err());
         writer.join().unwrap();
         // After the handshake: a frame trickled byte by byte never resets the idle timer.
         let mut r = Reader::open(&server, 1);
@@ -181,7 +180,7 @@ for_models!(
             matches!(&m, Message::Goodbye(g) if g.code == ErrorCode::IDLE_TIMEOUT),
             "{m:?}"
         );
-        assert!(r.next().is_err());
+        assert!(r.next_frame().is_err());
         writer.join().unwrap();
     }
 );
@@ -350,7 +349,7 @@ for_models!(connection_limit, [Reactor, Threaded], |model| {
     let mut r = Reader::new(connect(&server));
     let (id, m) = r.frame();
     assert_eq!((id, error_code(&m)), (0, Some(ErrorCode::CONNECTION_LIMIT)));
-    assert_eq!(r.next().unwrap_err(), End::Eof);
+    assert_eq!(r.next_frame().unwrap_err(), End::Eof);
 });
 
 for_models!(
@@ -370,7 +369,7 @@ for_models!(
         let mut answered = vec![first];
         let mut goodbye = false;
         loop {
-            match r.next() {
+            match r.next_frame() {
                 Ok((0, Message::Goodbye(g))) => {
                     assert_eq!(g.code, ErrorCode::SHUTTING_DOWN);
                     goodbye = true;

@@ -1,6 +1,6 @@
 //! Helpers for the server's socket tests: everything on 127.0.0.1 port 0 or a temp-dir Unix
 //! socket, every read bounded by a timeout.
-#![allow(dead_code)]
+#![allow(dead_code, missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -71,6 +71,7 @@ pub fn compute(cost: u32) -> Message<'static> {
 }
 
 /// Reads frames from a raw connection, as a client.
+#[derive(Debug)]
 pub struct Reader {
     pub stream: TcpStream,
     buf: BytesMut,
@@ -96,7 +97,7 @@ impl Reader {
     }
 
     /// The next frame, or how the stream ended. Panics on timeout (a hung server).
-    pub fn next(&mut self) -> Result<(u32, Message<'static>), End> {
+    pub fn next_frame(&mut self) -> Result<(u32, Message<'static>), End> {
         loop {
             if let Some(f) = self
                 .dec
@@ -129,7 +130,8 @@ impl Reader {
     }
 
     pub fn frame(&mut self) -> (u32, Message<'static>) {
-        self.next().expect("a frame, not the end of the stream")
+        self.next_frame()
+            .expect("a frame, not the end of the stream")
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
