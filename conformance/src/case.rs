@@ -1,0 +1,138 @@
+//! The case data model (spec/conformance/*.json) and its loader.
+//!
+//! A case is data any runner can execute: an ID that starts with the spec section it tests and
+//! never depends on the case's position, a requirement level, a description, and steps. The file
+//! format is documented in `spec/conformance/README.md`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+include!(concat!(env!("OUT_DIR"), "/cases.rs"));
+
+/// Requirement level (RFC 2119).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, PartialOrd, Ord)]
+pub enum Level {
+    /// Failing it fails the run.
+    #[serde(rename = "MUST")]
+    Must,
+    /// Failing it is "non-strict" (fails the run only with `--strict`).
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// Never fails: reports what was observed where the spec leaves a value open.
+    #[serde(rename = "INFO")]
+    Info,
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::Info => "INFO",
+        })
+    }
+}
+
+/// One conformance case.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Case {
+    /// Stable ID, `SECTION-name`.
+    pub id: String,
+    /// The spec section.
+    pub section: String,
+    /// Requirement level.
+    pub level: Level,
+    /// One line.
+    pub title: String,
+    /// What is expected and why.
+    pub description: String,
+    /// The steps, interpreted by [`crate::exec`].
+    pub steps: Vec<Value>,
+    /// Optional capabilities the target must offer (`v2`, `rkyv`), else the case is Skipped.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Depends on timing (timeouts, slow requests): run under the `whole` split only.
+    #[serde(default)]
+    pub timing_sensitive: bool,
+    /// Whether the `coalesced` strategy may merge sends across expectations (default true).
+    #[serde(default = "yes")]
+    pub coalesce: bool,
+    /// The file it came from.
+    #[serde(skip)]
+    pub file: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+struct CaseFile {
+    format: String,
+    format_version: u32,
+    cases: Vec<Case>,
+}
+
+/// Parses case files (name, JSON text). Errors name the file.
+pub fn parse(files: &[(&str, &str)]) -> Result<Vec<Case>, String> {
+    let mut all = Vec::new();
+    for (name, text) in files {
+        let f: CaseFile = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+        if f.format != "echowire-conformance" || f.format_version != 1 {
+            return Err(format!("{name}: unsupported format {} v{}", f.format, f.format_version));
+        }
+        for mut c in f.cases {
+            c.file = name.to_string();
+            all.push(c);
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    for c in &all {
+        if !ids.insert(c.id.clone()) {
+            return Err(format!("duplicate case ID {}", c.id));
+        }
+        if !c.id.starts_with(&format!("{}-", c.section)) {
+            return Err(format!("case {} does not start with its section {}", c.id, c.section));
+        }
+    }
+    all.sort_by(|a, b| section_key(&a.section).cmp(&section_key(&b.section)).then(a.id.cmp(&b.id)));
+    Ok(all)
+}
+
+/// The embedded cases.
+pub fn builtin() -> Vec<Case> {
+    parse(CASE_FILES).expect("the embedded case files are valid (checked by the test suite)")
+}
+
+/// Loads every `*.json` case file of a directory.
+pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Case>, String> {
+    let mut texts = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let t = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            texts.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), t));
+        }
+    }
+    let refs: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    parse(&refs)
+}
+
+/// Sorts sections numerically: 2.2 < 2.10 < 3.1.
+pub fn section_key(s: &str) -> Vec<u32> {
+    s.split('.').map(|p| p.parse().unwrap_or(u32::MAX)).collect()
+}
+
+/// Whether an ID or glob (`*` matches any run of characters) selects `id`.
+pub fn glob_match(pattern: &str, id: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), id.as_bytes())
+}

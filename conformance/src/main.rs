@@ -1,0 +1,179 @@
+//! `echowire-conformance`: run the conformance suite against any Echowire server.
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use echowire_conformance::split::Strategy;
+use echowire_conformance::target::TargetSpec;
+use echowire_conformance::{Options, case, report};
+
+/// Conformance runner for the Echowire protocol (spec/PROTOCOL.md).
+///
+/// Replays the cases of spec/conformance against a server, under byte-split strategies, and
+/// reports a verdict per case and spec section. Exit code: 0 if no MUST case failed (with
+/// --strict, no SHOULD either) and every target stayed reachable; 1 otherwise; 2 on bad usage.
+#[derive(Parser, Debug)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the suite (the default).
+    Run(RunArgs),
+    /// List the cases: ID, level, title.
+    List(ListArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct Selection {
+    /// Only these cases (ID or glob with *). Repeatable.
+    #[arg(long = "case", value_name = "ID-OR-GLOB")]
+    case: Vec<String>,
+    /// Only this spec section (and its subsections). Repeatable.
+    #[arg(long = "section", value_name = "N")]
+    section: Vec<String>,
+    /// Skip these cases (known failures; ID or glob). Repeatable.
+    #[arg(long = "exclude", value_name = "ID-OR-GLOB")]
+    exclude: Vec<String>,
+    /// Read case files from this directory instead of the built-in copy of spec/conformance.
+    #[arg(long, value_name = "DIR")]
+    cases: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    /// Server to test: HOST:PORT, unix:/path, or embedded[:reactor|threaded|blocking] (the
+    /// reference server started in this process on an ephemeral port). Repeatable: one report
+    /// comparing the targets. Default: embedded.
+    #[arg(long = "target", value_name = "TARGET")]
+    target: Vec<TargetSpec>,
+    #[command(flatten)]
+    select: Selection,
+    /// SHOULD failures fail the run too.
+    #[arg(long)]
+    strict: bool,
+    /// Split strategies, comma-separated: whole, bytewise, boundaries, random:N, coalesced, delayed.
+    #[arg(long, value_name = "LIST", default_value = "whole,bytewise,coalesced,random:2,delayed", value_delimiter = ',')]
+    splits: Vec<Strategy>,
+    /// Seed of the random and delayed splits (a failure names its seed; pass it to replay).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Deadline of each wait (e.g. 10s); raise it on a loaded machine.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Cases run in parallel.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Write the JSON report (schema in spec/conformance/README.md).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a self-contained HTML report.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// No progress lines, only the report.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    #[command(flatten)]
+    select: Selection,
+}
+
+fn load(sel: &Selection) -> Result<Vec<case::Case>, String> {
+    let all = match &sel.cases {
+        Some(dir) => case::load_dir(dir)?,
+        None => case::builtin(),
+    };
+    let chosen = echowire_conformance::select(all, &sel.case, &sel.section, &sel.exclude);
+    if chosen.is_empty() {
+        return Err("no case matches the selection".into());
+    }
+    Ok(chosen)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::List(l)) => list(&l),
+        Some(Command::Run(r)) => run(r),
+        None => run(cli.run),
+    }
+}
+
+fn list(args: &ListArgs) -> ExitCode {
+    let cases = match load(&args.select) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for c in &cases {
+        let req = if c.requires.is_empty() { String::new() } else { format!(" (requires {})", c.requires.join(", ")) };
+        println!("{:<46} {:<6} {}{req}", c.id, c.level.to_string(), c.title);
+    }
+    println!("{} cases", cases.len());
+    ExitCode::SUCCESS
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let cases = match load(&args.select) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let opts = Options {
+        targets: if args.target.is_empty() { Options::default().targets } else { args.target.clone() },
+        strategies: args.splits.clone(),
+        seed: args.seed,
+        timeout: args.timeout,
+        jobs: args.jobs,
+        progress: !args.quiet,
+        color,
+    };
+    let quiet = args.quiet;
+    let progress = move |target: &str, n: usize, total: usize, case: &case::Case, r: &echowire_conformance::CaseResult| {
+        if !quiet {
+            println!("{}", report::terminal::progress_line(target, n, total, case, r, color));
+        }
+    };
+    let report = echowire_conformance::run(cases, opts, &progress);
+    print!("{}", report::terminal::render(&report, color));
+    let mut io_failed = false;
+    let mut write = |path: &Option<PathBuf>, what: &str, text: String| {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::write(p, text) {
+                eprintln!("error: cannot write the {what} report to {}: {e}", p.display());
+                io_failed = true;
+            } else {
+                println!("{what} report: {}", p.display());
+            }
+        }
+    };
+    write(&args.json, "JSON", serde_json::to_string_pretty(&report::json::render(&report)).unwrap_or_default());
+    write(&args.junit, "JUnit", report::junit::render(&report, args.strict));
+    write(&args.html, "HTML", report::html::render(&report));
+    for t in &report.targets {
+        if let Some(e) = &t.error {
+            eprintln!("error: target {}: {e}", t.name);
+        }
+    }
+    if report.passed(args.strict) && !io_failed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
