@@ -11,11 +11,17 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    let mut out = String::from("/// The case files of spec/conformance, embedded at build time: (file name, contents).\npub const CASE_FILES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// The case files of spec/conformance, embedded at build time: (file name, contents).\npub const CASE_FILES: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().unwrap().to_string_lossy();
-        let _ = writeln!(out, "    ({name:?}, include_str!({:?})),", f.canonicalize().unwrap().display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            f.canonicalize().unwrap().display().to_string()
+        );
     }
     out.push_str("];\n");
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("cases.rs");

@@ -591,3 +591,28 @@ fn client_goodbye_drains_and_closes_both_sides() {
     assert!(p.server.is_finished());
     assert!(p.client.is_closed());
 }
+
+#[test]
+fn a_connection_with_output_still_queued_is_not_idle() {
+    let mut s = RawServer::new(ServerConfig {
+        idle_timeout: Some(Duration::from_secs(10)),
+        ..Default::default()
+    });
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    s.events();
+    s.frames();
+    s.feed(&frame(1, &Message::Ping(message::Ping { data: 1 }), 1));
+    s.events();
+    // The PONG is queued but the client does not read: 30 s pass.
+    for _ in 0..3 {
+        s.advance(Duration::from_secs(10));
+        assert_eq!(s.server.state(), SessionState::Open);
+    }
+    // Once the output is written, the idle period starts over, and then the connection is idle.
+    assert!(matches!(s.frames()[0].1, Message::Pong(_)));
+    s.advance(Duration::from_secs(5));
+    assert_eq!(s.server.state(), SessionState::Open);
+    s.advance(Duration::from_secs(10));
+    assert!(matches!(&s.frames()[0].1, Message::Goodbye(g) if g.code == ErrorCode::IDLE_TIMEOUT));
+}

@@ -79,7 +79,10 @@ pub fn parse(files: &[(&str, &str)]) -> Result<Vec<Case>, String> {
     for (name, text) in files {
         let f: CaseFile = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
         if f.format != "echowire-conformance" || f.format_version != 1 {
-            return Err(format!("{name}: unsupported format {} v{}", f.format, f.format_version));
+            return Err(format!(
+                "{name}: unsupported format {} v{}",
+                f.format, f.format_version
+            ));
         }
         for mut c in f.cases {
             c.file = name.to_string();
@@ -92,10 +95,17 @@ pub fn parse(files: &[(&str, &str)]) -> Result<Vec<Case>, String> {
             return Err(format!("duplicate case ID {}", c.id));
         }
         if !c.id.starts_with(&format!("{}-", c.section)) {
-            return Err(format!("case {} does not start with its section {}", c.id, c.section));
+            return Err(format!(
+                "case {} does not start with its section {}",
+                c.id, c.section
+            ));
         }
     }
-    all.sort_by(|a, b| section_key(&a.section).cmp(&section_key(&b.section)).then(a.id.cmp(&b.id)));
+    all.sort_by(|a, b| {
+        section_key(&a.section)
+            .cmp(&section_key(&b.section))
+            .then(a.id.cmp(&b.id))
+    });
     Ok(all)
 }
 
@@ -112,16 +122,27 @@ pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Case>, String> {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "json") {
             let t = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-            texts.push((p.file_name().unwrap_or_default().to_string_lossy().into_owned(), t));
+            texts.push((
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                t,
+            ));
         }
     }
-    let refs: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     parse(&refs)
 }
 
 /// Sorts sections numerically: 2.2 < 2.10 < 3.1.
 pub fn section_key(s: &str) -> Vec<u32> {
-    s.split('.').map(|p| p.parse().unwrap_or(u32::MAX)).collect()
+    s.split('.')
+        .map(|p| p.parse().unwrap_or(u32::MAX))
+        .collect()
 }
 
 /// Whether an ID or glob (`*` matches any run of characters) selects `id`.

@@ -94,7 +94,10 @@ impl Writer {
     fn start(conn: Conn, cut: Cut, log: Log, start: Instant) -> Writer {
         let (tx, rx) = channel();
         let thread = std::thread::spawn(move || writer_loop(conn, cut, rx, log, start));
-        Writer { tx: Some(tx), thread: Some(thread) }
+        Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     fn send(&self, cmd: Cmd) {
@@ -119,7 +122,14 @@ impl Writer {
 
 fn log_entry(log: &Log, start: Instant, dir: Dir, offset: u64, hex: String) {
     let at_ms = start.elapsed().as_millis() as u64;
-    log.lock().unwrap_or_else(|p| p.into_inner()).push(WireEntry { dir, at_ms, offset, hex });
+    log.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(WireEntry {
+            dir,
+            at_ms,
+            offset,
+            hex,
+        });
 }
 
 fn writer_loop(mut conn: Conn, cut: Cut, rx: Receiver<Cmd>, log: Log, start: Instant) -> u64 {
@@ -139,11 +149,23 @@ fn writer_loop(mut conn: Conn, cut: Cut, rx: Receiver<Cmd>, log: Log, start: Ins
         }
         match conn.write_all(chunk) {
             Ok(()) => {
-                log_entry(&log, start, Dir::ClientToServer, *offset, hex::encode(chunk));
+                log_entry(
+                    &log,
+                    start,
+                    Dir::ClientToServer,
+                    *offset,
+                    hex::encode(chunk),
+                );
                 *offset += chunk.len() as u64;
             }
             Err(e) => {
-                log_entry(&log, start, Dir::ClientToServer, *offset, format!("write error: {e}"));
+                log_entry(
+                    &log,
+                    start,
+                    Dir::ClientToServer,
+                    *offset,
+                    format!("write error: {e}"),
+                );
                 *broken = true;
             }
         }
@@ -175,7 +197,13 @@ fn writer_loop(mut conn: Conn, cut: Cut, rx: Receiver<Cmd>, log: Log, start: Ins
             }
             Cmd::HalfClose => {
                 let _ = conn.shutdown(Shutdown::Write);
-                log_entry(&log, start, Dir::ClientToServer, offset, "FIN (half-close)".into());
+                log_entry(
+                    &log,
+                    start,
+                    Dir::ClientToServer,
+                    offset,
+                    "FIN (half-close)".into(),
+                );
             }
             Cmd::Pause(d) => std::thread::sleep(d),
             Cmd::Trickle(data, interval) => {
@@ -254,7 +282,11 @@ struct Exec {
 type StepResult = Result<(), Failure>;
 
 fn fail(step: usize, expected: impl Into<String>, observed: impl Into<String>) -> Failure {
-    Failure { step, expected: expected.into(), observed: observed.into() }
+    Failure {
+        step,
+        expected: expected.into(),
+        observed: observed.into(),
+    }
 }
 
 /// Runs `steps` on a new connection to `target`.
@@ -308,7 +340,13 @@ pub fn run(target: &Target, steps: &[Value], settings: RunSettings) -> RunResult
     }
     let sent_bytes = ex.writer.finish();
     let wire = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    RunResult { cut: settings.cut.to_string(), local_addr, failure, wire, sent_bytes }
+    RunResult {
+        cut: settings.cut.to_string(),
+        local_addr,
+        failure,
+        wire,
+        sent_bytes,
+    }
 }
 
 impl Exec {
@@ -341,7 +379,9 @@ impl Exec {
     }
 
     fn step(&mut self, i: usize, step: &Value, target: &Target) -> StepResult {
-        let obj = step.as_object().ok_or_else(|| fail(i, "a step object", step.to_string()))?;
+        let obj = step
+            .as_object()
+            .ok_or_else(|| fail(i, "a step object", step.to_string()))?;
         if let Some(send) = obj.get("send") {
             if self.coalescing() && send_needs_limit(send) && self.limit.is_none() {
                 self.flush_and_check()?;
@@ -370,7 +410,9 @@ impl Exec {
                 capabilities: h["capabilities"].as_u64().unwrap_or(0) as u32,
                 agent: "echowire-conformance".into(),
             });
-            hello.encode(1, 0, u32::MAX, &mut bytes).map_err(|e| fail(i, "an encodable HELLO", e.to_string()))?;
+            hello
+                .encode(1, 0, u32::MAX, &mut bytes)
+                .map_err(|e| fail(i, "an encodable HELLO", e.to_string()))?;
             self.send_bytes(bytes);
             let mut pattern = json!({"type": "WELCOME", "request_id": 0});
             if let Some(v) = h.get("expect_version") {
@@ -393,17 +435,29 @@ impl Exec {
         if obj.contains_key("half_close") {
             self.writer.send(Cmd::HalfClose);
         } else if let Some(p) = obj.get("pause") {
-            self.writer.send(Cmd::Pause(Duration::from_millis(p["ms"].as_u64().unwrap_or(0))));
+            self.writer.send(Cmd::Pause(Duration::from_millis(
+                p["ms"].as_u64().unwrap_or(0),
+            )));
         } else if let Some(t) = obj.get("trickle") {
-            let bytes = hex::decode(t["hex"].as_str().unwrap_or("")).map_err(|e| fail(i, "hex", e.to_string()))?;
-            self.writer.send(Cmd::Trickle(bytes, Duration::from_millis(t["interval_ms"].as_u64().unwrap_or(100))));
+            let bytes = hex::decode(t["hex"].as_str().unwrap_or(""))
+                .map_err(|e| fail(i, "hex", e.to_string()))?;
+            self.writer.send(Cmd::Trickle(
+                bytes,
+                Duration::from_millis(t["interval_ms"].as_u64().unwrap_or(100)),
+            ));
         } else if let Some(s) = obj.get("stop_reading") {
             std::thread::sleep(Duration::from_millis(s["ms"].as_u64().unwrap_or(0)));
         } else if obj.contains_key("reset") {
             self.writer.sync(self.settings.timeout);
             self.writer.finish();
             let _ = self.conn.set_linger_zero();
-            log_entry(&self.log, self.start, Dir::ClientToServer, 0, "RST (SO_LINGER 0, close)".into());
+            log_entry(
+                &self.log,
+                self.start,
+                Dir::ClientToServer,
+                0,
+                "RST (SO_LINGER 0, close)".into(),
+            );
             let _ = self.conn.shutdown(Shutdown::Read);
             self.finished = true;
             // Dropping `self.conn` with the run closes the socket: a reset.
@@ -412,12 +466,20 @@ impl Exec {
             let steps: Vec<Value> = p["steps"].as_array().cloned().unwrap_or_default();
             let settings = self.settings;
             let results: Vec<RunResult> = std::thread::scope(|s| {
-                let hs: Vec<_> = (0..n).map(|_| s.spawn(|| run(target, &steps, settings))).collect();
-                hs.into_iter().map(|h| h.join().expect("parallel connection thread")).collect()
+                let hs: Vec<_> = (0..n)
+                    .map(|_| s.spawn(|| run(target, &steps, settings)))
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().expect("parallel connection thread"))
+                    .collect()
             });
             for (k, r) in results.into_iter().enumerate() {
                 if let Some(f) = r.failure {
-                    return Err(fail(i, format!("connection {k} of {n}, its step {}: {}", f.step, f.expected), f.observed));
+                    return Err(fail(
+                        i,
+                        format!("connection {k} of {n}, its step {}: {}", f.step, f.expected),
+                        f.observed,
+                    ));
                 }
             }
         } else {
@@ -427,23 +489,43 @@ impl Exec {
     }
 
     fn build_send(&mut self, i: usize, send: &Value) -> Result<Vec<u8>, Failure> {
-        let limit = self.limit.unwrap_or(echowire_codec::frame::MIN_MAX_FRAME_SIZE);
+        let limit = self
+            .limit
+            .unwrap_or(echowire_codec::frame::MIN_MAX_FRAME_SIZE);
         if let Some(h) = send.get("hex") {
-            return hex::decode(h.as_str().unwrap_or("")).map_err(|e| fail(i, "valid hex", e.to_string()));
+            return hex::decode(h.as_str().unwrap_or(""))
+                .map_err(|e| fail(i, "valid hex", e.to_string()));
         }
         if let Some(f) = send.get("fill") {
-            return Ok(vec![f["byte"].as_u64().unwrap_or(0) as u8; f["len"].as_u64().unwrap_or(0) as usize]);
+            return Ok(vec![
+                f["byte"].as_u64().unwrap_or(0) as u8;
+                f["len"].as_u64().unwrap_or(0) as usize
+            ]);
         }
         if let Some(l) = send.get("length_prefix") {
-            let n = l.as_str().and_then(|s| eval(s, limit)).or(l.as_u64()).ok_or_else(|| fail(i, "a length", l.to_string()))?;
+            let n = l
+                .as_str()
+                .and_then(|s| eval(s, limit))
+                .or(l.as_u64())
+                .ok_or_else(|| fail(i, "a length", l.to_string()))?;
             return Ok((n.min(u64::from(u32::MAX)) as u32).to_be_bytes().to_vec());
         }
         if let Some(e) = send.get("echo_fill") {
-            let length = e["length"].as_str().and_then(|s| eval(s, limit)).unwrap_or(12) as usize;
+            let length = e["length"]
+                .as_str()
+                .and_then(|s| eval(s, limit))
+                .unwrap_or(12) as usize;
             let id = e["request_id"].as_u64().unwrap_or(1) as u32;
             let payload = length.saturating_sub(12);
             let mut out = BytesMut::with_capacity(length + 4);
-            FrameHeader::new(self.default_version(), MessageType::Echo, Default::default(), id, payload + 4).encode(&mut out);
+            FrameHeader::new(
+                self.default_version(),
+                MessageType::Echo,
+                Default::default(),
+                id,
+                payload + 4,
+            )
+            .encode(&mut out);
             out.put_u32(payload as u32);
             out.put_bytes(b'a', payload);
             return Ok(out.to_vec());
@@ -456,23 +538,35 @@ impl Exec {
 
     fn build_frame(&self, i: usize, f: &Value, limit: u32) -> Result<Vec<u8>, Failure> {
         let type_name = f["type"].as_str().unwrap_or("");
-        let ty = MessageType::from_name(type_name).ok_or_else(|| fail(i, "a message type", type_name))?;
-        let version = f.get("version").and_then(Value::as_u64).map_or(self.default_version(), |v| v as u8);
+        let ty = MessageType::from_name(type_name)
+            .ok_or_else(|| fail(i, "a message type", type_name))?;
+        let version = f
+            .get("version")
+            .and_then(Value::as_u64)
+            .map_or(self.default_version(), |v| v as u8);
         let body: Vec<u8> = if let Some(h) = f.get("body_hex") {
-            hex::decode(h.as_str().unwrap_or("")).map_err(|e| fail(i, "valid hex", e.to_string()))?
+            hex::decode(h.as_str().unwrap_or(""))
+                .map_err(|e| fail(i, "valid hex", e.to_string()))?
         } else {
             let body = expand(f.get("body").unwrap_or(&json!({})), limit);
             let text = json!({"type": type_name, "body": body}).to_string();
-            let m: Message<'_> = serde_json::from_str(&text).map_err(|e| fail(i, "a valid symbolic body", format!("{e}: {text}")))?;
+            let m: Message<'_> = serde_json::from_str(&text)
+                .map_err(|e| fail(i, "a valid symbolic body", format!("{e}: {text}")))?;
             let mut b = Vec::new();
-            m.encode_body(version, &mut b).map_err(|e| fail(i, "an encodable body", e.to_string()))?;
+            m.encode_body(version, &mut b)
+                .map_err(|e| fail(i, "an encodable body", e.to_string()))?;
             b
         };
         let flags = f["flags"].as_u64().unwrap_or(0) as u16;
         let id = f["request_id"].as_u64().unwrap_or(0) as u32;
-        let mut header = FrameHeader::new(version, ty, echowire_codec::Flags(flags), id, body.len());
+        let mut header =
+            FrameHeader::new(version, ty, echowire_codec::Flags(flags), id, body.len());
         if let Some(l) = f.get("length") {
-            header.length = l.as_str().and_then(|s| eval(s, limit)).or(l.as_u64()).unwrap_or(0) as u32;
+            header.length = l
+                .as_str()
+                .and_then(|s| eval(s, limit))
+                .or(l.as_u64())
+                .unwrap_or(0) as u32;
         }
         let mut out = Vec::with_capacity(12 + body.len());
         header.encode(&mut out);
@@ -481,7 +575,12 @@ impl Exec {
     }
 
     fn deadline(&self, e: &Value) -> Instant {
-        let d = e.get("within_ms").and_then(Value::as_u64).map_or(self.settings.timeout, |ms| Duration::from_millis(ms).max(self.settings.timeout));
+        let d = e
+            .get("within_ms")
+            .and_then(Value::as_u64)
+            .map_or(self.settings.timeout, |ms| {
+                Duration::from_millis(ms).max(self.settings.timeout)
+            });
         Instant::now() + d
     }
 
@@ -500,7 +599,11 @@ impl Exec {
             let ev = self.next_event(self.deadline(e));
             return match &ev {
                 Ev::Frame(v) if alts.iter().any(|a| matches(a, v)) => Ok(()),
-                _ => Err(fail(i, format!("one of {}", describe(&Value::Array(alts))), ev.describe())),
+                _ => Err(fail(
+                    i,
+                    format!("one of {}", describe(&Value::Array(alts))),
+                    ev.describe(),
+                )),
             };
         }
         if let Some(Value::Array(pats)) = e.get("unordered") {
@@ -510,14 +613,30 @@ impl Exec {
             while !left.is_empty() {
                 let ev = self.next_event(deadline);
                 let Ev::Frame(v) = &ev else {
-                    return Err(fail(i, format!("{} more of {total} frames in any order, e.g. {}", left.len(), describe(&left[0])), ev.describe()));
+                    return Err(fail(
+                        i,
+                        format!(
+                            "{} more of {total} frames in any order, e.g. {}",
+                            left.len(),
+                            describe(&left[0])
+                        ),
+                        ev.describe(),
+                    ));
                 };
                 match left.iter().position(|p| matches(p, v)) {
                     Some(k) => {
                         left.swap_remove(k);
                     }
                     None => {
-                        return Err(fail(i, format!("{} more of {total} frames in any order, e.g. {}", left.len(), describe(&left[0])), ev.describe()));
+                        return Err(fail(
+                            i,
+                            format!(
+                                "{} more of {total} frames in any order, e.g. {}",
+                                left.len(),
+                                describe(&left[0])
+                            ),
+                            ev.describe(),
+                        ));
                     }
                 }
             }
@@ -529,7 +648,11 @@ impl Exec {
                 (Ev::Closed(Closed::Clean), _) | (Ev::Closed(Closed::Reset), "any") => Ok(()),
                 _ => Err(fail(
                     i,
-                    if how == "clean" { "a clean end of stream (FIN, no RST)" } else { "the connection closed (FIN or RST)" },
+                    if how == "clean" {
+                        "a clean end of stream (FIN, no RST)"
+                    } else {
+                        "the connection closed (FIN or RST)"
+                    },
                     ev.describe(),
                 )),
             };
@@ -555,7 +678,10 @@ impl Exec {
             }
             if let Some(c) = self.closed {
                 if !self.buf.is_empty() {
-                    return Ev::Invalid(format!("stream ended inside a frame ({} bytes buffered)", self.buf.len()));
+                    return Ev::Invalid(format!(
+                        "stream ended inside a frame ({} bytes buffered)",
+                        self.buf.len()
+                    ));
                 }
                 return Ev::Closed(c);
             }
@@ -563,21 +689,45 @@ impl Exec {
             if now >= deadline {
                 return Ev::Timeout;
             }
-            let _ = self.conn.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
+            let _ = self
+                .conn
+                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
             match self.conn.read(&mut chunk) {
                 Ok(0) => {
-                    log_entry(&self.log, self.start, Dir::ServerToClient, self.rx_offset, "FIN".into());
+                    log_entry(
+                        &self.log,
+                        self.start,
+                        Dir::ServerToClient,
+                        self.rx_offset,
+                        "FIN".into(),
+                    );
                     self.closed = Some(Closed::Clean);
                 }
                 Ok(n) => {
-                    log_entry(&self.log, self.start, Dir::ServerToClient, self.rx_offset, hex::encode(&chunk[..n]));
+                    log_entry(
+                        &self.log,
+                        self.start,
+                        Dir::ServerToClient,
+                        self.rx_offset,
+                        hex::encode(&chunk[..n]),
+                    );
                     self.rx_offset += n as u64;
                     self.buf.extend_from_slice(&chunk[..n]);
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log_entry(&self.log, self.start, Dir::ServerToClient, self.rx_offset, format!("RST ({e})"));
+                    log_entry(
+                        &self.log,
+                        self.start,
+                        Dir::ServerToClient,
+                        self.rx_offset,
+                        format!("RST ({e})"),
+                    );
                     self.closed = Some(Closed::Reset);
                 }
             }
@@ -585,7 +735,11 @@ impl Exec {
     }
 
     fn frame_event(&mut self, frame: echowire_codec::Frame) -> Ev {
-        let ctx = DecodeContext { receiver: Role::Client, version: self.version, capabilities: self.caps };
+        let ctx = DecodeContext {
+            receiver: Role::Client,
+            version: self.version,
+            capabilities: self.caps,
+        };
         match message::decode(&frame, &ctx) {
             Ok(m) => {
                 if let Message::Welcome(w) = &m {
@@ -641,25 +795,65 @@ pub struct TargetInfo {
     pub agent: String,
 }
 
-/// Handshakes with the target to learn what it supports; a clear error if it is unreachable.
-pub fn probe(target: &Target, timeout: Duration) -> Result<TargetInfo, String> {
-    let mut conn = target.connect().map_err(|e| format!("cannot connect to {}: {e}", target.address()))?;
+/// Why the capability probe failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeError {
+    /// Nothing accepts connections there: one clear error, no case is run.
+    Unreachable(String),
+    /// It accepts connections but its handshake is broken: the cases still run (as for a
+    /// version-1 target without capabilities) so the report shows what fails.
+    Handshake(String),
+}
+
+/// Handshakes with the target to learn what it supports.
+pub fn probe(target: &Target, timeout: Duration) -> Result<TargetInfo, ProbeError> {
+    let conn = target.connect().map_err(|e| {
+        ProbeError::Unreachable(format!("cannot connect to {}: {e}", target.address()))
+    })?;
+    probe_handshake(conn, target, timeout).map_err(ProbeError::Handshake)
+}
+
+fn probe_handshake(
+    mut conn: Conn,
+    target: &Target,
+    timeout: Duration,
+) -> Result<TargetInfo, String> {
     let mut out = PREFACE.to_vec();
-    Message::Hello(message::Hello { min_version: 1, max_version: 255, max_frame_size: 16 << 20, capabilities: u32::MAX, agent: "echowire-conformance probe".into() })
-        .encode(1, 0, u32::MAX, &mut out)
+    Message::Hello(message::Hello {
+        min_version: 1,
+        max_version: 255,
+        max_frame_size: 16 << 20,
+        capabilities: u32::MAX,
+        agent: "echowire-conformance probe".into(),
+    })
+    .encode(1, 0, u32::MAX, &mut out)
+    .map_err(|e| e.to_string())?;
+    conn.write_all(&out)
+        .map_err(|e| format!("cannot write to {}: {e}", target.address()))?;
+    conn.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    conn.write_all(&out).map_err(|e| format!("cannot write to {}: {e}", target.address()))?;
-    conn.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     let mut dec = FrameDecoder::new(u32::MAX);
     let mut buf = BytesMut::new();
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(f) = dec.decode(&mut buf).map_err(|e| format!("the target does not speak Echowire: {e}"))? {
-            let ctx = DecodeContext { receiver: Role::Client, version: None, capabilities: 0 };
+        if let Some(f) = dec
+            .decode(&mut buf)
+            .map_err(|e| format!("the target does not speak Echowire: {e}"))?
+        {
+            let ctx = DecodeContext {
+                receiver: Role::Client,
+                version: None,
+                capabilities: 0,
+            };
             return match message::decode(&f, &ctx) {
                 Ok(Message::Welcome(w)) => {
                     let _ = conn.shutdown(Shutdown::Write);
-                    Ok(TargetInfo { version: w.version, capabilities: w.capabilities, max_frame_size: w.max_frame_size, agent: w.agent.into_owned() })
+                    Ok(TargetInfo {
+                        version: w.version,
+                        capabilities: w.capabilities,
+                        max_frame_size: w.max_frame_size,
+                        agent: w.agent.into_owned(),
+                    })
                 }
                 Ok(other) => Err(format!("the target answered HELLO with {other:?}")),
                 Err(e) => Err(format!("the target does not speak Echowire: {e}")),
@@ -682,10 +876,23 @@ pub fn alive(target: &Target, timeout: Duration) -> Result<(), String> {
     ];
     let mut last = String::new();
     for _ in 0..3 {
-        let r = run(target, &steps, RunSettings { cut: Cut::Whole, timeout, coalesce: true });
+        let r = run(
+            target,
+            &steps,
+            RunSettings {
+                cut: Cut::Whole,
+                timeout,
+                coalesce: true,
+            },
+        );
         match r.failure {
             None => return Ok(()),
-            Some(f) => last = format!("{}: expected {}, observed {}", f.step, f.expected, f.observed),
+            Some(f) => {
+                last = format!(
+                    "{}: expected {}, observed {}",
+                    f.step, f.expected, f.observed
+                )
+            }
         }
         std::thread::sleep(Duration::from_millis(200));
     }

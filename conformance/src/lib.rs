@@ -46,6 +46,9 @@ pub struct Options {
     pub progress: bool,
     /// Colours in progress output.
     pub color: bool,
+    /// Run the liveness probe after each case (off only for the mutant tests, where a target that
+    /// fails its handshake must still be run through every case).
+    pub liveness: bool,
 }
 
 impl Default for Options {
@@ -58,13 +61,20 @@ impl Default for Options {
             jobs: 4,
             progress: false,
             color: false,
+            liveness: true,
         }
     }
 }
 
 /// `whole,bytewise,coalesced,random:2,delayed`.
 pub fn default_strategies() -> Vec<Strategy> {
-    vec![Strategy::Whole, Strategy::Bytewise, Strategy::Coalesced, Strategy::Random(2), Strategy::Delayed]
+    vec![
+        Strategy::Whole,
+        Strategy::Bytewise,
+        Strategy::Coalesced,
+        Strategy::Random(2),
+        Strategy::Delayed,
+    ]
 }
 
 /// The result of one case against one target.
@@ -95,6 +105,9 @@ pub struct TargetReport {
     /// Unreachable or broken before any case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A warning about the target (e.g. its handshake failed, so it was tested as version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// The case after which the liveness probe failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub died_after: Option<String>,
@@ -121,15 +134,20 @@ impl Report {
     pub fn passed(&self, strict: bool) -> bool {
         self.targets.iter().all(|t| {
             t.error.is_none()
+                && t.warning.is_none()
                 && t.died_after.is_none()
-                && t.results.iter().all(|r| r.outcome != Outcome::Fail && !(strict && r.outcome == Outcome::NonStrict))
+                && t.results.iter().all(|r| {
+                    r.outcome != Outcome::Fail && !(strict && r.outcome == Outcome::NonStrict)
+                })
         })
     }
 }
 
 /// FNV-1a, for stable per-case seeds (std's hasher is not stable across releases).
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// The cuts a strategy expands to for a case.
@@ -148,7 +166,9 @@ pub fn cuts(case: &Case, strategies: &[Strategy], seed: u64) -> Vec<Cut> {
                     out.push(Cut::Coalesced);
                 }
             }
-            Strategy::Random(n) => out.extend((0..*n).map(|i| Cut::Random(base.wrapping_add(u64::from(i))))),
+            Strategy::Random(n) => {
+                out.extend((0..*n).map(|i| Cut::Random(base.wrapping_add(u64::from(i)))))
+            }
             Strategy::Delayed => out.push(Cut::Delayed(base)),
             Strategy::Boundaries => out.push(Cut::At(0)), // expanded once the byte count is known
         }
@@ -168,7 +188,9 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
         if !ok {
             return CaseResult {
                 outcome: Outcome::Skipped,
-                reason: Some(format!("unsupported: the target's handshake does not offer {req}")),
+                reason: Some(format!(
+                    "unsupported: the target's handshake does not offer {req}"
+                )),
                 runs: 0,
                 failures: Vec::new(),
                 millis: 0,
@@ -191,7 +213,11 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
         }
     }
     let mut t = Tally::default();
-    let settings = |cut| RunSettings { cut, timeout: opts.timeout, coalesce: case.coalesce };
+    let settings = |cut| RunSettings {
+        cut,
+        timeout: opts.timeout,
+        coalesce: case.coalesce,
+    };
     for cut in cuts(case, &opts.strategies, opts.seed) {
         if cut == Cut::At(0) {
             // boundaries: every k for small cases, 32 evenly spaced points for larger ones.
@@ -199,7 +225,11 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
                 t.record(exec::run(target, &case.steps, settings(Cut::Whole)));
             }
             let sent = t.sent;
-            let ks: Vec<u64> = if sent <= 256 { (1..sent).collect() } else { (1..=32).map(|i| i * sent / 33).collect() };
+            let ks: Vec<u64> = if sent <= 256 {
+                (1..sent).collect()
+            } else {
+                (1..=32).map(|i| i * sent / 33).collect()
+            };
             for k in ks {
                 t.record(exec::run(target, &case.steps, settings(Cut::At(k))));
             }
@@ -210,14 +240,28 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
     let Tally { runs, failures, .. } = t;
     let failed = !failures.is_empty();
     let reason = (case.level == case::Level::Info).then(|| {
-        if failed { "observed behaviour differs from the description (informational)".into() } else { "behaves as described".into() }
+        if failed {
+            "observed behaviour differs from the description (informational)".into()
+        } else {
+            "behaves as described".into()
+        }
     });
-    CaseResult { outcome: Outcome::of(case.level, failed), reason, runs, failures, millis: started.elapsed().as_millis() as u64 }
+    CaseResult {
+        outcome: Outcome::of(case.level, failed),
+        reason,
+        runs,
+        failures,
+        millis: started.elapsed().as_millis() as u64,
+    }
 }
 
 /// Runs every case against every target. `on_result` sees each result as it completes
 /// (progress output).
-pub fn run(cases: Vec<Case>, opts: Options, on_result: &(dyn Fn(&str, usize, usize, &Case, &CaseResult) + Sync)) -> Report {
+pub fn run(
+    cases: Vec<Case>,
+    opts: Options,
+    on_result: &(dyn Fn(&str, usize, usize, &Case, &CaseResult) + Sync),
+) -> Report {
     let started = Instant::now();
     let mut targets = Vec::new();
     for spec in &opts.targets {
@@ -225,18 +269,47 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: &(dyn Fn(&str, usize, usi
         let target = match Target::open(spec.clone()) {
             Ok(t) => t,
             Err(e) => {
-                targets.push(TargetReport { name, address: String::new(), info: None, error: Some(format!("cannot start: {e}")), died_after: None, results: Vec::new() });
+                targets.push(TargetReport {
+                    name,
+                    address: String::new(),
+                    info: None,
+                    error: Some(format!("cannot start: {e}")),
+                    warning: None,
+                    died_after: None,
+                    results: Vec::new(),
+                });
                 continue;
             }
         };
+        let mut warning = None;
         let info = match exec::probe(&target, opts.timeout) {
             Ok(i) => i,
-            Err(e) => {
-                targets.push(TargetReport { name, address: target.address(), info: None, error: Some(e), died_after: None, results: Vec::new() });
+            Err(exec::ProbeError::Unreachable(e)) => {
+                targets.push(TargetReport {
+                    name,
+                    address: target.address(),
+                    info: None,
+                    error: Some(e),
+                    warning: None,
+                    died_after: None,
+                    results: Vec::new(),
+                });
                 continue;
             }
+            Err(exec::ProbeError::Handshake(e)) => {
+                warning = Some(format!(
+                    "handshake probe failed ({e}); tested as a version-1 target without capabilities"
+                ));
+                TargetInfo {
+                    version: 1,
+                    capabilities: 0,
+                    max_frame_size: 0,
+                    agent: String::new(),
+                }
+            }
         };
-        let results: Vec<Mutex<Option<CaseResult>>> = cases.iter().map(|_| Mutex::new(None)).collect();
+        let results: Vec<Mutex<Option<CaseResult>>> =
+            cases.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
         let died: Mutex<Option<String>> = Mutex::new(None);
@@ -249,11 +322,20 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: &(dyn Fn(&str, usize, usi
                             break;
                         }
                         let case = &cases[i];
-                        let r = if let Some(after) = died.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-                            CaseResult { outcome: Outcome::Skipped, reason: Some(format!("the target died after case {after}")), runs: 0, failures: Vec::new(), millis: 0 }
+                        let r = if let Some(after) =
+                            died.lock().unwrap_or_else(|p| p.into_inner()).clone()
+                        {
+                            CaseResult {
+                                outcome: Outcome::Skipped,
+                                reason: Some(format!("the target died after case {after}")),
+                                runs: 0,
+                                failures: Vec::new(),
+                                millis: 0,
+                            }
                         } else {
                             let r = run_case(&target, &info, case, &opts);
-                            if r.outcome != Outcome::Skipped
+                            if opts.liveness
+                                && r.outcome != Outcome::Skipped
                                 && let Err(e) = exec::alive(&target, opts.timeout)
                             {
                                 let mut d = died.lock().unwrap_or_else(|p| p.into_inner());
@@ -273,25 +355,45 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: &(dyn Fn(&str, usize, usi
         });
         let results = results
             .into_iter()
-            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every case ran"))
+            .map(|m| {
+                m.into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .expect("every case ran")
+            })
             .collect();
         targets.push(TargetReport {
             name,
             address: target.address(),
             info: Some(info),
             error: None,
+            warning,
             died_after: died.into_inner().unwrap_or_else(|p| p.into_inner()),
             results,
         });
     }
-    Report { cases, targets, options: opts, elapsed: started.elapsed() }
+    Report {
+        cases,
+        targets,
+        options: opts,
+        elapsed: started.elapsed(),
+    }
 }
 
 /// Selects cases by ID or glob, section, and exclusions.
-pub fn select(all: Vec<Case>, include: &[String], sections: &[String], exclude: &[String]) -> Vec<Case> {
+pub fn select(
+    all: Vec<Case>,
+    include: &[String],
+    sections: &[String],
+    exclude: &[String],
+) -> Vec<Case> {
     all.into_iter()
         .filter(|c| include.is_empty() || include.iter().any(|p| case::glob_match(p, &c.id)))
-        .filter(|c| sections.is_empty() || sections.iter().any(|s| c.section == *s || c.section.starts_with(&format!("{s}."))))
+        .filter(|c| {
+            sections.is_empty()
+                || sections
+                    .iter()
+                    .any(|s| c.section == *s || c.section.starts_with(&format!("{s}.")))
+        })
         .filter(|c| !exclude.iter().any(|p| case::glob_match(p, &c.id)))
         .collect()
 }

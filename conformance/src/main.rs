@@ -62,7 +62,12 @@ struct RunArgs {
     #[arg(long)]
     strict: bool,
     /// Split strategies, comma-separated: whole, bytewise, boundaries, random:N, coalesced, delayed.
-    #[arg(long, value_name = "LIST", default_value = "whole,bytewise,coalesced,random:2,delayed", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "whole,bytewise,coalesced,random:2,delayed",
+        value_delimiter = ','
+    )]
     splits: Vec<Strategy>,
     /// Seed of the random and delayed splits (a failure names its seed; pass it to replay).
     #[arg(long, default_value_t = 1)]
@@ -123,7 +128,11 @@ fn list(args: &ListArgs) -> ExitCode {
         }
     };
     for c in &cases {
-        let req = if c.requires.is_empty() { String::new() } else { format!(" (requires {})", c.requires.join(", ")) };
+        let req = if c.requires.is_empty() {
+            String::new()
+        } else {
+            format!(" (requires {})", c.requires.join(", "))
+        };
         println!("{:<46} {:<6} {}{req}", c.id, c.level.to_string(), c.title);
     }
     println!("{} cases", cases.len());
@@ -140,18 +149,30 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let opts = Options {
-        targets: if args.target.is_empty() { Options::default().targets } else { args.target.clone() },
+        targets: if args.target.is_empty() {
+            Options::default().targets
+        } else {
+            args.target.clone()
+        },
         strategies: args.splits.clone(),
         seed: args.seed,
         timeout: args.timeout,
         jobs: args.jobs,
         progress: !args.quiet,
         color,
+        liveness: true,
     };
     let quiet = args.quiet;
-    let progress = move |target: &str, n: usize, total: usize, case: &case::Case, r: &echowire_conformance::CaseResult| {
+    let progress = move |target: &str,
+                         n: usize,
+                         total: usize,
+                         case: &case::Case,
+                         r: &echowire_conformance::CaseResult| {
         if !quiet {
-            println!("{}", report::terminal::progress_line(target, n, total, case, r, color));
+            println!(
+                "{}",
+                report::terminal::progress_line(target, n, total, case, r, color)
+            );
         }
     };
     let report = echowire_conformance::run(cases, opts, &progress);
@@ -160,20 +181,35 @@ fn run(args: RunArgs) -> ExitCode {
     let mut write = |path: &Option<PathBuf>, what: &str, text: String| {
         if let Some(p) = path {
             if let Err(e) = std::fs::write(p, text) {
-                eprintln!("error: cannot write the {what} report to {}: {e}", p.display());
+                eprintln!(
+                    "error: cannot write the {what} report to {}: {e}",
+                    p.display()
+                );
                 io_failed = true;
             } else {
                 println!("{what} report: {}", p.display());
             }
         }
     };
-    write(&args.json, "JSON", serde_json::to_string_pretty(&report::json::render(&report)).unwrap_or_default());
-    write(&args.junit, "JUnit", report::junit::render(&report, args.strict));
+    write(
+        &args.json,
+        "JSON",
+        serde_json::to_string_pretty(&report::json::render(&report)).unwrap_or_default(),
+    );
+    write(
+        &args.junit,
+        "JUnit",
+        report::junit::render(&report, args.strict),
+    );
     write(&args.html, "HTML", report::html::render(&report));
     for t in &report.targets {
         if let Some(e) = &t.error {
             eprintln!("error: target {}: {e}", t.name);
         }
     }
-    if report.passed(args.strict) && !io_failed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if report.passed(args.strict) && !io_failed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

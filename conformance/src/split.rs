@@ -34,10 +34,16 @@ impl FromStr for Strategy {
             "coalesced" => Strategy::Coalesced,
             "delayed" => Strategy::Delayed,
             r if r.starts_with("random:") => Strategy::Random(
-                r[7..].parse().map_err(|_| format!("{r:?}: random:N needs a count"))?,
+                r[7..]
+                    .parse()
+                    .map_err(|_| format!("{r:?}: random:N needs a count"))?,
             ),
             "random" => Strategy::Random(1),
-            other => return Err(format!("unknown split strategy {other:?} (whole, bytewise, boundaries, random:N, coalesced, delayed)")),
+            other => {
+                return Err(format!(
+                    "unknown split strategy {other:?} (whole, bytewise, boundaries, random:N, coalesced, delayed)"
+                ));
+            }
         })
     }
 }

@@ -33,10 +33,14 @@ impl std::str::FromStr for TargetSpec {
             "embedded:blocking" => return Ok(TargetSpec::Embedded(Model::Blocking)),
             _ => {}
         }
-        if s.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
+        if s.rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        {
             return Ok(TargetSpec::Tcp(s.to_string()));
         }
-        Err(format!("{s:?} is not HOST:PORT, unix:/path or embedded[:reactor|threaded|blocking]"))
+        Err(format!(
+            "{s:?} is not HOST:PORT, unix:/path or embedded[:reactor|threaded|blocking]"
+        ))
     }
 }
 
@@ -88,12 +92,18 @@ impl Target {
             TargetSpec::Tcp(a) => (Addr::Tcp(a.clone()), None),
             TargetSpec::Unix(p) => (Addr::Unix(p.clone()), None),
             TargetSpec::Embedded(m) => {
-                let h = echowire_server::Server::builder().config(embedded_config(*m)).start()?;
+                let h = echowire_server::Server::builder()
+                    .config(embedded_config(*m))
+                    .start()?;
                 let a = h.tcp_addr().expect("embedded server listens on TCP");
                 (Addr::Tcp(a.to_string()), Some(h))
             }
         };
-        Ok(Target { spec, addr, _server: server })
+        Ok(Target {
+            spec,
+            addr,
+            _server: server,
+        })
     }
 
     /// The address connections go to.

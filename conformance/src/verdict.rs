@@ -54,7 +54,9 @@ pub fn matches(pattern: &Value, observed: &Value) -> bool {
     match pattern {
         Value::Object(p) => {
             if let Some(v) = p.get("$ge") {
-                return cmp_num(observed, v, |a, b| a >= b) && p.get("$le").is_none_or(|l| cmp_num(observed, l, |a, b| a <= b));
+                return cmp_num(observed, v, |a, b| a >= b)
+                    && p.get("$le")
+                        .is_none_or(|l| cmp_num(observed, l, |a, b| a <= b));
             }
             if let Some(v) = p.get("$le") {
                 return cmp_num(observed, v, |a, b| a <= b);
@@ -62,7 +64,9 @@ pub fn matches(pattern: &Value, observed: &Value) -> bool {
             if let Some(mask) = p.get("$bits_within").and_then(Value::as_u64) {
                 return observed.as_u64().is_some_and(|o| o & !mask == 0);
             }
-            let Value::Object(o) = observed else { return false };
+            let Value::Object(o) = observed else {
+                return false;
+            };
             for (k, pv) in p {
                 if k == "$one_of" {
                     let Value::Array(alts) = pv else { return false };
@@ -91,7 +95,10 @@ fn cmp_num(observed: &Value, bound: &Value, f: impl Fn(u64, u64) -> bool) -> boo
 pub fn expand(v: &Value, limit: u32) -> Value {
     match v {
         Value::Object(o) => {
-            if let (Some(b), Some(n)) = (o.get("$fill").and_then(Value::as_u64), o.get("len").and_then(Value::as_u64)) {
+            if let (Some(b), Some(n)) = (
+                o.get("$fill").and_then(Value::as_u64),
+                o.get("len").and_then(Value::as_u64),
+            ) {
                 return Value::String(hex::encode(vec![b as u8; n as usize]));
             }
             let mut out = serde_json::Map::new();
@@ -134,7 +141,11 @@ pub fn eval(expr: &str, limit: u32) -> Option<u64> {
 /// A short human description of a pattern (for reports).
 pub fn describe(pattern: &Value) -> String {
     let s = pattern.to_string();
-    if s.len() > 400 { format!("{}…", &s[..400]) } else { s }
+    if s.len() > 400 {
+        format!("{}…", &s[..400])
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -145,15 +156,39 @@ mod tests {
     #[test]
     fn subset_and_operators() {
         let obs = json!({"type": "ERROR", "request_id": 3, "body": {"code": "BUSY", "message": "x", "retry_after_ms": 50}});
-        assert!(matches(&json!({"type": "ERROR", "body": {"code": "BUSY"}}), &obs));
-        assert!(!matches(&json!({"type": "ERROR", "body": {"code": "CANCELLED"}}), &obs));
-        assert!(matches(&json!({"body": {"retry_after_ms": {"$ge": 1, "$le": 100}}}), &obs));
-        assert!(!matches(&json!({"body": {"retry_after_ms": {"$ge": 51}}}), &obs));
-        assert!(matches(&json!({"request_id": 3, "$one_of": [{"type": "PONG"}, {"type": "ERROR"}]}), &obs));
-        assert!(!matches(&json!({"request_id": 4, "$one_of": [{"type": "PONG"}, {"type": "ERROR"}]}), &obs));
+        assert!(matches(
+            &json!({"type": "ERROR", "body": {"code": "BUSY"}}),
+            &obs
+        ));
+        assert!(!matches(
+            &json!({"type": "ERROR", "body": {"code": "CANCELLED"}}),
+            &obs
+        ));
+        assert!(matches(
+            &json!({"body": {"retry_after_ms": {"$ge": 1, "$le": 100}}}),
+            &obs
+        ));
+        assert!(!matches(
+            &json!({"body": {"retry_after_ms": {"$ge": 51}}}),
+            &obs
+        ));
+        assert!(matches(
+            &json!({"request_id": 3, "$one_of": [{"type": "PONG"}, {"type": "ERROR"}]}),
+            &obs
+        ));
+        assert!(!matches(
+            &json!({"request_id": 4, "$one_of": [{"type": "PONG"}, {"type": "ERROR"}]}),
+            &obs
+        ));
         assert!(matches(&json!({"$bits_within": 1}), &json!(1)));
         assert!(!matches(&json!({"$bits_within": 1}), &json!(3)));
-        assert_eq!(expand(&json!({"payload": {"$fill": 97, "len": 3}, "length": "limit-2"}), 10), json!({"payload": "616161", "length": 8}));
+        assert_eq!(
+            expand(
+                &json!({"payload": {"$fill": 97, "len": 3}, "length": "limit-2"}),
+                10
+            ),
+            json!({"payload": "616161", "length": 8})
+        );
         assert_eq!(eval("limit+1", 4096), Some(4097));
     }
 }

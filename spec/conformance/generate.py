@@ -168,6 +168,11 @@ case(F, "3.3-offer-v1", "MUST", "A client offering only version 1 gets version 1
 case(F, "3.3-offer-v1-v2", "MUST", "A client offering 1..=2 gets version 2 from a v2 server", "The highest common version (3.3).",
      [hs(1, 2, expect_version=2)], requires=["v2"])
 case(F, "3.3-offer-v2", "MUST", "A client offering only version 2 gets version 2", "(3.3)", [hs(2, 2, expect_version=2)], requires=["v2"])
+case(F, "3.3-welcome-within-offer", "MUST", "The chosen version lies in the offered range, or the handshake fails",
+     "A client offering only version 2 gets WELCOME with version 2, or UNSUPPORTED_VERSION from a server without it; "
+     "never a version it did not offer (3.3). Both outcomes are legal, so both are accepted.",
+     [preface(), frame("HELLO", 0, {"min_version": 2, "max_version": 2, "max_frame_size": 1 << 20, "capabilities": 0, "agent": ""}, version=1),
+      one_of(exp("WELCOME", 0, version=2), err("UNSUPPORTED_VERSION", 0))])
 case(F, "3.3-offer-0-1", "MUST", "Offering 0..=1 gives version 1", "Version 0 is never valid (5.1); 1 is common (3.3).", [hs(0, 1, expect_version=1)])
 case(F, "3.3-offer-1-255", "MUST", "Offering 1..=255 gives the server's highest version", "(3.3)",
      [{"handshake": {"min_version": 1, "max_version": 255, "max_frame_size": 1 << 20, "capabilities": 0, "expect": {"body": {"version": {"$ge": 1}}}}}] + still_alive())
@@ -195,8 +200,10 @@ case(F, "2.2-length-8-cancel", "MUST", "Length 8 (empty body) is a valid frame",
 case(F, "2.2-length-8-ping", "MUST", "A PING with Length 8 (no body) is MALFORMED_BODY, connection survives", "(2.7, 6.1)",
      [hs(1), frame("PING", 3, body_hex=""), err("MALFORMED_BODY", 3)] + still_alive())
 case(F, "2.2-length-at-limit", "MUST", "A frame whose Length equals the server's limit is accepted",
-     "An ECHO of exactly max_frame_size (2.2, 3.4).", [hs(1), {"send": {"echo_fill": {"request_id": 1, "length": "limit"}}},
-                                                    {"expect": {"frame": {"type": "ECHO_REPLY", "request_id": 1, "length": "limit"}}}])
+     "An ECHO of exactly max_frame_size (2.2, 3.4). Timing-sensitive: written one byte at a time, a 1 MiB frame can "
+     "outlast an idle timeout, which partial frames rightly do not reset (8.3).",
+     [hs(1), {"send": {"echo_fill": {"request_id": 1, "length": "limit"}}},
+      {"expect": {"frame": {"type": "ECHO_REPLY", "request_id": 1, "length": "limit"}}}], timing=True)
 case(F, "2.2-length-limit-plus-1", "MUST", "Length limit+1 is FRAME_TOO_LARGE",
      "Checked as soon as the length prefix is complete (2.2).",
      [hs(1), {"send": {"length_prefix": "limit+1"}}, raw("01050000000000010000"), err("FRAME_TOO_LARGE", 0), closed()])

@@ -273,6 +273,11 @@ impl ServerSession {
                 );
             }
             SessionState::Open if self.outstanding.is_empty() => {
+                if !self.outbox.is_empty() {
+                    // Still transmitting (perhaps to a slow reader): not idle (spec §8.3).
+                    self.last_activity = now;
+                    return;
+                }
                 if let Some(idle) = self.config.idle_timeout
                     && now >= self.last_activity + idle
                 {

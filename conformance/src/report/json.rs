@@ -28,7 +28,10 @@ pub fn render(report: &Report) -> Value {
             let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
             if let Value::Object(o) = &mut v {
                 o.remove("results");
-                o.insert("summary".into(), serde_json::to_value(Counts::of(report, t, None)).unwrap_or(Value::Null));
+                o.insert(
+                    "summary".into(),
+                    serde_json::to_value(Counts::of(report, t, None)).unwrap_or(Value::Null),
+                );
             }
             v
         })

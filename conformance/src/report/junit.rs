@@ -22,7 +22,9 @@ fn esc(s: &str) -> String {
 
 /// Renders the report.
 pub fn render(report: &Report, strict: bool) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"echowire-conformance\">\n");
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"echowire-conformance\">\n",
+    );
     for t in &report.targets {
         let c = Counts::of(report, t, None);
         let failures = c.fail + if strict { c.non_strict } else { 0 };
@@ -36,7 +38,11 @@ pub fn render(report: &Report, strict: bool) -> String {
             report.elapsed.as_secs_f64()
         );
         if let Some(e) = t.error.as_ref().or(t.died_after.as_ref()) {
-            let _ = writeln!(out, "    <testcase classname=\"target\" name=\"target reachable and alive\"><error message=\"{}\"/></testcase>", esc(e));
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"target\" name=\"target reachable and alive\"><error message=\"{}\"/></testcase>",
+                esc(e)
+            );
         }
         for (case, r) in report.cases.iter().zip(&t.results) {
             let _ = write!(
@@ -51,7 +57,11 @@ pub fn render(report: &Report, strict: bool) -> String {
                 let mut d = format!("{}\nrequirement: {}\n", case.level, case.description);
                 for f in &r.failures {
                     if let Some(x) = &f.failure {
-                        let _ = writeln!(d, "split {} local {} step {}: expected {} observed {}", f.cut, f.local_addr, x.step, x.expected, x.observed);
+                        let _ = writeln!(
+                            d,
+                            "split {} local {} step {}: expected {} observed {}",
+                            f.cut, f.local_addr, x.step, x.expected, x.observed
+                        );
                         for l in wire_lines(&f.wire, 200).iter().take(40) {
                             let _ = writeln!(d, "  {l}");
                         }
@@ -59,16 +69,35 @@ pub fn render(report: &Report, strict: bool) -> String {
                 }
                 d
             };
-            let first = r.failures.iter().find_map(|f| f.failure.as_ref()).map(|f| format!("expected {}; observed {}", f.expected, f.observed)).unwrap_or_default();
+            let first = r
+                .failures
+                .iter()
+                .find_map(|f| f.failure.as_ref())
+                .map(|f| format!("expected {}; observed {}", f.expected, f.observed))
+                .unwrap_or_default();
             match (r.outcome, strict) {
                 (Outcome::Fail, _) | (Outcome::NonStrict, true) => {
-                    let _ = writeln!(out, ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>", esc(&first), r.outcome.label(), esc(&detail()));
+                    let _ = writeln!(
+                        out,
+                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+                        esc(&first),
+                        r.outcome.label(),
+                        esc(&detail())
+                    );
                 }
                 (Outcome::NonStrict, false) => {
-                    let _ = writeln!(out, ">\n      <skipped message=\"SHOULD not met (non-strict): {}\"/>\n    </testcase>", esc(&first));
+                    let _ = writeln!(
+                        out,
+                        ">\n      <skipped message=\"SHOULD not met (non-strict): {}\"/>\n    </testcase>",
+                        esc(&first)
+                    );
                 }
                 (Outcome::Skipped, _) => {
-                    let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", esc(r.reason.as_deref().unwrap_or("skipped")));
+                    let _ = writeln!(
+                        out,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        esc(r.reason.as_deref().unwrap_or("skipped"))
+                    );
                 }
                 _ => {
                     let _ = writeln!(out, "/>");

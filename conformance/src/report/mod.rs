@@ -63,7 +63,11 @@ pub fn wire_lines(wire: &[crate::exec::WireEntry], max: usize) -> Vec<String> {
                 crate::exec::Dir::ClientToServer => "C>S",
                 crate::exec::Dir::ServerToClient => "S>C",
             };
-            let hex = if w.hex.len() > max { format!("{}… ({} bytes)", &w.hex[..max], w.hex.len() / 2) } else { w.hex.clone() };
+            let hex = if w.hex.len() > max {
+                format!("{}… ({} bytes)", &w.hex[..max], w.hex.len() / 2)
+            } else {
+                w.hex.clone()
+            };
             format!("{:>6}ms {dir} @{:<6} {hex}", w.at_ms, w.offset)
         })
         .collect()

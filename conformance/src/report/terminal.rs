@@ -23,9 +23,19 @@ fn paint(color: bool, outcome: Outcome, s: &str) -> String {
 }
 
 /// One progress line.
-pub fn progress_line(target: &str, n: usize, total: usize, case: &Case, r: &crate::CaseResult, color: bool) -> String {
+pub fn progress_line(
+    target: &str,
+    n: usize,
+    total: usize,
+    case: &Case,
+    r: &crate::CaseResult,
+    color: bool,
+) -> String {
     let label = paint(color, r.outcome, &format!("{:<10}", r.outcome.label()));
-    format!("[{n:>3}/{total}] {target} {label} {} ({} runs, {} ms)", case.id, r.runs, r.millis)
+    format!(
+        "[{n:>3}/{total}] {target} {label} {} ({} runs, {} ms)",
+        case.id, r.runs, r.millis
+    )
 }
 
 /// The full report.
@@ -37,15 +47,37 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(out, "   ERROR: {e}");
             continue;
         }
+        if let Some(w) = &t.warning {
+            let _ = writeln!(out, "   WARNING: {w}");
+        }
         if let Some(i) = &t.info {
-            let _ = writeln!(out, "   offers version {} (from 1..=255), capabilities {:#x}, max_frame_size {}, agent {:?}", i.version, i.capabilities, i.max_frame_size, i.agent);
+            let _ = writeln!(
+                out,
+                "   offers version {} (from 1..=255), capabilities {:#x}, max_frame_size {}, agent {:?}",
+                i.version, i.capabilities, i.max_frame_size, i.agent
+            );
         }
         for s in sections(report) {
             let c = Counts::of(report, t, Some(&s));
-            let _ = writeln!(out, "\n   §{s:<6} {:>3} pass {:>3} fail {:>3} non-strict {:>3} info {:>3} skipped", c.pass, c.fail, c.non_strict, c.info, c.skipped);
-            for (case, r) in report.cases.iter().zip(&t.results).filter(|(c, _)| c.section == s) {
+            let _ = writeln!(
+                out,
+                "\n   §{s:<6} {:>3} pass {:>3} fail {:>3} non-strict {:>3} info {:>3} skipped",
+                c.pass, c.fail, c.non_strict, c.info, c.skipped
+            );
+            for (case, r) in report
+                .cases
+                .iter()
+                .zip(&t.results)
+                .filter(|(c, _)| c.section == s)
+            {
                 let label = paint(color, r.outcome, &format!("{:<10}", r.outcome.label()));
-                let _ = writeln!(out, "     {label} {:<6} {:<44} {}", case.level.to_string(), case.id, case.title);
+                let _ = writeln!(
+                    out,
+                    "     {label} {:<6} {:<44} {}",
+                    case.level.to_string(),
+                    case.id,
+                    case.title
+                );
             }
         }
         let mut first = true;
@@ -57,11 +89,22 @@ pub fn render(report: &Report, color: bool) -> String {
                 let _ = writeln!(out, "\n   Failures ({}):", t.name);
                 first = false;
             }
-            let _ = writeln!(out, "\n   {} {} [{}] {}", paint(color, r.outcome, r.outcome.label()), case.id, case.level, case.title);
+            let _ = writeln!(
+                out,
+                "\n   {} {} [{}] {}",
+                paint(color, r.outcome, r.outcome.label()),
+                case.id,
+                case.level,
+                case.title
+            );
             let _ = writeln!(out, "     requirement: {}", case.description);
             for f in &r.failures {
                 let Some(fail) = &f.failure else { continue };
-                let _ = writeln!(out, "     split: {}   local address: {}", f.cut, f.local_addr);
+                let _ = writeln!(
+                    out,
+                    "     split: {}   local address: {}",
+                    f.cut, f.local_addr
+                );
                 let _ = writeln!(out, "     step {}: expected {}", fail.step, fail.expected);
                 let _ = writeln!(out, "             observed {}", fail.observed);
                 let _ = writeln!(out, "     wire log:");
@@ -71,7 +114,10 @@ pub fn render(report: &Report, color: bool) -> String {
             }
         }
         if let Some(d) = &t.died_after {
-            let _ = writeln!(out, "\n   The target DIED after case {d}: later cases were not run.");
+            let _ = writeln!(
+                out,
+                "\n   The target DIED after case {d}: later cases were not run."
+            );
         }
     }
     if report.targets.len() > 1 {
@@ -90,8 +136,18 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = writeln!(out);
         }
     }
-    let _ = writeln!(out, "\n== Summary ({:.1} s, splits: {})", report.elapsed.as_secs_f64(),
-        report.options.strategies.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","));
+    let _ = writeln!(
+        out,
+        "\n== Summary ({:.1} s, splits: {})",
+        report.elapsed.as_secs_f64(),
+        report
+            .options
+            .strategies
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     for t in &report.targets {
         let c = Counts::of(report, t, None);
         let _ = writeln!(
@@ -104,7 +160,10 @@ pub fn render(report: &Report, color: bool) -> String {
             c.non_strict,
             c.info,
             c.skipped,
-            t.error.as_ref().map(|e| format!(" — ERROR: {e}")).unwrap_or_default()
+            t.error
+                .as_ref()
+                .map(|e| format!(" — ERROR: {e}"))
+                .unwrap_or_default()
         );
     }
     out

@@ -1,0 +1,322 @@
+//! Deliberately broken servers: the codec's `ServerSession` behind a thread-per-connection loop,
+//! with one small fault injected at the byte level. The suite must catch every one of them.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::channel;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use echowire_codec::decoder::FrameDecoder;
+use echowire_codec::frame::{FRAME_OVERHEAD, MAX_MAX_FRAME_SIZE, MessageType, PREFACE};
+use echowire_codec::message::{SumResult, compute_digest};
+use echowire_codec::session::{Event, RequestKind, Response, ServerConfig, ServerSession};
+use echowire_codec::{ErrorCode, Frame};
+
+/// The injected faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// None: the control server, which must pass.
+    None,
+    /// Assumes one read is one frame: bytes of an incomplete frame are dropped after each read.
+    OneReadOneFrame,
+    /// Reads the length prefix little-endian.
+    LittleEndianLength,
+    /// Announces a 1 MiB limit but enforces none (up to 16 MiB).
+    NoMaxFrameCheck,
+    /// When one read holds two or more complete frames, the second is dropped.
+    DropSecondFrameInRead,
+    /// Stops answering (closes) as soon as the client half-closes.
+    StopAfterHalfClose,
+    /// A response that completes out of order carries the ID of the oldest outstanding request.
+    WrongIdOutOfOrder,
+    /// Always announces version 1 in WELCOME, whatever was negotiated.
+    IgnoreVersionNegotiation,
+    /// Closes the connection on an unknown message type instead of answering UNKNOWN_TYPE.
+    CloseOnUnknownType,
+}
+
+/// All faults but `None`.
+pub const FAULTS: [Fault; 8] = [
+    Fault::OneReadOneFrame,
+    Fault::LittleEndianLength,
+    Fault::NoMaxFrameCheck,
+    Fault::DropSecondFrameInRead,
+    Fault::StopAfterHalfClose,
+    Fault::WrongIdOutOfOrder,
+    Fault::IgnoreVersionNegotiation,
+    Fault::CloseOnUnknownType,
+];
+
+const ANNOUNCED_LIMIT: u32 = 1 << 20;
+
+/// A running mutant; stops when dropped.
+pub struct Mutant {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Mutant {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+pub fn spawn(fault: Fault) -> Mutant {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    std::thread::spawn(move || {
+        while !s.load(Ordering::Acquire) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    stream.set_nonblocking(false).unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    std::thread::spawn(move || serve(stream, fault));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    });
+    Mutant { addr, stop }
+}
+
+/// Cuts the raw input stream into the preface and whole frames, reading the prefix in either
+/// byte order and re-emitting it big-endian.
+struct Splitter {
+    preface_left: usize,
+    buf: Vec<u8>,
+    little_endian: bool,
+}
+
+impl Splitter {
+    fn push(&mut self, data: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut passthrough = Vec::new();
+        let mut data = data;
+        if self.preface_left > 0 {
+            let n = data.len().min(self.preface_left);
+            passthrough.extend_from_slice(&data[..n]);
+            self.preface_left -= n;
+            data = &data[n..];
+        }
+        self.buf.extend_from_slice(data);
+        let mut frames = Vec::new();
+        loop {
+            if self.buf.len() < 4 {
+                break;
+            }
+            let raw: [u8; 4] = self.buf[..4].try_into().unwrap();
+            let len = if self.little_endian {
+                u32::from_le_bytes(raw)
+            } else {
+                u32::from_be_bytes(raw)
+            };
+            if len as usize > MAX_MAX_FRAME_SIZE as usize || len < 8 {
+                // Let the session see (and reject) the prefix as it reads it.
+                let mut f = len.to_be_bytes().to_vec();
+                f.extend_from_slice(&self.buf[4..]);
+                self.buf.clear();
+                frames.push(f);
+                break;
+            }
+            if self.buf.len() < 4 + len as usize {
+                break;
+            }
+            let mut f = len.to_be_bytes().to_vec();
+            f.extend_from_slice(&self.buf[4..4 + len as usize]);
+            self.buf.drain(..4 + len as usize);
+            frames.push(f);
+        }
+        (passthrough, frames)
+    }
+}
+
+fn serve(mut stream: TcpStream, fault: Fault) {
+    let now = Instant::now();
+    let max = if fault == Fault::NoMaxFrameCheck {
+        MAX_MAX_FRAME_SIZE
+    } else {
+        ANNOUNCED_LIMIT
+    };
+    let config = ServerConfig {
+        max_frame_size: max,
+        handshake_timeout: Duration::from_secs(10),
+        // This loop writes with a blocking write_all outside the session, so the session cannot
+        // see output still in flight: a long idle timeout keeps a slow reader from looking idle.
+        idle_timeout: Some(Duration::from_secs(60)),
+        ..ServerConfig::default()
+    };
+    let mut session = ServerSession::new(config, now);
+    let mut inbuf = BytesMut::new();
+    let mut splitter = Splitter {
+        preface_left: PREFACE.len(),
+        buf: Vec::new(),
+        little_endian: fault == Fault::LittleEndianLength,
+    };
+    let split_input = matches!(
+        fault,
+        Fault::LittleEndianLength | Fault::DropSecondFrameInRead | Fault::CloseOnUnknownType
+    );
+    let (tx, rx) = channel::<(u32, Response)>();
+    let mut running = 0usize;
+    let mut order: VecDeque<u32> = VecDeque::new();
+    let mut out_dec = FrameDecoder::new(u32::MAX);
+    let mut out_buf = BytesMut::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let now = Instant::now();
+        while let Ok((id, r)) = rx.try_recv() {
+            running -= 1;
+            session.respond(id, r, now);
+        }
+        while let Some(ev) = session.poll_event(&mut inbuf, now) {
+            let Event::Request(req) = ev else { continue };
+            order.push_back(req.id);
+            let response = match req.kind {
+                RequestKind::Echo { payload } => Response::EchoReply { payload },
+                RequestKind::Sum(s) => Response::SumResult(SumResult::of(s.values)),
+                RequestKind::SumRkyv { archive } => {
+                    echowire_codec::body::rkyv::with_archived_sum(&archive, |a| {
+                        Response::SumResult(SumResult::of(a.values.iter().map(|v| v.to_native())))
+                    })
+                    .unwrap_or_else(|e| Response::error(e.code(), e.to_string()))
+                }
+                RequestKind::Stats => Response::StatsReply(vec![("mutant".into(), 1)]),
+                RequestKind::Compute { cost, seed } if (1..=1 << 24).contains(&cost) => {
+                    let tx = tx.clone();
+                    running += 1;
+                    std::thread::spawn(move || {
+                        let _ = tx.send((
+                            req.id,
+                            Response::ComputeResult {
+                                digest: compute_digest(cost, &seed),
+                            },
+                        ));
+                    });
+                    continue;
+                }
+                RequestKind::Compute { .. } => Response::error(ErrorCode::INVALID_ARGUMENT, "cost"),
+                _ => Response::error(ErrorCode::UNKNOWN_TYPE, "not served"),
+            };
+            session.respond(req.id, response, now);
+        }
+        if fault == Fault::OneReadOneFrame {
+            inbuf.clear();
+        }
+        // Output, possibly rewritten.
+        let out = session.outbox().take_all();
+        if !out.is_empty() {
+            let bytes = if matches!(
+                fault,
+                Fault::WrongIdOutOfOrder | Fault::IgnoreVersionNegotiation | Fault::NoMaxFrameCheck
+            ) {
+                out_buf.extend_from_slice(&out);
+                let mut rewritten = Vec::new();
+                while let Ok(Some(f)) = out_dec.decode(&mut out_buf) {
+                    rewritten.extend_from_slice(&rewrite(f, fault, &mut order));
+                }
+                rewritten
+            } else {
+                for id in frame_ids(&out) {
+                    order.retain(|&x| x != id);
+                }
+                out.to_vec()
+            };
+            if stream.write_all(&bytes).is_err() {
+                return;
+            }
+        }
+        if session.is_finished() {
+            let _ = stream.shutdown(Shutdown::Write);
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            while matches!(stream.read(&mut chunk), Ok(n) if n > 0) {}
+            return;
+        }
+        let wait = if running > 0 {
+            Duration::from_millis(2)
+        } else {
+            Duration::from_millis(50)
+        };
+        let _ = stream.set_read_timeout(Some(wait));
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                if fault == Fault::StopAfterHalfClose {
+                    return;
+                }
+                session.handle_eof();
+            }
+            Ok(n) => {
+                if split_input {
+                    let (pass, frames) = splitter.push(&chunk[..n]);
+                    inbuf.extend_from_slice(&pass);
+                    for (i, f) in frames.iter().enumerate() {
+                        if fault == Fault::DropSecondFrameInRead && i == 1 {
+                            continue;
+                        }
+                        if fault == Fault::CloseOnUnknownType
+                            && f.len() >= 6
+                            && matches!(MessageType::from_u8(f[5]), MessageType::Unknown(_))
+                        {
+                            return;
+                        }
+                        inbuf.extend_from_slice(f);
+                    }
+                } else {
+                    inbuf.extend_from_slice(&chunk[..n]);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+        if let Some(t) = session.poll_timeout()
+            && Instant::now() >= t
+        {
+            session.handle_timeout(Instant::now());
+        }
+    }
+}
+
+fn frame_ids(bytes: &[u8]) -> Vec<u32> {
+    let mut dec = FrameDecoder::new(u32::MAX);
+    let mut b = BytesMut::from(bytes);
+    let mut ids = Vec::new();
+    while let Ok(Some(f)) = dec.decode(&mut b) {
+        ids.push(f.header.request_id);
+    }
+    ids
+}
+
+fn rewrite(f: Frame, fault: Fault, order: &mut VecDeque<u32>) -> Vec<u8> {
+    let mut header = f.header;
+    let mut body = f.body.to_vec();
+    match (fault, header.msg_type) {
+        (Fault::IgnoreVersionNegotiation, MessageType::Welcome) => body[0] = 1,
+        (Fault::NoMaxFrameCheck, MessageType::Welcome) => {
+            body[1..5].copy_from_slice(&ANNOUNCED_LIMIT.to_be_bytes())
+        }
+        (Fault::WrongIdOutOfOrder, _) if header.request_id != 0 => {
+            let id = header.request_id;
+            if let Some(&oldest) = order.front()
+                && oldest != id
+            {
+                header.request_id = oldest;
+            }
+            order.retain(|&x| x != id);
+        }
+        _ => {}
+    }
+    let mut out = Vec::with_capacity(FRAME_OVERHEAD + body.len());
+    header.encode(&mut out);
+    out.extend_from_slice(&body);
+    out
+}

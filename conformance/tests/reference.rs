@@ -1,0 +1,245 @@
+//! The whole suite against the reference server, every model: all MUST and SHOULD cases pass.
+//! Plus the runner's own contracts: case files, reports, exit codes, unreachable targets.
+
+use std::process::Command;
+use std::time::Duration;
+
+use echowire_conformance::split::Strategy;
+use echowire_conformance::target::TargetSpec;
+use echowire_conformance::verdict::Outcome;
+use echowire_conformance::{Options, Report, case};
+use echowire_server::Model;
+
+fn run(model: Model, strategies: Vec<Strategy>, jobs: usize) -> Report {
+    let opts = Options {
+        targets: vec![TargetSpec::Embedded(model)],
+        strategies,
+        jobs,
+        timeout: Duration::from_secs(15),
+        ..Options::default()
+    };
+    echowire_conformance::run(case::builtin(), opts, &|_, _, _, _, _| {})
+}
+
+fn assert_all_pass(report: &Report) {
+    let t = &report.targets[0];
+    assert!(t.error.is_none(), "{:?}", t.error);
+    assert!(t.died_after.is_none(), "died after {:?}", t.died_after);
+    let bad: Vec<String> = report
+        .cases
+        .iter()
+        .zip(&t.results)
+        .filter(|(_, r)| matches!(r.outcome, Outcome::Fail | Outcome::NonStrict))
+        .map(|(c, r)| {
+            let f = r
+                .failures
+                .first()
+                .and_then(|f| f.failure.clone().map(|x| (f.cut.clone(), x)));
+            format!("{} {:?}: {:?}", c.id, r.outcome, f)
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} case(s) failed against {}:\n{}",
+        bad.len(),
+        t.name,
+        bad.join("\n")
+    );
+    assert!(report.passed(true));
+    // The reference server offers everything: nothing is skipped.
+    assert!(t.results.iter().all(|r| r.outcome != Outcome::Skipped));
+}
+
+#[test]
+fn reactor_passes_every_case_under_every_split() {
+    let mut s = echowire_conformance::default_strategies();
+    s.push(Strategy::Boundaries);
+    assert_all_pass(&run(Model::Reactor, s, 4));
+}
+
+#[test]
+fn threaded_passes_every_case() {
+    assert_all_pass(&run(
+        Model::Threaded,
+        vec![Strategy::Whole, Strategy::Bytewise, Strategy::Random(1)],
+        4,
+    ));
+}
+
+#[test]
+fn blocking_passes_every_case() {
+    // One connection at a time: cases run one after another.
+    assert_all_pass(&run(
+        Model::Blocking,
+        vec![Strategy::Whole, Strategy::Coalesced],
+        1,
+    ));
+}
+
+#[test]
+fn case_files_are_valid_and_cover_the_spec() {
+    let cases = case::builtin();
+    assert!(cases.len() >= 120, "{} cases", cases.len());
+    let sections: std::collections::BTreeSet<&str> = cases
+        .iter()
+        .map(|c| c.section.split('.').next().unwrap())
+        .collect();
+    for s in ["2", "3", "4", "5", "6", "8"] {
+        assert!(sections.contains(s), "no case for section {s}");
+    }
+    // IDs start with their section and are unique (checked by the loader); every case has a level,
+    // a title and a description.
+    for c in &cases {
+        assert!(!c.title.is_empty() && !c.description.is_empty(), "{}", c.id);
+        assert!(!c.steps.is_empty(), "{}", c.id);
+    }
+    // The loader rejects duplicate IDs and IDs that do not start with their section.
+    let dup = r#"{"format":"echowire-conformance","format_version":1,"cases":[
+        {"id":"2.2-a","section":"2.2","level":"MUST","title":"t","description":"d","steps":[]},
+        {"id":"2.2-a","section":"2.2","level":"MUST","title":"t","description":"d","steps":[]}]}"#;
+    assert!(
+        case::parse(&[("x.json", dup)])
+            .unwrap_err()
+            .contains("duplicate")
+    );
+    let bad = r#"{"format":"echowire-conformance","format_version":1,"cases":[
+        {"id":"9.9-a","section":"2.2","level":"MUST","title":"t","description":"d","steps":[]}]}"#;
+    assert!(case::parse(&[("x.json", bad)]).is_err());
+    // Selecting by glob, section and exclusion never renumbers anything: IDs are names.
+    let some = echowire_conformance::select(
+        cases.clone(),
+        &["3.1-*".into()],
+        &[],
+        &["3.1-http-*".into()],
+    );
+    assert!(
+        some.iter()
+            .all(|c| c.id.starts_with("3.1-") && !c.id.starts_with("3.1-http-"))
+    );
+    let sec = echowire_conformance::select(cases, &[], &["3".into()], &[]);
+    assert!(sec.iter().all(|c| c.section.starts_with("3.")));
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_echowire-conformance"))
+}
+
+#[test]
+fn cli_reports_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, junit, html) = (
+        dir.path().join("r.json"),
+        dir.path().join("r.xml"),
+        dir.path().join("r.html"),
+    );
+    let out = bin()
+        .args([
+            "run",
+            "--section",
+            "3.1",
+            "--splits",
+            "whole,bytewise",
+            "--quiet",
+        ])
+        .args([
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("== Summary"), "{stdout}");
+    assert!(
+        !stdout.contains('\x1b'),
+        "no colours when NO_COLOR is set / not a terminal"
+    );
+    // JSON: documented schema.
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert!(v["cases"].as_array().unwrap().len() >= 10);
+    assert_eq!(v["targets"][0]["summary"]["fail"], 0);
+    // JUnit: every testcase has name and classname.
+    let x = std::fs::read_to_string(&junit).unwrap();
+    assert!(x.starts_with("<?xml"));
+    let testcases: Vec<&str> = x
+        .lines()
+        .filter(|l| l.trim_start().starts_with("<testcase "))
+        .collect();
+    assert!(testcases.len() >= 10);
+    for t in &testcases {
+        assert!(
+            t.contains(" classname=\"section ") && t.contains(" name=\""),
+            "{t}"
+        );
+    }
+    // HTML: one self-contained file.
+    let h = std::fs::read_to_string(&html).unwrap();
+    assert!(h.starts_with("<!DOCTYPE html>") && h.contains("</html>"));
+    assert!(
+        !h.contains("<script") && !h.contains("src=") && !h.contains("<link"),
+        "no external assets"
+    );
+
+    // An unreachable target is one clear error, not a wall of failures.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = bin()
+        .args([
+            "--target",
+            &free.to_string(),
+            "--quiet",
+            "--splits",
+            "whole",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("cannot connect"), "{text}");
+    assert!(!text.contains("FAIL "), "{text}");
+
+    // Bad usage: exit 2.
+    for args in [
+        &["--splits", "sideways"][..],
+        &["--case", "no-such-case"][..],
+        &["--target", "nowhere"][..],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    // list
+    let out = bin().arg("list").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3.1-http-get") && text.contains("MUST"));
+}
+
+#[test]
+fn several_targets_one_comparison_report() {
+    let opts = Options {
+        targets: vec![
+            TargetSpec::Embedded(Model::Reactor),
+            TargetSpec::Embedded(Model::Threaded),
+        ],
+        strategies: vec![Strategy::Whole],
+        ..Options::default()
+    };
+    let cases = echowire_conformance::select(case::builtin(), &[], &["4".into()], &[]);
+    let report = echowire_conformance::run(cases, opts, &|_, _, _, _, _| {});
+    assert_eq!(report.targets.len(), 2);
+    let text = echowire_conformance::report::terminal::render(&report, false);
+    assert!(text.contains("== Comparison (case × target)"), "{text}");
+    assert!(report.passed(true));
+}
