@@ -59,6 +59,8 @@ pub mod client;
 pub mod decoder;
 pub mod error;
 pub mod frame;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 pub mod message;
 pub mod session;
 #[cfg(feature = "tokio")]

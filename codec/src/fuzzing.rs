@@ -1,0 +1,441 @@
+//! Fuzz harnesses (feature `arbitrary`): the bodies of the cargo-fuzz targets in `fuzz/`, kept
+//! here so that `cargo test` replays the corpora and every minimised crash on stable Rust
+//! (`codec/tests/fuzz_replay.rs`) through exactly the code the fuzzer ran.
+//!
+//! Each function takes the fuzzer's bytes, panics on a violated invariant, and otherwise returns.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::BytesMut;
+use serde::{Deserialize, Serialize};
+
+use crate::body;
+use crate::decoder::FrameDecoder;
+use crate::error::{DecodeError, ErrorCode};
+use crate::frame::{Direction, FRAME_OVERHEAD, Frame};
+use crate::message::{self, Body, DecodeContext, Message, Role};
+use crate::session::{
+    ClientConfig, ClientSession, CloseReason, Event, RequestKind, Response, ServerConfig,
+    ServerSession, SessionState,
+};
+
+fn frames_of(data: &[u8], cuts: &[usize], max: u32) -> (Vec<Frame>, Option<DecodeError>) {
+    let mut dec = FrameDecoder::new(max);
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    let mut last = 0;
+    for &c in cuts.iter().chain(std::iter::once(&data.len())) {
+        let c = c.clamp(last, data.len());
+        buf.extend_from_slice(&data[last..c]);
+        last = c;
+        loop {
+            match dec.decode(&mut buf) {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => break,
+                Err(e) => return (frames, Some(e)),
+            }
+        }
+        // The decoder never asks for more than one maximum frame: a driver reading only
+        // `bytes_needed` keeps its buffer within the limit plus the overhead.
+        assert!(
+            dec.bytes_needed(&buf) <= max as usize + FRAME_OVERHEAD,
+            "decoder asks for more than a frame"
+        );
+    }
+    match dec.decode_eof(&mut buf) {
+        Ok(Some(f)) => frames.push(f),
+        Ok(None) => {}
+        Err(e) => return (frames, Some(e)),
+    }
+    (frames, None)
+}
+
+/// `decode_stream`: arbitrary bytes fed in arbitrary chunkings decode to exactly the frames (and
+/// the error) of the whole input; every frame is then run through the receiver rules.
+pub fn decode_stream(data: &[u8]) {
+    if data.len() < 3 {
+        return;
+    }
+    let max = 16 + u32::from(u16::from_be_bytes([data[0], data[1]]));
+    let step = usize::from(data[2] % 31) + 1;
+    let data = &data[3..];
+    let whole = frames_of(data, &[], max);
+    let cuts: Vec<usize> = (step..data.len()).step_by(step).collect();
+    let chunked = frames_of(data, &cuts, max);
+    assert_eq!(whole, chunked, "chunking changed the decoded frames");
+    for f in &whole.0 {
+        for receiver in [Role::Server, Role::Client] {
+            for version in [None, Some(1), Some(2)] {
+                let ctx = DecodeContext {
+                    receiver,
+                    version,
+                    capabilities: message::CAP_RKYV,
+                };
+                if let Ok(m) = message::decode(f, &ctx) {
+                    // A decoded frame re-encodes to the same bytes.
+                    let mut out = Vec::new();
+                    m.encode(f.header.version, f.header.request_id, u32::MAX, &mut out)
+                        .expect("re-encode");
+                    let mut orig = Vec::new();
+                    f.encode(&mut orig);
+                    assert_eq!(out, orig, "decode/encode is not the identity");
+                }
+            }
+        }
+    }
+}
+
+/// `roundtrip`: an arbitrary valid message encodes to exactly its predicted length and decodes
+/// back to itself.
+pub fn roundtrip(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(msg) = Message::arbitrary(&mut u) else {
+        return;
+    };
+    let Ok(id_seed) = u32::arbitrary(&mut u) else {
+        return;
+    };
+    let handshake = matches!(msg, Message::Hello(_) | Message::Welcome(_));
+    let v2_only = matches!(msg, Message::Stats(_) | Message::StatsReply(_));
+    let version = if handshake {
+        1
+    } else if v2_only {
+        2
+    } else {
+        1 + u8::from(id_seed & 1 == 1)
+    };
+    let msg = match msg {
+        Message::Error(e) if version == 1 => Message::Error(message::Error {
+            retry_after_ms: 0,
+            ..e
+        }),
+        m => m,
+    };
+    let id = match msg.msg_type() {
+        crate::MessageType::Hello | crate::MessageType::Welcome | crate::MessageType::Goodbye => 0,
+        crate::MessageType::Error => id_seed,
+        _ => id_seed.max(1),
+    };
+    let predicted = msg
+        .frame_len(version)
+        .expect("our messages always serialize");
+    let mut wire = Vec::new();
+    msg.encode(version, id, u32::MAX, &mut wire)
+        .expect("encode");
+    assert_eq!(wire.len(), predicted, "predicted length is wrong");
+    let (frames, err) = frames_of(&wire, &[], u32::MAX);
+    assert!(err.is_none() && frames.len() == 1);
+    let receiver = if msg.msg_type().direction() == Direction::ToClient {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let ctx = DecodeContext {
+        receiver,
+        version: (!handshake).then_some(version),
+        capabilities: message::CAP_RKYV,
+    };
+    let back = message::decode(&frames[0], &ctx).expect("decode what we encoded");
+    assert_eq!(back, msg);
+}
+
+/// A nested application type for the body-format harness.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+enum Node<'a> {
+    Leaf(#[serde(borrow)] Cow<'a, str>),
+    Blob(#[serde(borrow, with = "body::cow_bytes")] Cow<'a, [u8]>),
+    Pair(Box<Node<'a>>, Box<Node<'a>>),
+    Many(Vec<Node<'a>>),
+    Rec {
+        id: u64,
+        flag: bool,
+        ch: char,
+        opt: Option<Box<Node<'a>>>,
+        map: BTreeMap<u16, i8>,
+    },
+}
+
+/// `body_serde`: arbitrary bytes into the body decoder for every message body type (both ERROR
+/// layouts) and a nested application type. Message bodies that decode re-encode to the same
+/// bytes; the application type (which has a map) round-trips to the same value.
+pub fn body_serde(data: &[u8]) {
+    fn check<'a, T: Body<'a> + PartialEq + std::fmt::Debug>(version: u8, data: &'a [u8]) {
+        if let Ok(v) = T::decode(version, data) {
+            let mut out = Vec::new();
+            v.encode_body(version, &mut out).expect("re-encode");
+            assert_eq!(out, data, "body re-encoding differs");
+            assert_eq!(v.body_len(version).expect("len"), data.len());
+        }
+    }
+    check::<message::Hello>(1, data);
+    check::<message::Welcome>(1, data);
+    check::<message::Ping>(1, data);
+    check::<message::Echo>(1, data);
+    check::<message::Compute>(1, data);
+    check::<message::ComputeResult>(1, data);
+    check::<message::Cancel>(1, data);
+    check::<message::Error>(1, data);
+    check::<message::Error>(2, data);
+    check::<message::Goodbye>(1, data);
+    check::<message::Sum>(1, data);
+    check::<message::SumResult>(1, data);
+    check::<message::StatsReply>(2, data);
+    if let Ok(n) = body::from_bytes::<Node>(data) {
+        // Maps are not canonical (spec §6.5: duplicate or unsorted keys decode, the last duplicate
+        // wins), so bytes may differ after a round trip; the decoded value may not.
+        let again = body::to_vec(&n).expect("re-encode");
+        let back: Node = body::from_bytes(&again).expect("our own encoding decodes");
+        assert_eq!(back, n, "decode(encode(x)) != x");
+    }
+    let _ = body::from_bytes::<HashMap<String, Vec<Option<f64>>>>(data);
+}
+
+/// `rkyv_access`: arbitrary bytes through the validated rkyv path; whatever is accepted can be
+/// read entirely, and re-archiving it gives an archive that validates to the same values.
+#[cfg(feature = "rkyv")]
+pub fn rkyv_access(data: &[u8]) {
+    let Ok(values) = body::rkyv::with_archived_sum(data, |a| {
+        a.values.iter().map(|v| v.to_native()).collect::<Vec<i64>>()
+    }) else {
+        return;
+    };
+    let again = body::rkyv::encode_sum(&message::Sum {
+        values: values.clone(),
+    })
+    .expect("archive");
+    let back = body::rkyv::with_archived_sum(&again, |a| {
+        a.values.iter().map(|v| v.to_native()).collect::<Vec<i64>>()
+    });
+    assert_eq!(back.expect("our own archive validates"), values);
+}
+
+/// `session`: the server state machine driven by arbitrary input and events — bytes in
+/// arbitrary chunks, half-close, timer ticks, worker completions in any order, cancels, drain —
+/// with its invariants checked; then a client session reads what the server wrote.
+///
+/// Input: byte 0 selects options (bit 0: the harness prepends a valid preface and HELLO;
+/// bit 1: half-close at the end; bit 2: drain midway; bits 3-7: chunk size), the rest is the
+/// client's byte stream.
+pub fn session(data: &[u8]) {
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let mut stream = Vec::new();
+    if ctl & 1 == 1 {
+        stream.extend_from_slice(&crate::PREFACE);
+        let hello = Message::Hello(message::Hello {
+            min_version: 1 + (ctl >> 7),
+            max_version: 2,
+            max_frame_size: 1 << 20,
+            capabilities: message::CAP_RKYV,
+            agent: "fuzz".into(),
+        });
+        hello.encode(1, 0, u32::MAX, &mut stream).expect("hello");
+    }
+    stream.extend_from_slice(rest);
+    let chunk = usize::from(ctl >> 3) + 1;
+    let config = ServerConfig {
+        max_outstanding: 8,
+        max_pending_output: 4096,
+        ..ServerConfig::default()
+    };
+    let max_outstanding = config.max_outstanding as usize;
+    let mut now = Instant::now();
+    let mut server = ServerSession::new(config, now);
+    let mut buf = BytesMut::new();
+    let mut held: Vec<u32> = Vec::new();
+    let mut emitted: HashMap<u32, u32> = HashMap::new(); // id -> times emitted while outstanding
+    let mut answered: HashMap<u32, u32> = HashMap::new();
+    let mut wire = BytesMut::new();
+    let respond = |server: &mut ServerSession,
+                   id: u32,
+                   r: Response,
+                   now: Instant,
+                   answered: &mut HashMap<u32, u32>| {
+        if server.respond(id, r, now) {
+            *answered.entry(id).or_default() += 1;
+        }
+    };
+    for (i, piece) in stream.chunks(chunk).enumerate() {
+        buf.extend_from_slice(piece);
+        if i == 3 && ctl & 4 != 0 {
+            server.start_drain();
+        }
+        loop {
+            let Some(ev) = server.poll_event(&mut buf, now) else {
+                break;
+            };
+            match ev {
+                Event::Request(r) => {
+                    *emitted.entry(r.id).or_default() += 1;
+                    match r.kind {
+                        RequestKind::Echo { payload } => respond(
+                            &mut server,
+                            r.id,
+                            Response::EchoReply { payload },
+                            now,
+                            &mut answered,
+                        ),
+                        _ => held.push(r.id),
+                    }
+                }
+                Event::Cancel { id } => {
+                    if let Some(p) = held.iter().position(|&h| h == id) {
+                        held.remove(p);
+                        respond(
+                            &mut server,
+                            id,
+                            Response::error(ErrorCode::CANCELLED, ""),
+                            now,
+                            &mut answered,
+                        );
+                    }
+                }
+            }
+            assert!(
+                server.outstanding() <= max_outstanding,
+                "outstanding above the announced limit"
+            );
+        }
+        // Workers complete in an order the input decides; time passes.
+        if piece[0] & 1 == 1
+            && let Some(id) = held.pop()
+        {
+            respond(
+                &mut server,
+                id,
+                Response::ComputeResult { digest: [0; 32] },
+                now,
+                &mut answered,
+            );
+        }
+        now += Duration::from_millis(u64::from(piece[0]) * 40);
+        if server.poll_timeout().is_some_and(|t| now >= t) {
+            server.handle_timeout(now);
+        }
+        wire.extend_from_slice(&server.outbox().take_all());
+    }
+    if ctl & 2 != 0 || ctl & 1 == 0 {
+        server.handle_eof();
+    }
+    while let Some(ev) = server.poll_event(&mut buf, now) {
+        if let Event::Request(r) = ev {
+            *emitted.entry(r.id).or_default() += 1;
+            held.push(r.id);
+        }
+    }
+    while let Some(id) = held.pop() {
+        respond(
+            &mut server,
+            id,
+            Response::ComputeResult { digest: [0; 32] },
+            now,
+            &mut answered,
+        );
+    }
+    wire.extend_from_slice(&server.outbox().take_all());
+    // Every request was answered exactly once, unless a connection error (whose ERROR stands for
+    // all outstanding requests) or the peer's ERROR ended the connection.
+    let aborted = matches!(
+        server.close_reason(),
+        Some(CloseReason::LocalError(_) | CloseReason::PeerError(_))
+    );
+    for (id, n) in &emitted {
+        let a = answered.get(id).copied().unwrap_or(0);
+        assert!(a <= *n, "request {id} answered {a} times for {n} emissions");
+        if !aborted {
+            assert_eq!(a, *n, "request {id} left unanswered");
+        }
+    }
+    if ctl & 2 != 0 || ctl & 1 == 0 {
+        // After EOF and with everything answered, the session finishes.
+        assert!(
+            server.is_finished() || matches!(server.state(), SessionState::Preface { .. }),
+            "session did not finish after EOF: {:?}",
+            server.state()
+        );
+    }
+    // The client side parses whatever the server wrote, and also the raw input as server output.
+    for bytes in [&wire[..], rest] {
+        let mut client = ClientSession::new(ClientConfig::default());
+        let mut b = BytesMut::from(bytes);
+        while let Ok(Some(_)) = client.poll_event(&mut b) {}
+    }
+}
+
+/// Hand-written: derived values would break `Message`'s invariants (owned fields only, a valid
+/// rkyv archive for SUM_RKYV, an application type code in `0x80..=0xFF`).
+impl<'a> Arbitrary<'a> for Message<'static> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let s = |u: &mut Unstructured<'a>| -> arbitrary::Result<Cow<'static, str>> {
+            Ok(Cow::Owned(String::arbitrary(u)?))
+        };
+        let b = |u: &mut Unstructured<'a>| -> arbitrary::Result<Cow<'static, [u8]>> {
+            Ok(Cow::Owned(Vec::<u8>::arbitrary(u)?))
+        };
+        Ok(match u.int_in_range(0u8..=16)? {
+            0 => Message::Hello(message::Hello {
+                min_version: u.arbitrary()?,
+                max_version: u.arbitrary()?,
+                max_frame_size: u.arbitrary()?,
+                capabilities: u.arbitrary()?,
+                agent: s(u)?,
+            }),
+            1 => Message::Welcome(message::Welcome {
+                version: u.arbitrary()?,
+                max_frame_size: u.arbitrary()?,
+                max_outstanding: u.arbitrary()?,
+                capabilities: u.arbitrary()?,
+                agent: s(u)?,
+            }),
+            2 => Message::Ping(u.arbitrary()?),
+            3 => Message::Pong(u.arbitrary()?),
+            4 => Message::Echo(message::Echo { payload: b(u)? }),
+            5 => Message::EchoReply(message::EchoReply { payload: b(u)? }),
+            6 => Message::Compute(message::Compute {
+                cost: u.arbitrary()?,
+                seed: b(u)?,
+            }),
+            7 => Message::ComputeResult(u.arbitrary()?),
+            8 => Message::Cancel(message::Cancel {}),
+            9 => Message::Error(message::Error {
+                code: u.arbitrary()?,
+                message: s(u)?,
+                retry_after_ms: u.arbitrary()?,
+            }),
+            10 => Message::Goodbye(message::Goodbye {
+                code: u.arbitrary()?,
+                message: s(u)?,
+            }),
+            11 => Message::Sum(u.arbitrary()?),
+            #[cfg(feature = "rkyv")]
+            12 => {
+                let sum: message::Sum = u.arbitrary()?;
+                let archive =
+                    body::rkyv::encode_sum(&sum).map_err(|_| arbitrary::Error::IncorrectFormat)?;
+                Message::SumRkyv(message::RkyvBody {
+                    archive: Cow::Owned(archive.to_vec()),
+                })
+            }
+            13 => Message::SumResult(u.arbitrary()?),
+            14 => Message::Stats(message::Stats {}),
+            15 => Message::StatsReply(message::StatsReply {
+                entries: (0..u.int_in_range(0u8..=8)?)
+                    .map(|_| {
+                        Ok(message::StatEntry {
+                            name: s(u)?,
+                            value: u.arbitrary()?,
+                        })
+                    })
+                    .collect::<arbitrary::Result<_>>()?,
+            }),
+            _ => Message::Application(message::ApplicationBody {
+                type_code: u.int_in_range(0x80..=0xFF)?,
+                body: b(u)?,
+            }),
+        })
+    }
+}

@@ -1,0 +1,3 @@
+//! `rkyv_access`: see `echowire_codec::fuzzing::rkyv_access` (the same harness replays in `cargo test`).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| echowire_codec::fuzzing::rkyv_access(data));

@@ -1,0 +1,3 @@
+//! `roundtrip`: see `echowire_codec::fuzzing::roundtrip` (the same harness replays in `cargo test`).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| echowire_codec::fuzzing::roundtrip(data));
