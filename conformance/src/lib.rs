@@ -8,12 +8,14 @@
 //! * [`case`]: the case data model and loader; [`split`]: the split strategies;
 //! * [`exec`]: runs one case over real connections (writer thread + deadline-bound reader);
 //! * [`verdict`]: expected-vs-observed matching and outcome classes;
-//! * [`report`]: the report formats; [`target`]: where to connect.
+//! * [`report`]: the report formats; [`target`]: where to connect;
+//! * [`load`]: the load generator (`echowire-conformance load`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod case;
 pub mod exec;
+pub mod load;
 pub mod report;
 pub mod split;
 pub mod target;

@@ -31,6 +31,57 @@ enum Command {
     Run(RunArgs),
     /// List the cases: ID, level, title.
     List(ListArgs),
+    /// Generate load and measure latency and throughput (closed or open loop).
+    Load(LoadArgs),
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// Server to load: HOST:PORT, unix:/path, or embedded[:MODEL]. Default: embedded.
+    #[arg(long, value_name = "TARGET", default_value = "embedded")]
+    target: TargetSpec,
+    /// Connections.
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Requests in flight per connection (closed loop).
+    #[arg(long, default_value_t = 16)]
+    depth: usize,
+    /// Open loop: requests per second over all connections, latency from the intended send time.
+    #[arg(long, value_name = "REQ/S")]
+    rate: Option<f64>,
+    /// Measurement time.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Warm-up before measuring.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// ECHO payload bytes.
+    #[arg(long, default_value_t = 64)]
+    echo_size: usize,
+    /// Share of COMPUTE requests, 0..=1.
+    #[arg(long, default_value_t = 0.0)]
+    compute_share: f64,
+    /// COMPUTE cost (SHA-256 iterations).
+    #[arg(long, default_value_t = 10_000)]
+    compute_cost: u32,
+    /// Share of PING requests, 0..=1.
+    #[arg(long, default_value_t = 0.0)]
+    ping_share: f64,
+    /// Event-loop threads of the generator.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Hold N idle (handshaken) connections for --duration instead of sending load.
+    #[arg(long, value_name = "N")]
+    idle: Option<usize>,
+    /// Write the result as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
+    /// No handshake (for a raw byte-echo baseline that returns every frame unchanged).
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -115,6 +166,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::List(l)) => list(&l),
         Some(Command::Run(r)) => run(r),
+        Some(Command::Load(l)) => load_cmd(l),
         None => run(cli.run),
     }
 }
@@ -211,5 +263,52 @@ fn run(args: RunArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn load_cmd(a: LoadArgs) -> ExitCode {
+    if !(0.0..=1.0).contains(&a.compute_share)
+        || !(0.0..=1.0).contains(&a.ping_share)
+        || a.compute_share + a.ping_share > 1.0
+    {
+        eprintln!(
+            "error: --compute-share and --ping-share must be in 0..=1 and add up to at most 1"
+        );
+        return ExitCode::from(2);
+    }
+    let o = echowire_conformance::load::LoadOptions {
+        target: a.target,
+        connections: a.connections.max(1),
+        depth: a.depth.max(1),
+        rate: a.rate,
+        duration: a.duration,
+        warmup: a.warmup,
+        echo_size: a.echo_size,
+        compute_share: a.compute_share,
+        compute_cost: a.compute_cost,
+        ping_share: a.ping_share,
+        threads: a.threads,
+        idle: a.idle,
+        progress: !a.quiet,
+        raw: a.raw,
+    };
+    match echowire_conformance::load::run(&o) {
+        Ok(v) => {
+            if v["mode"] != "idle" {
+                println!("{}", echowire_conformance::load::summary(&v));
+            }
+            if let Some(p) = &a.json
+                && let Err(e) =
+                    std::fs::write(p, serde_json::to_string_pretty(&v).unwrap_or_default())
+            {
+                eprintln!("error: cannot write {}: {e}", p.display());
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
