@@ -313,3 +313,77 @@ fn ipv6_loopback_when_available() {
     assert_eq!(c.ping(6).unwrap(), 6);
     let _ = UnixStream::pair();
 }
+
+#[test]
+fn emfile_on_accept_neither_crashes_nor_wedges() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        println!("SKIPPED: prlimit (util-linux) is not installed");
+        return;
+    }
+    // 40 descriptors: the server runs out after a few dozen connections.
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=40:40", "--"])
+        .arg(env!("CARGO_BIN_EXE_echowire-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--reactors",
+            "1",
+            "--workers",
+            "1",
+            "--log",
+            "warn",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    // Far more connections than descriptors: the kernel completes them into the backlog, the
+    // server cannot accept them all.
+    let flood: Vec<std::net::TcpStream> = (0..100)
+        .filter_map(|_| std::net::TcpStream::connect(&addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "server died on EMFILE");
+    drop(flood);
+    // Descriptors come back; the server recovers and serves again.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let attempt =
+            Client::connect_tcp(addr.as_str(), Default::default()).and_then(|mut c| c.ping(9));
+        if let Ok(9) = attempt {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server never recovered from EMFILE: {attempt:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("out of file descriptors"),
+        "EMFILE was not logged: {err}"
+    );
+}
