@@ -612,33 +612,19 @@ impl Exec {
             let deadline = self.deadline(e);
             while !left.is_empty() {
                 let ev = self.next_event(deadline);
-                let Ev::Frame(v) = &ev else {
-                    return Err(fail(
-                        i,
-                        format!(
-                            "{} more of {total} frames in any order, e.g. {}",
-                            left.len(),
-                            describe(&left[0])
-                        ),
-                        ev.describe(),
-                    ));
+                let found = match &ev {
+                    Ev::Frame(v) => left.iter().position(|p| matches(p, v)),
+                    _ => None,
                 };
-                match left.iter().position(|p| matches(p, v)) {
-                    Some(k) => {
-                        left.swap_remove(k);
-                    }
-                    None => {
-                        return Err(fail(
-                            i,
-                            format!(
-                                "{} more of {total} frames in any order, e.g. {}",
-                                left.len(),
-                                describe(&left[0])
-                            ),
-                            ev.describe(),
-                        ));
-                    }
-                }
+                let Some(k) = found else {
+                    let expected = format!(
+                        "{} more of {total} frames in any order, e.g. {}",
+                        left.len(),
+                        describe(&left[0])
+                    );
+                    return Err(fail(i, expected, ev.describe()));
+                };
+                left.swap_remove(k);
             }
             return Ok(());
         }

@@ -259,7 +259,15 @@ fn handshake(target: &Target) -> io::Result<(Stream, u8)> {
         buf.extend_from_slice(&chunk[..n]);
     };
     conn.set_read_timeout(None)?;
-    let stream = match conn {
+    Ok((into_mio(conn)?, version))
+}
+
+fn raw_connect(target: &Target) -> io::Result<(Stream, u8)> {
+    Ok((into_mio(target.connect()?)?, 1))
+}
+
+fn into_mio(conn: crate::target::Conn) -> io::Result<Stream> {
+    Ok(match conn {
         crate::target::Conn::Tcp(s) => {
             s.set_nonblocking(true)?;
             Stream::Tcp(mio::net::TcpStream::from_std(s))
@@ -268,24 +276,7 @@ fn handshake(target: &Target) -> io::Result<(Stream, u8)> {
             s.set_nonblocking(true)?;
             Stream::Unix(mio::net::UnixStream::from_std(s))
         }
-    };
-    Ok((stream, version))
-}
-
-fn raw_connect(target: &Target) -> io::Result<(Stream, u8)> {
-    Ok((
-        match target.connect()? {
-            crate::target::Conn::Tcp(s) => {
-                s.set_nonblocking(true)?;
-                Stream::Tcp(mio::net::TcpStream::from_std(s))
-            }
-            crate::target::Conn::Unix(s) => {
-                s.set_nonblocking(true)?;
-                Stream::Unix(mio::net::UnixStream::from_std(s))
-            }
-        },
-        1,
-    ))
+    })
 }
 
 fn raise_fd_limit(want: u64) {

@@ -87,6 +87,16 @@ impl<S: Sink> Serializer<S> {
 
 type Res = Result<(), BodyError>;
 
+/// Fixed-width big-endian integers (spec §6.1).
+macro_rules! be_int {
+    ($($method:ident: $t:ty),*) => {
+        $(fn $method(self, v: $t) -> Res {
+            self.sink.put(&v.to_be_bytes());
+            Ok(())
+        })*
+    };
+}
+
 impl<S: Sink> ser::Serializer for &mut Serializer<S> {
     type Ok = ();
     type Error = BodyError;
@@ -105,46 +115,8 @@ impl<S: Sink> ser::Serializer for &mut Serializer<S> {
         self.sink.put(&[v as u8]);
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
-    fn serialize_i128(self, v: i128) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Res {
-        self.sink.put(&[v]);
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
-    fn serialize_u128(self, v: u128) -> Res {
-        self.sink.put(&v.to_be_bytes());
-        Ok(())
-    }
+    be_int!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128);
+    be_int!(serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128);
     fn serialize_f32(self, v: f32) -> Res {
         self.sink.put(&v.to_bits().to_be_bytes());
         Ok(())
