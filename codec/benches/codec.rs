@@ -47,7 +47,7 @@ fn frames(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("frames/{size}B"));
         g.throughput(Throughput::Elements(FRAMES as u64));
         let input = || BytesMut::from(&wire[..]);
-        g.bench_function("decode/echowire+validate", |b| {
+        g.bench_function("decode/echowire+full-message", |b| {
             b.iter_batched_ref(
                 input,
                 |buf| {
@@ -55,6 +55,20 @@ fn frames(c: &mut Criterion) {
                     let ctx = DecodeContext::server(1, 0);
                     while let Some(f) = dec.decode(buf).unwrap() {
                         black_box(message::decode(&f, &ctx).unwrap());
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function("decode/echowire+header-validation", |b| {
+            b.iter_batched_ref(
+                input,
+                |buf| {
+                    let mut dec = FrameDecoder::new(1 << 20);
+                    let ctx = DecodeContext::server(1, 0);
+                    while let Some(f) = dec.decode(buf).unwrap() {
+                        message::check_header(&f.header, f.offset, &ctx).unwrap();
+                        black_box(f);
                     }
                 },
                 BatchSize::LargeInput,

@@ -32,7 +32,7 @@
 //! assert_eq!(dec.stream_offset(), 12);
 //! ```
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use nom::number::streaming::be_u32;
 
 use crate::error::DecodeError;
@@ -136,10 +136,12 @@ impl FrameDecoder {
         if buf.len() < total {
             return Ok(None);
         }
-        let mut bytes = buf.split_to(total).freeze();
-        let header = FrameHeader::parse(length, &bytes[LENGTH_PREFIX_LEN..FRAME_OVERHEAD])
+        // Parse the header in place, skip it, and freeze only the body: one split per frame
+        // (freezing the whole frame and splitting the body off costs an extra refcount).
+        let header = FrameHeader::parse(length, &buf[LENGTH_PREFIX_LEN..FRAME_OVERHEAD])
             .expect("length >= 8 was checked, so the 8 header bytes are present");
-        let body = bytes.split_off(FRAME_OVERHEAD);
+        buf.advance(FRAME_OVERHEAD);
+        let body = buf.split_to(total - FRAME_OVERHEAD).freeze();
         let offset = self.offset;
         self.offset += total as u64;
         self.state = State::Head;

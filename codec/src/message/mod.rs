@@ -406,17 +406,10 @@ fn body_err(frame: &Frame, error: BodyError) -> DecodeError {
     }
 }
 
-/// Applies the receiver rules of spec §2.7 to a frame and decodes its body.
-///
-/// Checks, in this order: header version equals the negotiated one (base version during the
-/// handshake); the type is defined in that version; the receiver's role receives that type; no
-/// undefined flag bits, and RKYV only on a type with an rkyv form once the capability is
-/// negotiated; the request ID rule of the type (§2.5); the body decodes with no trailing bytes.
-/// Lifecycle rules (HELLO only first, duplicate IDs, limits on outstanding requests) belong to
-/// [`crate::session`].
-pub fn decode<'a>(frame: &'a Frame, ctx: &DecodeContext) -> Result<Message<'a>, DecodeError> {
-    let h = &frame.header;
-    let offset = frame.offset;
+/// The header rules of spec §2.7 (steps 3 and 5-8): version, type defined in that version,
+/// direction, flags, request-ID rule. [`decode`] applies them before decoding the body; a driver
+/// that routes frames without decoding bodies can apply them alone.
+pub fn check_header(h: &FrameHeader, offset: u64, ctx: &DecodeContext) -> Result<(), DecodeError> {
     let version = ctx.expected_version();
     // §5.4: "A frame whose header version differs from the negotiated version is a connection error."
     if h.version != version {
@@ -480,6 +473,24 @@ pub fn decode<'a>(frame: &'a Frame, ctx: &DecodeContext) -> Result<Message<'a>, 
             msg_type: ty,
         });
     }
+    Ok(())
+}
+
+/// Applies the receiver rules of spec §2.7 to a frame and decodes its body.
+///
+/// Checks, in this order: header version equals the negotiated one (base version during the
+/// handshake); the type is defined in that version; the receiver's role receives that type; no
+/// undefined flag bits, and RKYV only on a type with an rkyv form once the capability is
+/// negotiated; the request ID rule of the type (§2.5); the body decodes with no trailing bytes.
+/// Lifecycle rules (HELLO only first, duplicate IDs, limits on outstanding requests) belong to
+/// [`crate::session`].
+pub fn decode<'a>(frame: &'a Frame, ctx: &DecodeContext) -> Result<Message<'a>, DecodeError> {
+    let h = &frame.header;
+    let offset = frame.offset;
+    check_header(h, offset, ctx)?;
+    let version = ctx.expected_version();
+    let ty = h.msg_type;
+    let rkyv = h.flags.contains(Flags::RKYV);
     let b: &'a [u8] = &frame.body;
     let m = match ty {
         MessageType::Hello => {
