@@ -138,8 +138,14 @@ impl FrameDecoder {
         }
         // Parse the header in place, skip it, and freeze only the body: one split per frame
         // (freezing the whole frame and splitting the body off costs an extra refcount).
-        let header = FrameHeader::parse(length, &buf[LENGTH_PREFIX_LEN..FRAME_OVERHEAD])
-            .expect("length >= 8 was checked, so the 8 header bytes are present");
+        // `length >= 8` was checked, so the header is present; stay total anyway.
+        let Some(header) = FrameHeader::parse(length, &buf[LENGTH_PREFIX_LEN..FRAME_OVERHEAD])
+        else {
+            return Err(DecodeError::FrameTooShort {
+                offset: self.offset,
+                length,
+            });
+        };
         buf.advance(FRAME_OVERHEAD);
         let body = buf.split_to(total - FRAME_OVERHEAD).freeze();
         let offset = self.offset;

@@ -306,7 +306,22 @@ pub fn run(target: &Target, steps: &[Value], settings: RunSettings) -> RunResult
         }
     };
     let local_addr = conn.local_addr();
-    let wconn = conn.try_clone().expect("socket clone");
+    let wconn = match conn.try_clone() {
+        Ok(c) => c,
+        Err(e) => {
+            return RunResult {
+                cut: settings.cut.to_string(),
+                local_addr,
+                failure: Some(fail(
+                    0,
+                    "a usable connection",
+                    format!("cannot clone the socket: {e}"),
+                )),
+                wire: Vec::new(),
+                sent_bytes: 0,
+            };
+        }
+    };
     let mut ex = Exec {
         writer: Writer::start(wconn, settings.cut, log.clone(), start),
         conn,
