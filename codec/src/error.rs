@@ -108,8 +108,11 @@ error_codes! {
 }
 
 impl ErrorCode {
-    /// Whether an ERROR with request ID 0 and this code, received after WELCOME, ends the
-    /// connection (scope "C" in spec §7.1). Before WELCOME every ERROR does.
+    /// Whether an ERROR with request ID 0 and this code, received by a client after WELCOME,
+    /// ends the connection (scope "C" in spec §7.1, and every unknown reserved code). Before
+    /// WELCOME every ERROR does. TRUNCATED_FRAME (scope "D") does not: the server still answers
+    /// what it received (§3.9). A server ends the connection on any client ERROR with ID 0
+    /// (§3.10), whatever this says.
     pub fn is_connection_scope(self) -> bool {
         matches!(
             self,
@@ -120,7 +123,6 @@ impl ErrorCode {
                 | ErrorCode::HANDSHAKE_TIMEOUT
                 | ErrorCode::FRAME_TOO_SHORT
                 | ErrorCode::FRAME_TOO_LARGE
-                | ErrorCode::TRUNCATED_FRAME
                 | ErrorCode::VERSION_MISMATCH
                 | ErrorCode::DUPLICATE_REQUEST_ID
                 | ErrorCode::UNAUTHORIZED

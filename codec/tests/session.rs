@@ -437,7 +437,8 @@ fn outstanding_limit_and_request_errors_keep_the_connection() {
         vec![
             (3, "ERROR".into(), Some(ErrorCode::TOO_MANY_OUTSTANDING)),
             (9, "ERROR".into(), Some(ErrorCode::UNKNOWN_TYPE)),
-            (10, "PONG".into(), None),
+            // §2.7 rule 10: PING is a request like any other, so it counts against the limit.
+            (10, "ERROR".into(), Some(ErrorCode::TOO_MANY_OUTSTANDING)),
         ]
     );
     assert_eq!(s.server.state(), SessionState::Open);
@@ -615,4 +616,228 @@ fn a_connection_with_output_still_queued_is_not_idle() {
     assert_eq!(s.server.state(), SessionState::Open);
     s.advance(Duration::from_secs(10));
     assert!(matches!(&s.frames()[0].1, Message::Goodbye(g) if g.code == ErrorCode::IDLE_TIMEOUT));
+}
+
+// ---- spec 1.1 resolutions, in memory ---------------------------------------------------------
+
+fn kinds(frames: &[(u32, Message<'static>)]) -> Vec<(u32, String, Option<ErrorCode>)> {
+    frames
+        .iter()
+        .map(|(id, m)| (*id, m.msg_type().to_string(), error_code(m)))
+        .collect()
+}
+
+#[test]
+fn every_drain_is_bounded_and_ends_abortively() {
+    // §3.8: a drain the client started (GOODBYE) with a request that never completes.
+    let mut s = RawServer::new(ServerConfig {
+        drain_timeout: Duration::from_secs(30),
+        ..Default::default()
+    });
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    s.events();
+    s.frames();
+    s.feed(&frame(1, &echo(b"slow"), 1));
+    assert_eq!(s.events().len(), 1);
+    s.feed(&frame(
+        1,
+        &Message::Goodbye(message::Goodbye {
+            code: ErrorCode::NO_ERROR,
+            message: "".into(),
+        }),
+        0,
+    ));
+    assert!(s.events().is_empty());
+    assert_eq!(s.server.state(), SessionState::Draining);
+    let deadline = s
+        .server
+        .poll_timeout()
+        .expect("a draining session has a deadline");
+    assert_eq!(deadline, s.now + Duration::from_secs(30));
+    s.advance(Duration::from_secs(29));
+    assert!(!s.server.is_finished());
+    s.advance(Duration::from_secs(1));
+    assert!(s.server.is_finished() && s.server.is_abortive());
+    assert_eq!(s.server.close_reason(), Some(&CloseReason::DrainTimeout));
+    // The late response is not sent: the connection is being reset.
+    assert!(!s.server.respond(
+        1,
+        Response::EchoReply {
+            payload: Bytes::from_static(b"slow")
+        },
+        s.now
+    ));
+    assert!(s.frames().is_empty());
+}
+
+#[test]
+fn a_closing_write_to_a_peer_that_never_reads_is_bounded() {
+    // §3.10: queued output after a connection error is bounded by the write deadline.
+    let mut s = RawServer::new(ServerConfig {
+        drain_timeout: Duration::from_secs(5),
+        ..Default::default()
+    });
+    s.feed(&PREFACE);
+    s.feed(&[0, 0, 0, 1]); // Length 1: FRAME_TOO_SHORT
+    s.events();
+    assert_eq!(s.server.state(), SessionState::Closing);
+    assert!(!s.server.is_finished(), "the ERROR is still queued");
+    s.advance(Duration::from_secs(5));
+    assert!(s.server.is_finished() && s.server.is_abortive());
+}
+
+#[test]
+fn ping_after_the_clients_goodbye_is_shutting_down_without_a_retry_hint() {
+    let mut s = RawServer::open(2, 0);
+    s.feed(&frame(2, &echo(b"a"), 1));
+    assert_eq!(s.events().len(), 1);
+    s.feed(&frame(
+        2,
+        &Message::Goodbye(message::Goodbye {
+            code: ErrorCode::NO_ERROR,
+            message: "".into(),
+        }),
+        0,
+    ));
+    s.feed(&frame(2, &Message::Ping(message::Ping { data: 7 }), 2));
+    assert!(s.events().is_empty());
+    let frames = s.frames();
+    assert_eq!(
+        kinds(&frames),
+        vec![(2, "ERROR".into(), Some(ErrorCode::SHUTTING_DOWN))]
+    );
+    let Message::Error(e) = &frames[0].1 else {
+        panic!()
+    };
+    assert_eq!(e.retry_after_ms, 0, "§3.8: the client started the drain");
+}
+
+#[test]
+fn second_hello_is_protocol_error_whatever_its_header_version() {
+    for header_version in [1, 2] {
+        let mut s = RawServer::open(2, 0);
+        s.feed(&frame(
+            header_version,
+            &Message::Hello(message::Hello {
+                min_version: 1,
+                max_version: 2,
+                max_frame_size: 1 << 20,
+                capabilities: 0,
+                agent: "".into(),
+            }),
+            0,
+        ));
+        s.events();
+        assert_eq!(
+            kinds(&s.frames()),
+            vec![(0, "ERROR".into(), Some(ErrorCode::PROTOCOL_ERROR))],
+            "header version {header_version}"
+        );
+    }
+}
+
+#[test]
+fn the_first_frame_is_held_to_4096_octets() {
+    // §2.2: before WELCOME the limit is 4096, whatever the server's own limit.
+    for (agent_len, expect_welcome) in [(4096 - 22, true), (4096 - 21, false)] {
+        let mut s = RawServer::new(ServerConfig::default());
+        s.feed(&PREFACE);
+        let agent = "a".repeat(agent_len);
+        s.feed(&frame(
+            1,
+            &Message::Hello(message::Hello {
+                min_version: 1,
+                max_version: 1,
+                max_frame_size: 1 << 20,
+                capabilities: 0,
+                agent: agent.as_str().into(),
+            }),
+            0,
+        ));
+        s.events();
+        let frames = s.frames();
+        if expect_welcome {
+            assert!(matches!(frames[0].1, Message::Welcome(_)), "{frames:?}");
+        } else {
+            assert_eq!(
+                kinds(&frames),
+                vec![(0, "ERROR".into(), Some(ErrorCode::FRAME_TOO_LARGE))]
+            );
+        }
+    }
+}
+
+#[test]
+fn unimplemented_application_types_are_unknown_before_flags_and_id() {
+    let mut s = RawServer::open(1, 0);
+    let mut app = frame(1, &echo(b"x"), 0);
+    app[5] = 0x80; // application type, ID 0
+    app[7] = 0x02; // an undefined flag too
+    s.feed(&app);
+    assert!(s.events().is_empty());
+    assert_eq!(
+        kinds(&s.frames()),
+        vec![(0, "ERROR".into(), Some(ErrorCode::UNKNOWN_TYPE))]
+    );
+    // A server that implements 0x80 passes it on as a request.
+    let mut s = RawServer::new(ServerConfig {
+        application_types: 1,
+        ..Default::default()
+    });
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    s.events();
+    s.frames();
+    let mut app = frame(1, &echo(b"x"), 4);
+    app[5] = 0x80;
+    s.feed(&app);
+    assert!(matches!(
+        s.events().as_slice(),
+        [Event::Request(Request {
+            id: 4,
+            kind: RequestKind::Application {
+                type_code: 0x80,
+                ..
+            }
+        })]
+    ));
+}
+
+#[test]
+fn invalid_argument_comes_before_shutting_down() {
+    // §2.7 rule 10: the request's own fields first.
+    let mut s = RawServer::open(1, 0);
+    s.feed(&frame(1, &echo(b"a"), 1));
+    assert_eq!(
+        s.events().len(),
+        1,
+        "one request outstanding keeps the drain open"
+    );
+    s.server.start_drain();
+    s.feed(&frame(
+        1,
+        &Message::Compute(message::Compute {
+            cost: 0,
+            seed: (&b"s"[..]).into(),
+        }),
+        3,
+    ));
+    s.feed(&frame(
+        1,
+        &Message::Compute(message::Compute {
+            cost: 1,
+            seed: (&b"s"[..]).into(),
+        }),
+        4,
+    ));
+    assert!(s.events().is_empty());
+    assert_eq!(
+        kinds(&s.frames()),
+        vec![
+            (0, "GOODBYE".into(), None),
+            (3, "ERROR".into(), Some(ErrorCode::INVALID_ARGUMENT)),
+            (4, "ERROR".into(), Some(ErrorCode::SHUTTING_DOWN)),
+        ]
+    );
 }

@@ -257,6 +257,8 @@ pub struct RunSettings {
     pub timeout: Duration,
     /// Whether the case allows coalescing.
     pub coalesce: bool,
+    /// The timeouts the target declares: time expressions (`idle_timeout+1500`) use them.
+    pub timeouts: crate::target::Timeouts,
 }
 
 struct Exec {
@@ -387,8 +389,27 @@ impl Exec {
             let bytes = std::mem::take(&mut self.pending);
             self.writer.send(Cmd::Data(bytes));
         }
-        for (i, e) in std::mem::take(&mut self.deferred) {
-            self.expect(i, &e)?;
+        // Spec §3.6.1: responses to frames that went out in one write may come in any order, so
+        // consecutive deferred response expectations are matched as one unordered group.
+        let deferred = std::mem::take(&mut self.deferred);
+        let mut k = 0;
+        while k < deferred.len() {
+            let (i, e) = &deferred[k];
+            let mut group: Vec<Vec<Value>> = Vec::new();
+            while let Some((_, e)) = deferred.get(k + group.len()) {
+                match response_patterns(e) {
+                    Some(p) if e.get("within_ms").is_none() => group.push(p),
+                    _ => break,
+                }
+            }
+            if group.len() > 1 {
+                k += group.len();
+                let deadline = self.deadline(e);
+                self.expect_unordered(*i, group.concat(), deadline)?;
+                continue;
+            }
+            self.expect(*i, e)?;
+            k += 1;
         }
         Ok(())
     }
@@ -450,18 +471,17 @@ impl Exec {
         if obj.contains_key("half_close") {
             self.writer.send(Cmd::HalfClose);
         } else if let Some(p) = obj.get("pause") {
-            self.writer.send(Cmd::Pause(Duration::from_millis(
-                p["ms"].as_u64().unwrap_or(0),
-            )));
+            self.writer
+                .send(Cmd::Pause(Duration::from_millis(self.ms(&p["ms"], 0))));
         } else if let Some(t) = obj.get("trickle") {
             let bytes = hex::decode(t["hex"].as_str().unwrap_or(""))
                 .map_err(|e| fail(i, "hex", e.to_string()))?;
             self.writer.send(Cmd::Trickle(
                 bytes,
-                Duration::from_millis(t["interval_ms"].as_u64().unwrap_or(100)),
+                Duration::from_millis(self.ms(&t["interval_ms"], 100)),
             ));
         } else if let Some(s) = obj.get("stop_reading") {
-            std::thread::sleep(Duration::from_millis(s["ms"].as_u64().unwrap_or(0)));
+            std::thread::sleep(Duration::from_millis(self.ms(&s["ms"], 0)));
         } else if obj.contains_key("reset") {
             self.writer.sync(self.settings.timeout);
             self.writer.finish();
@@ -590,13 +610,22 @@ impl Exec {
     }
 
     fn deadline(&self, e: &Value) -> Instant {
-        let d = e
-            .get("within_ms")
-            .and_then(Value::as_u64)
-            .map_or(self.settings.timeout, |ms| {
-                Duration::from_millis(ms).max(self.settings.timeout)
-            });
+        let d = match e.get("within_ms") {
+            Some(v) => Duration::from_millis(self.ms(v, 0)).max(self.settings.timeout),
+            None => self.settings.timeout,
+        };
         Instant::now() + d
+    }
+
+    /// A duration in milliseconds: a number, or a time expression over the target's declared
+    /// timeouts (see [`eval_ms`]). Cases that use an undeclared timeout are skipped before they
+    /// run (their `requires`), so `default` is only reached for a missing key.
+    fn ms(&self, v: &Value, default: u64) -> u64 {
+        match v {
+            Value::Number(n) => n.as_u64().unwrap_or(default),
+            Value::String(s) => eval_ms(s, &self.settings.timeouts).unwrap_or(default),
+            _ => default,
+        }
     }
 
     fn expect(&mut self, i: usize, e: &Value) -> StepResult {
@@ -622,44 +651,29 @@ impl Exec {
             };
         }
         if let Some(Value::Array(pats)) = e.get("unordered") {
-            let mut left: Vec<Value> = pats.iter().map(|a| expand(a, limit)).collect();
-            let total = left.len();
-            let deadline = self.deadline(e);
-            while !left.is_empty() {
-                let ev = self.next_event(deadline);
-                let found = match &ev {
-                    Ev::Frame(v) => left.iter().position(|p| matches(p, v)),
-                    _ => None,
-                };
-                let Some(k) = found else {
-                    let expected = format!(
-                        "{} more of {total} frames in any order, e.g. {}",
-                        left.len(),
-                        describe(&left[0])
-                    );
-                    return Err(fail(i, expected, ev.describe()));
-                };
-                left.swap_remove(k);
-            }
-            return Ok(());
+            return self.expect_unordered(i, pats.clone(), self.deadline(e));
         }
         if let Some(how) = e.get("closed").and_then(Value::as_str) {
             let ev = self.next_event(self.deadline(e));
+            // Over a Unix-domain socket there is no reset: an abortive close is an end of stream.
+            let reset_visible = self.conn.has_reset();
             return match (&ev, how) {
-                (Ev::Closed(Closed::Clean), _) | (Ev::Closed(Closed::Reset), "any") => Ok(()),
+                (Ev::Closed(Closed::Clean), "clean" | "any")
+                | (Ev::Closed(Closed::Reset), "any" | "reset") => Ok(()),
+                (Ev::Closed(Closed::Clean), "reset") if !reset_visible => Ok(()),
                 _ => Err(fail(
                     i,
-                    if how == "clean" {
-                        "a clean end of stream (FIN, no RST)"
-                    } else {
-                        "the connection closed (FIN or RST)"
+                    match how {
+                        "clean" => "a clean end of stream (FIN, no RST)",
+                        "reset" => "an abortive close (RST) with no frame before it",
+                        _ => "the connection closed (FIN or RST)",
                     },
                     ev.describe(),
                 )),
             };
         }
         if let Some(n) = e.get("nothing") {
-            let ms = n["ms"].as_u64().unwrap_or(300);
+            let ms = self.ms(&n["ms"], 300);
             let ev = self.next_event(Instant::now() + Duration::from_millis(ms));
             return match ev {
                 Ev::Timeout => Ok(()),
@@ -667,6 +681,30 @@ impl Exec {
             };
         }
         Err(fail(i, "a known expectation", e.to_string()))
+    }
+
+    /// The next `pats.len()` frames match `pats` in any order.
+    fn expect_unordered(&mut self, i: usize, pats: Vec<Value>, deadline: Instant) -> StepResult {
+        let limit = self.limit.unwrap_or(u32::MAX);
+        let mut left: Vec<Value> = pats.iter().map(|a| expand(a, limit)).collect();
+        let total = left.len();
+        while !left.is_empty() {
+            let ev = self.next_event(deadline);
+            let found = match &ev {
+                Ev::Frame(v) => left.iter().position(|p| matches(p, v)),
+                _ => None,
+            };
+            let Some(k) = found else {
+                let expected = format!(
+                    "{} more of {total} frames in any order, e.g. {}",
+                    left.len(),
+                    describe(&left[0])
+                );
+                return Err(fail(i, expected, ev.describe()));
+            };
+            left.swap_remove(k);
+        }
+        Ok(())
     }
 
     fn next_event(&mut self, deadline: Instant) -> Ev {
@@ -884,6 +922,7 @@ pub fn alive(target: &Target, timeout: Duration) -> Result<(), String> {
                 cut: Cut::Whole,
                 timeout,
                 coalesce: true,
+                timeouts: target.timeouts,
             },
         );
         match r.failure {
@@ -898,4 +937,55 @@ pub fn alive(target: &Target, timeout: Duration) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(200));
     }
     Err(last)
+}
+
+/// Evaluates a time expression: `N`, `NAME`, `NAME+N`, `NAME-N` or `NAME/N`, where `NAME` is
+/// `handshake_timeout`, `idle_timeout` or `drain_timeout` in milliseconds as the target declared
+/// it. `None` for a malformed expression or an undeclared timeout.
+pub fn eval_ms(expr: &str, timeouts: &crate::target::Timeouts) -> Option<u64> {
+    let expr = expr.trim();
+    if let Ok(n) = expr.parse::<u64>() {
+        return Some(n);
+    }
+    let split = expr.find(['+', '-', '/']).unwrap_or(expr.len());
+    let (name, rest) = expr.split_at(split);
+    let base = timeouts.millis(name.trim())?;
+    if rest.is_empty() {
+        return Some(base);
+    }
+    let (op, n) = rest.split_at(1);
+    let n: u64 = n.trim().parse().ok()?;
+    match op {
+        "+" => base.checked_add(n),
+        "-" => base.checked_sub(n),
+        "/" => base.checked_div(n),
+        _ => None,
+    }
+}
+
+/// The frame patterns of an expectation that only names responses (spec §3.6.1 rule 2: they may
+/// come in any order): a `frame` or `unordered` expectation whose every pattern has a non-zero
+/// request ID, or is an ERROR with ID 0 whose code does not end the connection (a request error
+/// sent with ID 0, or TRUNCATED_FRAME). `None` for anything else.
+fn response_patterns(e: &Value) -> Option<Vec<Value>> {
+    let pats = if let Some(p) = e.get("frame") {
+        vec![p.clone()]
+    } else {
+        e.get("unordered")?.as_array()?.clone()
+    };
+    pats.iter().all(is_response_pattern).then_some(pats)
+}
+
+fn is_response_pattern(p: &Value) -> bool {
+    match p.get("request_id").and_then(Value::as_u64) {
+        Some(0) => {
+            p.get("type").and_then(Value::as_str) == Some("ERROR")
+                && p.pointer("/body/code")
+                    .and_then(Value::as_str)
+                    .and_then(echowire_codec::ErrorCode::from_name)
+                    .is_some_and(|c| !c.is_connection_scope())
+        }
+        Some(_) => true,
+        None => false,
+    }
 }

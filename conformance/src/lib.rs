@@ -51,6 +51,8 @@ pub struct Options {
     /// Run the liveness probe after each case (off only for the mutant tests, where a target that
     /// fails its handshake must still be run through every case).
     pub liveness: bool,
+    /// The timeouts network targets declare (spec §8.3); the embedded target declares its own.
+    pub timeouts: target::Timeouts,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             progress: false,
             color: false,
             liveness: true,
+            timeouts: target::Timeouts::default(),
         }
     }
 }
@@ -182,17 +185,29 @@ pub fn cuts(case: &Case, strategies: &[Strategy], seed: u64) -> Vec<Cut> {
 pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options) -> CaseResult {
     let started = Instant::now();
     for req in &case.requires {
-        let ok = match req.as_str() {
-            "v2" => info.version >= 2,
-            "rkyv" => info.capabilities & echowire_codec::message::CAP_RKYV != 0,
-            _ => false,
+        let (ok, why) = match req.as_str() {
+            "v2" => (
+                info.version >= 2,
+                "unsupported: the target's handshake does not offer v2".to_string(),
+            ),
+            "rkyv" => (
+                info.capabilities & echowire_codec::message::CAP_RKYV != 0,
+                "unsupported: the target's handshake does not offer rkyv".to_string(),
+            ),
+            t @ ("handshake_timeout" | "idle_timeout" | "drain_timeout") => (
+                target.timeouts.declared(t),
+                format!(
+                    "the target's {} is not declared (--{})",
+                    t.replace('_', " "),
+                    t.replace('_', "-")
+                ),
+            ),
+            other => (false, format!("unknown requirement {other:?}")),
         };
         if !ok {
             return CaseResult {
                 outcome: Outcome::Skipped,
-                reason: Some(format!(
-                    "unsupported: the target's handshake does not offer {req}"
-                )),
+                reason: Some(why),
                 runs: 0,
                 failures: Vec::new(),
                 millis: 0,
@@ -219,6 +234,7 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
         cut,
         timeout: opts.timeout,
         coalesce: case.coalesce,
+        timeouts: target.timeouts,
     };
     for cut in cuts(case, &opts.strategies, opts.seed) {
         if cut == Cut::At(0) {
@@ -268,7 +284,7 @@ pub fn run(
     let mut targets = Vec::new();
     for spec in &opts.targets {
         let name = spec.to_string();
-        let target = match Target::open(spec.clone()) {
+        let target = match Target::open(spec.clone(), opts.timeouts) {
             Ok(t) => t,
             Err(e) => {
                 targets.push(TargetReport {

@@ -290,7 +290,8 @@ fn raise_fd_limit(want: u64) {
 
 /// Runs the load; returns the JSON summary (also printed by the CLI).
 pub fn run(o: &LoadOptions) -> Result<Value, String> {
-    let target = Target::open(o.target.clone()).map_err(|e| format!("cannot start target: {e}"))?;
+    let target = Target::open(o.target.clone(), Default::default())
+        .map_err(|e| format!("cannot start target: {e}"))?;
     if let Some(n) = o.idle {
         return idle(&target, n, o);
     }

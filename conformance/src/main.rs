@@ -129,6 +129,17 @@ struct RunArgs {
     /// Cases run in parallel.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
+    /// The network target's handshake timeout (spec §8.3), so the timeout cases can hold it to
+    /// it. Undeclared, the spec's upper bound (30s) is used.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    handshake_timeout: Option<Duration>,
+    /// The network target's idle timeout (spec §8.3). Undeclared, the idle cases are Skipped.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    idle_timeout: Option<Duration>,
+    /// The network target's drain timeout (spec §3.8, §8.3). Undeclared, the drain-timeout cases
+    /// are Skipped.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    drain_timeout: Option<Duration>,
     /// Write the JSON report (schema in spec/conformance/README.md).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -213,6 +224,11 @@ fn run(args: RunArgs) -> ExitCode {
         progress: !args.quiet,
         color,
         liveness: true,
+        timeouts: echowire_conformance::target::Timeouts {
+            handshake: args.handshake_timeout,
+            idle: args.idle_timeout,
+            drain: args.drain_timeout,
+        },
     };
     let quiet = args.quiet;
     let progress = move |target: &str,
@@ -311,4 +327,15 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A declared timeout: a duration within the ranges of spec §8.3 (1 s to 3600 s).
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) {
+        return Err(format!(
+            "{s} is outside 1s..=3600s, the range spec section 8.3 allows any timeout"
+        ));
+    }
+    Ok(d)
 }

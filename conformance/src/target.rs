@@ -64,9 +64,50 @@ pub fn embedded_config(model: Model) -> echowire_server::Config {
         workers: 2,
         handshake_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(3),
-        drain_timeout: Duration::from_secs(5),
+        drain_timeout: Duration::from_secs(2),
         linger: Duration::from_millis(500),
         ..echowire_server::Config::default()
+    }
+}
+
+/// The timeouts a target declares (spec §8.3), so that the timeout cases can hold it to them.
+/// A value left undeclared makes the cases that need it Skipped, except the handshake timeout,
+/// whose upper bound the spec fixes (30 s) and which is therefore always tested against it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Accept to complete HELLO.
+    pub handshake: Option<Duration>,
+    /// Idle period before GOODBYE IDLE_TIMEOUT.
+    pub idle: Option<Duration>,
+    /// Bound of a drain and of a closing write.
+    pub drain: Option<Duration>,
+}
+
+impl Timeouts {
+    /// The spec's upper bound of the handshake timeout (§8.3).
+    pub const MAX_HANDSHAKE: Duration = Duration::from_secs(30);
+
+    /// The value of a named timeout in milliseconds (`handshake_timeout`, `idle_timeout`,
+    /// `drain_timeout`), if the target declared it (the handshake timeout defaults to the spec's
+    /// upper bound).
+    pub fn millis(&self, name: &str) -> Option<u64> {
+        let d = match name {
+            "handshake_timeout" => Some(self.handshake.unwrap_or(Self::MAX_HANDSHAKE)),
+            "idle_timeout" => self.idle,
+            "drain_timeout" => self.drain,
+            _ => None,
+        }?;
+        Some(d.as_millis() as u64)
+    }
+
+    /// Whether the target declared this timeout (a case's `requires`).
+    pub fn declared(&self, name: &str) -> bool {
+        match name {
+            "handshake_timeout" => self.handshake.is_some(),
+            "idle_timeout" => self.idle.is_some(),
+            "drain_timeout" => self.drain.is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -75,6 +116,8 @@ pub fn embedded_config(model: Model) -> echowire_server::Config {
 pub struct Target {
     /// What the user asked for.
     pub spec: TargetSpec,
+    /// The timeouts it declares (the embedded server declares its own).
+    pub timeouts: Timeouts,
     addr: Addr,
     _server: Option<ServerHandle>,
 }
@@ -86,8 +129,10 @@ enum Addr {
 }
 
 impl Target {
-    /// Resolves the spec; starts the embedded server if asked.
-    pub fn open(spec: TargetSpec) -> io::Result<Target> {
+    /// Resolves the spec; starts the embedded server if asked. `declared` are the timeouts the
+    /// user declared for a network target; the embedded server declares its own.
+    pub fn open(spec: TargetSpec, declared: Timeouts) -> io::Result<Target> {
+        let mut timeouts = declared;
         let (addr, server) = match &spec {
             TargetSpec::Tcp(a) => (Addr::Tcp(a.clone()), None),
             TargetSpec::Unix(p) => (Addr::Unix(p.clone()), None),
@@ -99,8 +144,17 @@ impl Target {
                 (Addr::Tcp(a.to_string()), Some(h))
             }
         };
+        if let TargetSpec::Embedded(m) = &spec {
+            let c = embedded_config(*m);
+            timeouts = Timeouts {
+                handshake: Some(c.handshake_timeout),
+                idle: Some(c.idle_timeout),
+                drain: Some(c.drain_timeout),
+            };
+        }
         Ok(Target {
             spec,
+            timeouts,
             addr,
             _server: server,
         })
@@ -167,6 +221,11 @@ impl Conn {
             Conn::Tcp(s) => s.shutdown(how),
             Conn::Unix(s) => s.shutdown(how),
         }
+    }
+
+    /// Whether a reset is visible on this transport (TCP); a Unix-domain socket has none.
+    pub fn has_reset(&self) -> bool {
+        matches!(self, Conn::Tcp(_))
     }
 
     /// Makes the final close a reset (SO_LINGER 0).

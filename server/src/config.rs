@@ -87,6 +87,7 @@ impl Config {
             max_pending_output: self.max_pending_output,
             handshake_timeout: self.handshake_timeout,
             idle_timeout: Some(self.idle_timeout),
+            drain_timeout: self.drain_timeout,
             ..ServerConfig::default()
         }
     }

@@ -168,6 +168,8 @@ fn serve(
             session.start_drain();
         }
         if drain_deadline.is_some_and(|d| now >= d) {
+            // §3.8: past the drain timeout the close is abortive.
+            stream.set_abortive();
             break "drain timeout";
         }
         while let Some(ev) = session.poll_event(&mut inbuf, now) {
@@ -204,6 +206,10 @@ fn serve(
             .output_high_water
             .fetch_max(queued, Ordering::Relaxed);
         if session.is_finished() {
+            if session.is_abortive() {
+                stream.set_abortive();
+                break "drain timeout";
+            }
             linger(&mut stream, shared.config.linger, eof);
             break "finished";
         }

@@ -360,6 +360,8 @@ impl Reactor {
                     );
                     let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
                     for k in keys {
+                        // §3.8: past the drain timeout the close is abortive.
+                        self.conns[k].stream.set_abortive();
                         self.close(k, "drain timeout");
                     }
                     return Ok(());
@@ -586,6 +588,11 @@ impl Reactor {
         }
         conn.session.outbox().release_memory();
         if conn.session.is_finished() {
+            if conn.session.is_abortive() {
+                // The drain timeout expired (spec §3.8, §3.10): reset, do not linger.
+                conn.stream.set_abortive();
+                return self.close(key, "drain timeout");
+            }
             // Lingering close (spec §3.10): FIN now, drop after EOF or the deadline.
             let _ = conn.stream.shutdown(Shutdown::Write);
             let deadline = Instant::now() + shared.config.linger;

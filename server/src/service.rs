@@ -49,35 +49,29 @@ pub(crate) fn dispatch(
                 }
                 RequestKind::Stats => Response::StatsReply(shared.counters.entries()),
                 RequestKind::Compute { cost, seed } => {
-                    if !(1..=echowire_codec::message::MAX_COMPUTE_COST).contains(&cost) {
-                        Response::error(
-                            ErrorCode::INVALID_ARGUMENT,
-                            format!("COMPUTE cost {cost} is outside 1..=2^24"),
-                        )
-                    } else {
-                        let state = Arc::new(AtomicU8::new(QUEUED));
-                        let job = Job {
-                            work: Box::new(move || Response::ComputeResult {
-                                digest: compute_digest(cost, &seed),
-                            }),
-                            state: state.clone(),
-                            reply: reply_to(id),
-                        };
-                        match shared.pool.submit(job) {
-                            Ok(()) => {
-                                jobs.insert(id, state);
-                                return;
-                            }
-                            Err(_) => {
-                                shared
-                                    .counters
-                                    .busy_rejections
-                                    .fetch_add(1, Ordering::Relaxed);
-                                Response::Error {
-                                    code: ErrorCode::BUSY,
-                                    message: "worker queue is full".into(),
-                                    retry_after_ms: BUSY_RETRY_MS,
-                                }
+                    // The cost range was checked by the session (spec §2.7 rule 10.1).
+                    let state = Arc::new(AtomicU8::new(QUEUED));
+                    let job = Job {
+                        work: Box::new(move || Response::ComputeResult {
+                            digest: compute_digest(cost, &seed),
+                        }),
+                        state: state.clone(),
+                        reply: reply_to(id),
+                    };
+                    match shared.pool.submit(job) {
+                        Ok(()) => {
+                            jobs.insert(id, state);
+                            return;
+                        }
+                        Err(_) => {
+                            shared
+                                .counters
+                                .busy_rejections
+                                .fetch_add(1, Ordering::Relaxed);
+                            Response::Error {
+                                code: ErrorCode::BUSY,
+                                message: "worker queue is full".into(),
+                                retry_after_ms: BUSY_RETRY_MS,
                             }
                         }
                     }

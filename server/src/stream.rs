@@ -56,6 +56,15 @@ macro_rules! delegate_io {
                     Self::Unix(s) => s.shutdown(how),
                 }
             }
+
+            /// Makes the coming close abortive (spec §3.11): over TCP, `SO_LINGER` 0, so the
+            /// peer sees a reset instead of a clean end of stream. A Unix-domain socket has no
+            /// reset to send; dropping it is as abortive as it gets.
+            pub fn set_abortive(&self) {
+                if let Self::Tcp(s) = self {
+                    let _ = socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
+                }
+            }
         }
     };
 }

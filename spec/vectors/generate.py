@@ -79,12 +79,37 @@ def sum_result(values):
 def stats_reply(entries):
     return seq(entries, lambda e: string(e[0]) + u64(e[1])), {"entries": [{"name": n, "value": v} for n, v in entries]}
 def rkyv_sum(values):
-    """rkyv 0.8 archive of `struct Sum { values: Vec<i64> }` (little_endian, aligned, pointer_width_32):
-    the i64 elements (LE, 8-aligned) at offset 0, then the root ArchivedVec at the end:
-    a RelPtr (i32 LE, relative to the pointer's own position) and the length (u32 LE)."""
+    """The archived SUM body of spec 6.9.2 (canonical form): the values as i64 little-endian from
+    offset 0, then the 8-octet root: rel_off (i32 LE, relative to its own position) and count
+    (u32 LE). Written from the spec's diagram, not from any rkyv code."""
     data = b"".join(struct.pack("<q", v) for v in values)
     root_at = len(data)
     return data + struct.pack("<i", 0 - root_at) + struct.pack("<I", len(values))
+
+def rkyv_check(body):
+    """Spec 6.9.3: returns (values, None) if `body` passes every rule, else (None, rule number)."""
+    L = len(body)
+    if L < 8:
+        return None, 1
+    r = L - 8
+    if r % 4 != 0:
+        return None, 2
+    rel_off, count = struct.unpack_from("<iI", body, r)
+    p = r + rel_off
+    if p < 0:
+        return None, 3
+    if p % 8 != 0:
+        return None, 4
+    if p + 8 * count > r:
+        return None, 5
+    return [struct.unpack_from("<q", body, p + 8 * i)[0] for i in range(count)], None
+
+def rkyv_body(values, pad_front=0, pad_back=0):
+    """A non-canonical archive a receiver must accept: `pad_front` octets before the values and
+    `pad_back` between the values and the root."""
+    data = bytes(pad_front) + b"".join(struct.pack("<q", v) for v in values) + bytes(pad_back)
+    root_at = len(data)
+    return data + struct.pack("<i", pad_front - root_at) + struct.pack("<I", len(values))
 
 # ---- vector sets ------------------------------------------------------------------------------
 def valid(id_, desc, section, direction, version, frames, caps=0, max_frame=DEFAULT_MAX):
@@ -165,8 +190,22 @@ for v in (1, 2):
 V.append(valid("sum-empty", "SUM of no values", "4.10", S, 1, [(1, "SUM", 0, 1, sum_([]))]))
 V.append(valid("sum-extremes", "SUM of i64::MIN and i64::MAX", "6.1", S, 2, [(2, "SUM", 0, 1, sum_([-2**63, 2**63 - 1]))]))
 V.append(valid("sum-result-empty", "SUM_RESULT for no values", "4.10", C, 1, [(1, "SUM_RESULT", 0, 1, sum_result([]))]))
-V.append(valid("sum-rkyv", "SUM as an rkyv archive of [1, 2, 3] (RKYV flag, capability negotiated)", "6.9", S, 2,
-               [(2, "SUM", 1, 8, (rkyv_sum([1, 2, 3]), {"archive": rkyv_sum([1, 2, 3]).hex()}))], caps=1))
+# Archived SUM bodies (6.9): canonical ones written from the diagram, non-canonical ones every
+# receiver must accept; each is checked here against the validation rules of 6.9.3, and carries
+# the values a receiver must read from it.
+for id_, desc, body, values in [
+    ("sum-rkyv", "SUM as an rkyv archive of [1, 2, 3] (RKYV flag, capability negotiated)", rkyv_sum([1, 2, 3]), [1, 2, 3]),
+    ("sum-rkyv-empty", "archived SUM of no values: the 8-octet root alone", rkyv_sum([]), []),
+    ("sum-rkyv-extremes", "archived SUM of i64::MIN, -1 and i64::MAX (little-endian values)", rkyv_sum([-2**63, -1, 2**63 - 1]), [-2**63, -1, 2**63 - 1]),
+    ("sum-rkyv-padded-front", "non-canonical archive: 8 octets of padding before the values", rkyv_body([7, 8], pad_front=8), [7, 8]),
+    ("sum-rkyv-gap-before-root", "non-canonical archive: 4 octets between the values and the root", rkyv_body([5], pad_back=4), [5]),
+    ("sum-rkyv-empty-with-gap", "non-canonical archive: no values, the pointer 8 octets before the root", rkyv_body([], pad_front=8), []),
+]:
+    got, rule = rkyv_check(body)
+    assert rule is None and got == values, (id_, rule, got)
+    vec = valid(id_, desc, "6.9", S, 2, [(2, "SUM", 1, 8, (body, {"archive": body.hex()}))], caps=1)
+    vec["archived_values"] = values
+    V.append(vec)
 V.append(valid("stats-v2", "STATS (version 2)", "4.11", S, 2, [(2, "STATS", 0, 12, (b"", {}))]))
 V.append(valid("stats-reply-v2", "STATS_REPLY with two counters", "4.11", C, 2,
                [(2, "STATS_REPLY", 0, 12, stats_reply([("frames_in", 10), ("connections_open", 1)]))]))
@@ -231,6 +270,23 @@ I.append(invalid("body-sum-count-4g", "SUM claiming 2^32-1 values in a 4-byte bo
 I.append(invalid("body-compute-result-31", "COMPUTE_RESULT with a 31-byte digest", "4.6", C, 1, fr(1, "COMPUTE_RESULT", 0, 7, bytes(31)), "MALFORMED_BODY", 0, rid=7))
 I.append(invalid("body-compute-empty", "COMPUTE with an empty body", "6.1", S, 2, fr(2, "COMPUTE", 0, 7, b""), "MALFORMED_BODY", 0, rid=7))
 I.append(invalid("body-rkyv-garbage", "SUM with RKYV and an archive that fails validation", "6.9", S, 2, fr(2, "SUM", 1, 7, bytes([0xFF] * 8)), "MALFORMED_BODY", 0, rid=7, caps=1))
+# One archive failing each validation rule of 6.9.3 (and only that rule, checked here).
+for rule, id_, desc, body in [
+    (1, "rkyv-rule1-short", "archive of 4 octets: no room for the root", bytes(4)),
+    (1, "rkyv-rule1-empty", "archive of 0 octets", b""),
+    (2, "rkyv-rule2-root-unaligned", "archive of 10 octets: the root at offset 2 is not 4-aligned", bytes(2) + struct.pack("<iI", -2, 0)),
+    (3, "rkyv-rule3-before-body", "rel_off points 8 octets before the body", struct.pack("<q", 1) + struct.pack("<iI", -16, 1)),
+    (3, "rkyv-rule3-far-before", "rel_off is i32::MIN", struct.pack("<iI", -2**31, 0)),
+    (4, "rkyv-rule4-values-unaligned", "values at offset 4, not 8-aligned", bytes(4) + struct.pack("<q", 1) + struct.pack("<iI", -8, 1)),
+    (5, "rkyv-rule5-overrun-root", "count 2 but room for one value before the root", rkyv_sum([1])[:8] + struct.pack("<iI", -8, 2)),
+    (5, "rkyv-rule5-count-4g", "count 2^32-1 in a 16-octet archive (must not allocate)", rkyv_sum([1])[:8] + struct.pack("<iI", -8, 0xFFFFFFFF)),
+    (5, "rkyv-rule5-after-root", "no values, but the pointer is past the root", struct.pack("<iI", 8, 0)),
+]:
+    got, failed = rkyv_check(body)
+    assert failed == rule, (id_, failed, rule)
+    vec = invalid(id_, f"SUM with RKYV: {desc} (spec 6.9.3 rule {rule})", "6.9", S, 2, fr(2, "SUM", 1, 7, body), "MALFORMED_BODY", 0, rid=7, caps=1)
+    vec["rkyv_rule"] = rule
+    I.append(vec)
 I.append(invalid("body-hello-short", "HELLO cut after max_version", "4.2", S, None, fr(1, "HELLO", 0, 0, b"\x01\x02"), "MALFORMED_BODY", 0))
 I.append(invalid("trailing-ping", "PING with a 9-byte body", "5.4", S, 1, fr(1, "PING", 0, 8, bytes(9)), "TRAILING_BYTES", 0, rid=8))
 I.append(invalid("trailing-echo", "ECHO with a byte after its payload", "5.4", S, 2, fr(2, "ECHO", 0, 8, byts(b"hi") + b"!"), "TRAILING_BYTES", 0, rid=8))

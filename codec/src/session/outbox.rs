@@ -125,6 +125,14 @@ impl Outbox {
         }
     }
 
+    /// Discards everything queued, e.g. before an abortive close (a frame may be cut short:
+    /// only for a connection that will be reset).
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.tail = BytesMut::new();
+        self.chunks = VecDeque::new();
+    }
+
     /// Writes as much as `w` accepts with vectored writes, retrying `Interrupted`; stops at
     /// `WouldBlock` (returned as `Ok` with what was written so far) or when the queue is empty.
     pub fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<usize> {

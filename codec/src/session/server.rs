@@ -28,7 +28,7 @@ use crate::frame::{
     BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Flags, Frame, FrameHeader,
     MAX_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE, MessageType, PREFACE, SUPPORTED_VERSIONS,
 };
-use crate::message::{self, CAP_DEFINED, DecodeContext, Message, Role};
+use crate::message::{self, CAP_DEFINED, DecodeContext, MAX_COMPUTE_COST, Message, Role};
 
 /// A server session's settings (what WELCOME announces, and the local limits).
 #[derive(Clone, Debug)]
@@ -43,6 +43,13 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Time without a complete frame, while nothing is outstanding, before GOODBYE IDLE_TIMEOUT.
     pub idle_timeout: Option<Duration>,
+    /// Bound of every drain, whoever started it, and of writing queued output once closing
+    /// (spec §3.8, §3.10): when it expires the connection is closed abortively.
+    pub drain_timeout: Duration,
+    /// Application types (`0x80..=0xFF`) this server implements: bit `code - 0x80`. Frames of
+    /// the others are answered UNKNOWN_TYPE at rule 5 of spec §2.7, before their flags and ID
+    /// are looked at (§4.1). The default implements none.
+    pub application_types: u128,
     /// Lowest version accepted.
     pub min_version: u8,
     /// Highest version accepted.
@@ -61,6 +68,8 @@ impl Default for ServerConfig {
             max_pending_output: 4 << 20,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(300)),
+            drain_timeout: Duration::from_secs(30),
+            application_types: 0,
             min_version: *SUPPORTED_VERSIONS.start(),
             max_version: *SUPPORTED_VERSIONS.end(),
             capabilities: if cfg!(feature = "rkyv") {
@@ -102,6 +111,9 @@ pub enum CloseReason {
     PeerError(ErrorCode),
     /// The peer closed before completing the handshake.
     PeerClosedEarly,
+    /// A drain, or the write of queued output while closing, outlived the drain timeout: the
+    /// connection is closed abortively (spec §3.8, §3.10).
+    DrainTimeout,
 }
 
 /// Counters of one session.
@@ -147,6 +159,12 @@ pub struct ServerSession {
     goodbye_sent: bool,
     close_reason: Option<CloseReason>,
     stats: SessionStats,
+    /// The latest time an input carried; the start of a drain or close entered without one.
+    now: Instant,
+    /// When the current DRAINING or CLOSING state began (spec §8.3: the drain period).
+    phase_since: Instant,
+    /// The drain timeout expired: the driver must close abortively, discarding queued output.
+    abort: bool,
 }
 
 impl ServerSession {
@@ -163,7 +181,8 @@ impl ServerSession {
                 ..config
             },
             state: SessionState::Preface { matched: 0 },
-            decoder: FrameDecoder::new(max).with_offset(PREFACE.len() as u64),
+            // §2.2: until WELCOME announces the limit, the first frame (HELLO) is held to 4096.
+            decoder: FrameDecoder::new(MIN_MAX_FRAME_SIZE).with_offset(PREFACE.len() as u64),
             version: BASE_VERSION,
             capabilities: 0,
             peer_max_frame: MIN_MAX_FRAME_SIZE,
@@ -173,6 +192,9 @@ impl ServerSession {
             goodbye_sent: false,
             close_reason: None,
             stats: SessionStats::default(),
+            now,
+            phase_since: now,
+            abort: false,
         }
     }
 
@@ -234,12 +256,20 @@ impl ServerSession {
     /// How many bytes the driver may add to `buf`: the buffer never holds more than one
     /// maximum-size frame plus its overhead (spec §8.1).
     pub fn read_capacity(&self, buf: &BytesMut) -> usize {
-        (FRAME_OVERHEAD + self.config.max_frame_size as usize).saturating_sub(buf.len())
+        // Before HELLO the limit is 4096 (§2.2), so an unauthenticated peer holds little.
+        (FRAME_OVERHEAD + self.decoder.max_frame_size() as usize).saturating_sub(buf.len())
     }
 
-    /// The session is done: the driver flushes nothing more and closes (lingering).
+    /// The session is done: the driver flushes nothing more and closes — lingering (spec
+    /// §3.10), or abortively if [`ServerSession::is_abortive`].
     pub fn is_finished(&self) -> bool {
-        self.state == SessionState::Closing && self.outbox.is_empty()
+        self.state == SessionState::Closing && (self.outbox.is_empty() || self.abort)
+    }
+
+    /// The drain timeout expired (spec §3.8, §3.10): the driver must close abortively (TCP:
+    /// `SO_LINGER` 0, so the peer sees a reset) without writing what is still queued.
+    pub fn is_abortive(&self) -> bool {
+        self.abort
     }
 
     /// When [`ServerSession::handle_timeout`] must next be called, if ever.
@@ -249,8 +279,20 @@ impl ServerSession {
             SessionState::Open if self.outstanding.is_empty() => {
                 self.config.idle_timeout.map(|t| self.last_activity + t)
             }
-            _ => None,
+            SessionState::Open => None,
+            SessionState::Draining => Some(self.drain_deadline()),
+            SessionState::Closing if !self.outbox.is_empty() && !self.abort => {
+                Some(self.drain_deadline())
+            }
+            SessionState::Closing => None,
         }
+    }
+
+    fn drain_deadline(&self) -> Instant {
+        // `checked_add`: a huge configured timeout means "never", not an overflow panic.
+        self.phase_since
+            .checked_add(self.config.drain_timeout)
+            .unwrap_or(self.phase_since + Duration::from_secs(100 * 365 * 24 * 3600))
     }
 
     // ---- inputs -----------------------------------------------------------------------------
@@ -261,8 +303,9 @@ impl ServerSession {
         self.peer_eof = true;
     }
 
-    /// Timers: handshake and idle timeouts (spec §8.3).
+    /// Timers: handshake, idle and drain timeouts (spec §8.3).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         match self.state {
             SessionState::Preface { .. } | SessionState::Handshake
                 if now >= self.handshake_deadline =>
@@ -282,12 +325,31 @@ impl ServerSession {
                     && now >= self.last_activity + idle
                 {
                     self.send_goodbye(ErrorCode::IDLE_TIMEOUT, "idle timeout");
-                    self.state = SessionState::Draining;
+                    self.enter(SessionState::Draining);
                     self.maybe_finish();
                 }
             }
+            SessionState::Draining | SessionState::Closing
+                if !self.is_finished() && now >= self.drain_deadline() =>
+            {
+                // §3.8/§3.10: a clean close would claim the unanswered requests were not
+                // processed; past the drain timeout the server can no longer say, so it resets.
+                self.outstanding.clear();
+                self.outbox.clear();
+                self.abort = true;
+                self.enter(SessionState::Closing);
+                self.close_reason = Some(CloseReason::DrainTimeout);
+            }
             _ => {}
         }
+    }
+
+    /// Moves to `state`, starting its period (spec §8.3) if it is a new one.
+    fn enter(&mut self, state: SessionState) {
+        if self.state != state {
+            self.phase_since = self.now;
+        }
+        self.state = state;
     }
 
     /// Refuses the connection before reading anything: ERROR `code` (ID 0, version 1) and close.
@@ -302,12 +364,12 @@ impl ServerSession {
     pub fn start_drain(&mut self) {
         match self.state {
             SessionState::Preface { .. } | SessionState::Handshake => {
-                self.state = SessionState::Closing;
+                self.enter(SessionState::Closing);
                 self.close_reason.get_or_insert(CloseReason::Graceful);
             }
             SessionState::Open | SessionState::Draining => {
                 self.send_goodbye(ErrorCode::SHUTTING_DOWN, "server is shutting down");
-                self.state = SessionState::Draining;
+                self.enter(SessionState::Draining);
                 self.maybe_finish();
             }
             SessionState::Closing => {}
@@ -317,6 +379,7 @@ impl ServerSession {
     /// Processes buffered input until a request or cancel needs the application, input runs
     /// out, or backpressure stops it. Protocol replies (WELCOME, PONG, ERROR) are queued here.
     pub fn poll_event(&mut self, buf: &mut BytesMut, now: Instant) -> Option<Event> {
+        self.now = self.now.max(now);
         loop {
             if self.outbox.len() > self.config.max_pending_output {
                 return None;
@@ -329,7 +392,7 @@ impl ServerSession {
                 SessionState::Preface { matched } => {
                     if !self.handle_preface(matched, buf) {
                         if self.peer_eof && matches!(self.state, SessionState::Preface { .. }) {
-                            self.state = SessionState::Closing;
+                            self.enter(SessionState::Closing);
                             self.close_reason = Some(CloseReason::PeerClosedEarly);
                         }
                         return None;
@@ -363,6 +426,7 @@ impl ServerSession {
     /// Answers request `id`. Returns `false` (and sends nothing) if `id` is not outstanding —
     /// already answered, or the connection failed meanwhile.
     pub fn respond(&mut self, id: u32, response: Response, now: Instant) -> bool {
+        self.now = self.now.max(now);
         if self.state == SessionState::Closing || !self.outstanding.remove(&id) {
             return false;
         }
@@ -405,11 +469,11 @@ impl ServerSession {
         }
         match self.state {
             SessionState::Open => {
-                self.state = SessionState::Draining;
+                self.enter(SessionState::Draining);
                 self.maybe_finish();
             }
             SessionState::Handshake => {
-                self.state = SessionState::Closing;
+                self.enter(SessionState::Closing);
                 self.close_reason
                     .get_or_insert(CloseReason::PeerClosedEarly);
             }
@@ -432,7 +496,16 @@ impl ServerSession {
             return None;
         }
         let id = frame.header.request_id;
-        // §2.7 steps 3 and 4 come before anything else is looked at, so that no ERROR is ever
+        // §2.7 rule 2 (state) before rule 3 (version): a second HELLO is PROTOCOL_ERROR whatever
+        // its header version (it is normally written in version 1, §3.2).
+        if frame.header.msg_type == MessageType::Hello {
+            self.connection_error(
+                ErrorCode::PROTOCOL_ERROR,
+                "HELLO after the handshake".into(),
+            );
+            return None;
+        }
+        // §2.7 rules 3 and 4 come before anything else is looked at, so that no ERROR is ever
         // sent with an ID that is outstanding (it would be ambiguous).
         if frame.header.version != self.version {
             self.decode_failure(DecodeError::VersionMismatch {
@@ -453,6 +526,19 @@ impl ServerSession {
             self.duplicate_id(id);
             return None;
         }
+        // §2.7 rule 5, §4.1: an application type this server does not implement is UNKNOWN_TYPE
+        // before its flags and ID are looked at.
+        if let MessageType::Application(code) = frame.header.msg_type
+            && self.config.application_types & (1u128 << (code - MessageType::APPLICATION_START))
+                == 0
+        {
+            self.queue_error(
+                id,
+                ErrorCode::UNKNOWN_TYPE,
+                format!("application type {code:#04x} is not implemented by this server"),
+            );
+            return None;
+        }
         let ctx = DecodeContext::server(self.version, self.capabilities);
         let msg = match message::decode(frame, &ctx) {
             Ok(msg) => msg,
@@ -461,8 +547,10 @@ impl ServerSession {
                 return None;
             }
         };
+        let mut ping = None;
         let kind = match msg {
             Message::Hello(_) => {
+                // Caught above, before the version rule; kept so the match stays exhaustive.
                 self.connection_error(
                     ErrorCode::PROTOCOL_ERROR,
                     "HELLO after the handshake".into(),
@@ -478,7 +566,7 @@ impl ServerSession {
             }
             Message::Goodbye(_) => {
                 if self.state == SessionState::Open {
-                    self.state = SessionState::Draining;
+                    self.enter(SessionState::Draining);
                 }
                 self.maybe_finish();
                 return None;
@@ -486,32 +574,44 @@ impl ServerSession {
             Message::Error(e) => {
                 if id == 0 {
                     // §3.8: the peer gave up on the connection; nothing more is answered.
-                    self.state = SessionState::Closing;
+                    self.enter(SessionState::Closing);
                     self.outstanding.clear();
                     self.close_reason = Some(CloseReason::PeerError(e.code));
                 }
                 return None;
             }
+            // PING is answered by the session itself, as soon as it is read (§3.6), but only
+            // once it has passed the same rule-10 checks as every other request.
             Message::Ping(p) => {
-                self.queue_response(id, Response::Pong { data: p.data });
+                ping = Some(p.data);
+                None
+            }
+            Message::Echo(e) => Some(RequestKind::Echo {
+                payload: share(&frame.body, e.payload),
+            }),
+            Message::Compute(c) if !c.cost_is_valid() => {
+                // §2.7 rule 10.1: the request's own fields first, so that a request that can
+                // never succeed is never reported as retryable (SHUTTING_DOWN, BUSY).
+                self.queue_error(
+                    id,
+                    ErrorCode::INVALID_ARGUMENT,
+                    format!("COMPUTE cost {} is outside 1..={MAX_COMPUTE_COST}", c.cost),
+                );
                 return None;
             }
-            Message::Echo(e) => RequestKind::Echo {
-                payload: share(&frame.body, e.payload),
-            },
-            Message::Compute(c) => RequestKind::Compute {
+            Message::Compute(c) => Some(RequestKind::Compute {
                 cost: c.cost,
                 seed: share(&frame.body, c.seed),
-            },
-            Message::Sum(s) => RequestKind::Sum(s),
-            Message::SumRkyv(_) => RequestKind::SumRkyv {
+            }),
+            Message::Sum(s) => Some(RequestKind::Sum(s)),
+            Message::SumRkyv(_) => Some(RequestKind::SumRkyv {
                 archive: frame.body.clone(),
-            },
-            Message::Stats(_) => RequestKind::Stats,
-            Message::Application(a) => RequestKind::Application {
+            }),
+            Message::Stats(_) => Some(RequestKind::Stats),
+            Message::Application(a) => Some(RequestKind::Application {
                 type_code: a.type_code,
                 body: share(&frame.body, a.body),
-            },
+            }),
             // Types a server never receives were rejected by `decode` (direction rule).
             other => {
                 let t = other.msg_type();
@@ -524,7 +624,8 @@ impl ServerSession {
             }
         };
         if self.state == SessionState::Draining {
-            // §3.8: after GOODBYE (either way) new requests are refused, not silently dropped.
+            // §3.8: after GOODBYE (either way) new requests — PING included — are refused, not
+            // silently dropped. The client started or saw the drain: no retry hint (§4.8).
             self.queue_response(
                 id,
                 Response::Error {
@@ -546,6 +647,13 @@ impl ServerSession {
             );
             return None;
         }
+        let Some(kind) = kind else {
+            // PING: answered now, so it is never outstanding.
+            if let Some(data) = ping {
+                self.queue_response(id, Response::Pong { data });
+            }
+            return None;
+        };
         self.outstanding.insert(id);
         Some(Event::Request(Request { id, kind }))
     }
@@ -622,6 +730,8 @@ impl ServerSession {
         // §3.2: WELCOME is written in the base version; what follows in the negotiated one.
         encode_into(&mut self.outbox, &welcome, BASE_VERSION, 0);
         self.stats.frames_out += 1;
+        // §2.2: every frame after HELLO is held to the limit WELCOME announces.
+        self.decoder.set_max_frame_size(self.config.max_frame_size);
         self.state = SessionState::Open;
     }
 
@@ -634,7 +744,7 @@ impl ServerSession {
             if !self.goodbye_sent {
                 self.send_goodbye(ErrorCode::NO_ERROR, "");
             }
-            self.state = SessionState::Closing;
+            self.enter(SessionState::Closing);
             self.close_reason.get_or_insert(CloseReason::Graceful);
         }
     }
@@ -659,7 +769,7 @@ impl ServerSession {
         }
         self.queue_error(0, code, message);
         self.outstanding.clear();
-        self.state = SessionState::Closing;
+        self.enter(SessionState::Closing);
         self.close_reason = Some(CloseReason::LocalError(code));
     }
 
