@@ -338,10 +338,11 @@ pub fn session(data: &[u8]) {
     }
     wire.extend_from_slice(&server.outbox().take_all());
     // Every request was answered exactly once, unless a connection error (whose ERROR stands for
-    // all outstanding requests) or the peer's ERROR ended the connection.
+    // all outstanding requests), the peer's ERROR or an expired drain (an abortive close) ended
+    // the connection.
     let aborted = matches!(
         server.close_reason(),
-        Some(CloseReason::LocalError(_) | CloseReason::PeerError(_))
+        Some(CloseReason::LocalError(_) | CloseReason::PeerError(_) | CloseReason::DrainTimeout)
     );
     for (id, n) in &emitted {
         let a = answered.get(id).copied().unwrap_or(0);

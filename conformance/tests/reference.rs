@@ -243,3 +243,47 @@ fn several_targets_one_comparison_report() {
     assert!(text.contains("== Comparison (case × target)"), "{text}");
     assert!(report.passed(true));
 }
+
+/// Spec Appendix C names, for every point document 1.1 resolved, the cases that pin it: every
+/// case ID it names must exist (a renamed or removed case fails here, not silently in the text),
+/// and every case's requirements must be ones the runner knows.
+#[test]
+fn appendix_c_names_only_existing_cases_and_requirements_are_known() {
+    let cases = case::builtin();
+    let ids: std::collections::HashSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/PROTOCOL.md"))
+        .unwrap();
+    let appendix = &spec[spec.find("## Appendix C").expect("Appendix C exists")..];
+    let mut named = 0;
+    for word in appendix.split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '|') {
+        let w = word.trim_matches(|c: char| c == '.' || c == '(' || c == ')');
+        let looks_like_id = w.split_once('-').is_some_and(|(sec, rest)| {
+            !rest.is_empty()
+                && sec.contains('.')
+                && sec
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if looks_like_id {
+            assert!(ids.contains(w), "Appendix C names {w}, which is not a case");
+            named += 1;
+        }
+    }
+    assert!(named >= 60, "Appendix C names only {named} cases");
+    for c in &cases {
+        for r in &c.requires {
+            assert!(
+                [
+                    "v2",
+                    "rkyv",
+                    "handshake_timeout",
+                    "idle_timeout",
+                    "drain_timeout"
+                ]
+                .contains(&r.as_str()),
+                "{}: unknown requirement {r}",
+                c.id
+            );
+        }
+    }
+}

@@ -390,3 +390,47 @@ for_models!(
         stopper.join().unwrap();
     }
 );
+
+// Spec §8.4 (document 1.1): a connection counts against the limit until its socket is closed,
+// including its lingering close. The linger is long here so the lingering connection is certain
+// to hold its place while the next one is tried; the place comes back once it closes.
+for_models!(
+    lingering_connections_count_against_the_limit,
+    [Reactor, Threaded],
+    |model| {
+        let server = start(model, |c| {
+            c.max_connections = 1;
+            c.linger = Duration::from_secs(30);
+        });
+        let mut a = Reader::open(&server, 1);
+        a.send(&[0, 0, 0, 1]); // Length 1: FRAME_TOO_SHORT, then a lingering close
+        let (id, m) = a.frame();
+        assert_eq!((id, error_code(&m)), (0, Some(ErrorCode::FRAME_TOO_SHORT)));
+        // `a` is lingering now (we neither read to EOF nor close): it still holds the only place.
+        let mut b = Reader::new(connect(&server));
+        let (id, m) = b.frame();
+        assert_eq!((id, error_code(&m)), (0, Some(ErrorCode::CONNECTION_LIMIT)));
+        drop(b);
+        drop(a);
+        // Once both sockets are closed the place is free again (bounded retries, no timing claim).
+        let mut served = false;
+        for _ in 0..100 {
+            let mut c = Reader::new(connect(&server));
+            c.send(&hello_bytes(1, 1));
+            match c.next_frame() {
+                Ok((0, Message::Welcome(_))) => {
+                    served = true;
+                    break;
+                }
+                Ok((0, m)) if error_code(&m) == Some(ErrorCode::CONNECTION_LIMIT) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(
+            served,
+            "the place never came back after both connections closed"
+        );
+    }
+);

@@ -15,8 +15,8 @@ use super::{Outbox, RequestKind, Response};
 use crate::decoder::FrameDecoder;
 use crate::error::{DecodeError, ErrorCode};
 use crate::frame::{
-    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Frame, FrameHeader, MessageType, PREFACE,
-    SUPPORTED_VERSIONS,
+    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Frame, FrameHeader, MAX_MAX_FRAME_SIZE,
+    MIN_MAX_FRAME_SIZE, MessageType, PREFACE, SUPPORTED_VERSIONS,
 };
 use crate::message::{self, CAP_DEFINED, DecodeContext, Message, Role};
 
@@ -182,7 +182,8 @@ impl ClientSession {
         });
         encode_into(&mut outbox, &hello, BASE_VERSION, 0);
         ClientSession {
-            decoder: FrameDecoder::new(config.max_frame_size),
+            // §2.2: until WELCOME the limit in force is 4096 (a WELCOME is never longer).
+            decoder: FrameDecoder::new(MIN_MAX_FRAME_SIZE),
             config,
             state: State::Handshake,
             negotiated: None,
@@ -355,17 +356,39 @@ impl ClientSession {
             };
             return match message::decode(frame, &ctx)? {
                 Message::Welcome(w) => {
+                    // §9.2: every WELCOME fault is a connection error.
                     if w.version < self.config.min_version || w.version > self.config.max_version {
                         return Err(ClientError::Protocol(format!(
                             "server chose version {} not offered",
                             w.version
                         )));
                     }
+                    if w.max_frame_size < MIN_MAX_FRAME_SIZE {
+                        return Err(ClientError::Protocol(format!(
+                            "WELCOME max_frame_size {} is below {MIN_MAX_FRAME_SIZE}",
+                            w.max_frame_size
+                        )));
+                    }
+                    if w.max_outstanding == 0 {
+                        return Err(ClientError::Protocol("WELCOME max_outstanding is 0".into()));
+                    }
+                    if w.capabilities & !self.config.capabilities != 0 {
+                        return Err(ClientError::Protocol(format!(
+                            "WELCOME accepts capabilities {:#x} that were not offered ({:#x})",
+                            w.capabilities, self.config.capabilities
+                        )));
+                    }
+                    self.decoder.set_max_frame_size(
+                        self.config
+                            .max_frame_size
+                            .clamp(MIN_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE),
+                    );
                     let n = Negotiated {
                         version: w.version,
-                        max_frame_size: w.max_frame_size,
+                        // §9.2: above 16 MiB is treated as 16 MiB.
+                        max_frame_size: w.max_frame_size.min(MAX_MAX_FRAME_SIZE),
                         max_outstanding: w.max_outstanding,
-                        capabilities: w.capabilities & self.config.capabilities,
+                        capabilities: w.capabilities,
                         agent: w.agent.into_owned(),
                     };
                     self.negotiated = Some(n.clone());
