@@ -1,9 +1,11 @@
 //! The rkyv body path (spec §6.9), behind the `rkyv` feature.
 //!
-//! * **Format.** rkyv 0.8 archives with the features pinned in this crate's manifest:
-//!   `little_endian`, `aligned`, `pointer_width_32`. rkyv's layout depends on those features
-//!   anywhere in the dependency graph, so the format is part of the capability name
-//!   ([`crate::message::CAP_RKYV`]): a peer offers the bit only if it produces exactly this format.
+//! * **Format.** The spec (§6.9) defines the archived SUM body octet by octet: the values as
+//!   little-endian i64 followed by an 8-octet root (`rel_off: i32`, `count: u32`), and five
+//!   validation rules. rkyv 0.8 with the features pinned in this crate's manifest
+//!   (`little_endian`, `aligned`, `pointer_width_32`) produces and checks exactly that layout;
+//!   `tests/rkyv_rules.rs` holds rkyv to the spec's text, not the other way round. rkyv's layout
+//!   depends on those features anywhere in the dependency graph, which is why the test exists.
 //! * **Validation.** Network input is only ever read through [`rkyv::access`] with bytecheck
 //!   validation, given exactly the body slice — never the unchecked path. rkyv finds the root at
 //!   the *end* of the slice, so trailing bytes would change what is decoded; the frame's `Length`

@@ -44,8 +44,8 @@ use crate::frame::{
     BASE_VERSION, Direction, FRAME_OVERHEAD, Flags, Frame, FrameHeader, MessageType,
 };
 
-/// Capability bit 0 (spec §3.4, §6.9): rkyv 0.8 archives, little-endian, naturally aligned
-/// primitives, 32-bit relative pointers.
+/// Capability bit 0 (spec §3.4, §6.9): SUM may carry the archived body of §6.9 (little-endian
+/// values, aligned, a 32-bit relative pointer).
 pub const CAP_RKYV: u32 = 0x0000_0001;
 /// Every capability bit the spec defines.
 pub const CAP_DEFINED: u32 = CAP_RKYV;
