@@ -5,7 +5,8 @@
 //! format is documented in `spec/conformance/README.md`.
 
 use serde::Deserialize;
-use serde_json::Value;
+
+use crate::step::{self, Step};
 
 include!(concat!(env!("OUT_DIR"), "/cases.rs"));
 
@@ -35,6 +36,7 @@ impl std::fmt::Display for Level {
 
 /// One conformance case.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Case {
     /// Stable ID, `SECTION-name`.
     pub id: String,
@@ -46,8 +48,8 @@ pub struct Case {
     pub title: String,
     /// What is expected and why.
     pub description: String,
-    /// The steps, interpreted by [`crate::exec`].
-    pub steps: Vec<Value>,
+    /// The steps, typed and validated at load ([`crate::step`]), executed by [`crate::exec`].
+    pub steps: Vec<Step>,
     /// Optional capabilities the target must offer (`v2`, `rkyv`), else the case is Skipped.
     #[serde(default)]
     pub requires: Vec<String>,
@@ -67,9 +69,13 @@ fn yes() -> bool {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CaseFile {
     format: String,
     format_version: u32,
+    /// Informative: the program that wrote the file.
+    #[serde(default, rename = "generated_by")]
+    _generated_by: Option<String>,
     cases: Vec<Case>,
 }
 
@@ -85,6 +91,7 @@ pub fn parse(files: &[(&str, &str)]) -> Result<Vec<Case>, String> {
             ));
         }
         for mut c in f.cases {
+            step::validate(&c.steps).map_err(|e| format!("{name}: case {}: {e}", c.id))?;
             c.file = name.to_string();
             all.push(c);
         }

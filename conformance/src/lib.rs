@@ -18,6 +18,7 @@ pub mod exec;
 pub mod load;
 pub mod report;
 pub mod split;
+pub mod step;
 pub mod target;
 pub mod verdict;
 
@@ -155,27 +156,37 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
-/// The cuts a strategy expands to for a case.
-pub fn cuts(case: &Case, strategies: &[Strategy], seed: u64) -> Vec<Cut> {
+/// One planned run of a case: a concrete cut, or the `boundaries` strategy, which becomes one
+/// cut per offset once a whole run has counted the case's octets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planned {
+    /// Run under this cut.
+    Cut(Cut),
+    /// Cut at every offset (sampled for large cases).
+    Boundaries,
+}
+
+/// The runs the strategies expand to for a case.
+pub fn cuts(case: &Case, strategies: &[Strategy], seed: u64) -> Vec<Planned> {
     if case.timing_sensitive {
-        return vec![Cut::Whole];
+        return vec![Planned::Cut(Cut::Whole)];
     }
     let base = fnv(&case.id) ^ seed;
     let mut out = Vec::new();
     for s in strategies {
         match s {
-            Strategy::Whole => out.push(Cut::Whole),
-            Strategy::Bytewise => out.push(Cut::Bytewise),
+            Strategy::Whole => out.push(Planned::Cut(Cut::Whole)),
+            Strategy::Bytewise => out.push(Planned::Cut(Cut::Bytewise)),
             Strategy::Coalesced => {
                 if case.coalesce {
-                    out.push(Cut::Coalesced);
+                    out.push(Planned::Cut(Cut::Coalesced));
                 }
             }
-            Strategy::Random(n) => {
-                out.extend((0..*n).map(|i| Cut::Random(base.wrapping_add(u64::from(i)))))
-            }
-            Strategy::Delayed => out.push(Cut::Delayed(base)),
-            Strategy::Boundaries => out.push(Cut::At(0)), // expanded once the byte count is known
+            Strategy::Random(n) => out.extend(
+                (0..*n).map(|i| Planned::Cut(Cut::Random(base.wrapping_add(u64::from(i))))),
+            ),
+            Strategy::Delayed => out.push(Planned::Cut(Cut::Delayed(base))),
+            Strategy::Boundaries => out.push(Planned::Boundaries),
         }
     }
     out
@@ -236,23 +247,26 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
         coalesce: case.coalesce,
         timeouts: target.timeouts,
     };
-    for cut in cuts(case, &opts.strategies, opts.seed) {
-        if cut == Cut::At(0) {
-            // boundaries: every k for small cases, 32 evenly spaced points for larger ones.
-            if t.sent == 0 {
-                t.record(exec::run(target, &case.steps, settings(Cut::Whole)));
+    for planned in cuts(case, &opts.strategies, opts.seed) {
+        let cut = match planned {
+            Planned::Cut(cut) => cut,
+            Planned::Boundaries => {
+                // Every k for small cases, 32 evenly spaced points for larger ones.
+                if t.sent == 0 {
+                    t.record(exec::run(target, &case.steps, settings(Cut::Whole)));
+                }
+                let sent = t.sent;
+                let ks: Vec<u64> = if sent <= 256 {
+                    (1..sent).collect()
+                } else {
+                    (1..=32).map(|i| i * sent / 33).collect()
+                };
+                for k in ks {
+                    t.record(exec::run(target, &case.steps, settings(Cut::At(k))));
+                }
+                continue;
             }
-            let sent = t.sent;
-            let ks: Vec<u64> = if sent <= 256 {
-                (1..sent).collect()
-            } else {
-                (1..=32).map(|i| i * sent / 33).collect()
-            };
-            for k in ks {
-                t.record(exec::run(target, &case.steps, settings(Cut::At(k))));
-            }
-            continue;
-        }
+        };
         t.record(exec::run(target, &case.steps, settings(cut)));
     }
     let Tally { runs, failures, .. } = t;

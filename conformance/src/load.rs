@@ -23,7 +23,7 @@ use echowire_codec::frame::{MessageType, PREFACE};
 use echowire_codec::message::{self, Message};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::target::{Target, TargetSpec};
 
@@ -288,8 +288,87 @@ fn raise_fd_limit(want: u64) {
     }
 }
 
-/// Runs the load; returns the JSON summary (also printed by the CLI).
-pub fn run(o: &LoadOptions) -> Result<Value, String> {
+/// What a load run measured (written as JSON by `--json`; `bench/compare.sh` reads it).
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum LoadReport {
+    /// Requests were sent.
+    Traffic(TrafficReport),
+    /// Idle connections were held.
+    Idle(IdleReport),
+}
+
+/// The result of a closed- or open-loop run.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrafficReport {
+    /// The target.
+    pub target: String,
+    /// `open` (a fixed rate) or `closed` (a fixed depth).
+    pub mode: &'static str,
+    /// Connections.
+    pub connections: usize,
+    /// Requests in flight per connection (closed loop).
+    pub depth: usize,
+    /// Requests per second (open loop).
+    pub rate: Option<f64>,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// ECHO payload octets.
+    pub echo_size: usize,
+    /// Share of COMPUTE requests.
+    pub compute_share: f64,
+    /// COMPUTE cost.
+    pub compute_cost: u32,
+    /// Share of PING requests.
+    pub ping_share: f64,
+    /// Requests answered as asked.
+    pub requests_ok: u64,
+    /// Of those, per second.
+    pub requests_per_s: f64,
+    /// Payload megabytes per second.
+    pub mb_per_s: f64,
+    /// ERROR answers by code name.
+    pub errors: BTreeMap<String, u64>,
+    /// Of those, BUSY.
+    pub busy: u64,
+    /// Latency per request kind (`echo`, `compute`, `ping`).
+    pub latency: BTreeMap<&'static str, Latency>,
+}
+
+/// Latency of one request kind, in microseconds, from its intended send time.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    /// Requests measured.
+    pub count: u64,
+    /// Median.
+    pub p50_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Maximum.
+    pub max_us: f64,
+    /// Mean.
+    pub mean_us: f64,
+}
+
+/// The result of an idle run.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdleReport {
+    /// The target.
+    pub target: String,
+    /// Always `idle`.
+    pub mode: &'static str,
+    /// Connections held.
+    pub connections: usize,
+    /// Seconds it took to open them.
+    pub open_s: f64,
+}
+
+/// Runs the load; returns what it measured.
+pub fn run(o: &LoadOptions) -> Result<LoadReport, String> {
     let target = Target::open(o.target.clone(), Default::default())
         .map_err(|e| format!("cannot start target: {e}"))?;
     if let Some(n) = o.idle {
@@ -317,29 +396,43 @@ pub fn run(o: &LoadOptions) -> Result<Value, String> {
     })?;
     let secs = o.duration.as_secs_f64();
     let _ = started;
-    let mut lat = serde_json::Map::new();
+    let mut latency = BTreeMap::new();
     for (k, h) in &stats.hist {
         if h.is_empty() {
             continue;
         }
         let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-        lat.insert(k.name().into(), json!({
-            "count": h.len(), "p50_us": us(0.5), "p90_us": us(0.9), "p99_us": us(0.99), "p999_us": us(0.999),
-            "max_us": h.max() as f64 / 1000.0, "mean_us": h.mean() / 1000.0,
-        }));
+        latency.insert(
+            k.name(),
+            Latency {
+                count: h.len(),
+                p50_us: us(0.5),
+                p90_us: us(0.9),
+                p99_us: us(0.99),
+                p999_us: us(0.999),
+                max_us: h.max() as f64 / 1000.0,
+                mean_us: h.mean() / 1000.0,
+            },
+        );
     }
     let busy = stats.errors.get("BUSY").copied().unwrap_or(0);
-    Ok(json!({
-        "target": o.target.to_string(),
-        "mode": if o.rate.is_some() { "open" } else { "closed" },
-        "connections": o.connections, "depth": o.depth, "rate": o.rate,
-        "duration_s": secs, "echo_size": o.echo_size, "compute_share": o.compute_share, "compute_cost": o.compute_cost,
-        "ping_share": o.ping_share,
-        "requests_ok": stats.ok,
-        "requests_per_s": stats.ok as f64 / secs,
-        "mb_per_s": stats.bytes as f64 / secs / 1e6,
-        "errors": stats.errors, "busy": busy,
-        "latency": lat,
+    Ok(LoadReport::Traffic(TrafficReport {
+        target: o.target.to_string(),
+        mode: if o.rate.is_some() { "open" } else { "closed" },
+        connections: o.connections,
+        depth: o.depth,
+        rate: o.rate,
+        duration_s: secs,
+        echo_size: o.echo_size,
+        compute_share: o.compute_share,
+        compute_cost: o.compute_cost,
+        ping_share: o.ping_share,
+        requests_ok: stats.ok,
+        requests_per_s: stats.ok as f64 / secs,
+        mb_per_s: stats.bytes as f64 / secs / 1e6,
+        errors: stats.errors,
+        busy,
+        latency,
     }))
 }
 
@@ -517,7 +610,7 @@ fn worker(target: &Target, n: usize, threads: usize, o: &LoadOptions) -> Result<
     Ok(stats)
 }
 
-fn idle(target: &Target, n: usize, o: &LoadOptions) -> Result<Value, String> {
+fn idle(target: &Target, n: usize, o: &LoadOptions) -> Result<LoadReport, String> {
     raise_fd_limit((n + 64) as u64);
     let start = Instant::now();
     let mut held = Vec::with_capacity(n);
@@ -534,39 +627,35 @@ fn idle(target: &Target, n: usize, o: &LoadOptions) -> Result<Value, String> {
     let _ = io::stdout().flush();
     std::thread::sleep(o.duration);
     drop(held);
-    Ok(
-        json!({"target": o.target.to_string(), "mode": "idle", "connections": n, "open_s": opened.as_secs_f64()}),
-    )
+    Ok(LoadReport::Idle(IdleReport {
+        target: o.target.to_string(),
+        mode: "idle",
+        connections: n,
+        open_s: opened.as_secs_f64(),
+    }))
 }
 
 /// A one-screen human summary of a load result.
-pub fn summary(v: &Value) -> String {
+pub fn summary(r: &TrafficReport) -> String {
     let mut s = format!(
         "{} {} conns={} depth={} echo={}B compute={}%: {:.0} req/s, {:.1} MB/s",
-        v["target"].as_str().unwrap_or(""),
-        v["mode"].as_str().unwrap_or(""),
-        v["connections"],
-        v["depth"],
-        v["echo_size"],
-        v["compute_share"].as_f64().unwrap_or(0.0) * 100.0,
-        v["requests_per_s"].as_f64().unwrap_or(0.0),
-        v["mb_per_s"].as_f64().unwrap_or(0.0)
+        r.target,
+        r.mode,
+        r.connections,
+        r.depth,
+        r.echo_size,
+        r.compute_share * 100.0,
+        r.requests_per_s,
+        r.mb_per_s
     );
-    if let Some(l) = v["latency"].as_object() {
-        for (k, x) in l {
-            s.push_str(&format!(
-                "\n  {k:<8} p50 {:>8.1} µs  p90 {:>8.1}  p99 {:>8.1}  p99.9 {:>8.1}  max {:>9.1}  (n={})",
-                x["p50_us"].as_f64().unwrap_or(0.0),
-                x["p90_us"].as_f64().unwrap_or(0.0),
-                x["p99_us"].as_f64().unwrap_or(0.0),
-                x["p999_us"].as_f64().unwrap_or(0.0),
-                x["max_us"].as_f64().unwrap_or(0.0),
-                x["count"]
-            ));
-        }
+    for (k, x) in &r.latency {
+        s.push_str(&format!(
+            "\n  {k:<8} p50 {:>8.1} µs  p90 {:>8.1}  p99 {:>8.1}  p99.9 {:>8.1}  max {:>9.1}  (n={})",
+            x.p50_us, x.p90_us, x.p99_us, x.p999_us, x.max_us, x.count
+        ));
     }
-    if let Some(e) = v["errors"].as_object().filter(|e| !e.is_empty()) {
-        s.push_str(&format!("\n  errors: {}", Value::Object(e.clone())));
+    if !r.errors.is_empty() {
+        s.push_str(&format!("\n  errors: {:?}", r.errors));
     }
     s
 }

@@ -33,11 +33,13 @@ impl FromStr for Strategy {
             "boundaries" => Strategy::Boundaries,
             "coalesced" => Strategy::Coalesced,
             "delayed" => Strategy::Delayed,
-            r if r.starts_with("random:") => Strategy::Random(
-                r[7..]
-                    .parse()
-                    .map_err(|_| format!("{r:?}: random:N needs a count"))?,
-            ),
+            r if r.starts_with("random:") => match r["random:".len()..].parse() {
+                // random:0 would run each case zero times, and zero runs is not a pass.
+                Ok(0) | Err(_) => {
+                    return Err(format!("{r:?}: random:N needs a count of 1 or more"));
+                }
+                Ok(n) => Strategy::Random(n),
+            },
             "random" => Strategy::Random(1),
             other => {
                 return Err(format!(

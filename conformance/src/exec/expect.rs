@@ -1,0 +1,135 @@
+//! Expectations: what must arrive next, matched against what the reader observed.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::reader::{Closed, Ev};
+use super::{Exec, StepResult, fail};
+use crate::step::{CloseHow, Expect, ExpectKind, Pattern};
+use crate::verdict::{describe, expand, matches};
+
+impl Exec {
+    /// Writes what coalescing held back and checks the expectations deferred behind it.
+    pub(super) fn flush_and_check(&mut self) -> StepResult {
+        if !self.pending.is_empty() {
+            let bytes = std::mem::take(&mut self.pending);
+            self.writer.send(super::Cmd::Data(bytes));
+        }
+        // Spec §3.6.1: responses to frames that went out in one write may come in any order, so
+        // consecutive deferred response expectations are matched as one unordered group.
+        let deferred = std::mem::take(&mut self.deferred);
+        let mut k = 0;
+        while k < deferred.len() {
+            let (i, e) = &deferred[k];
+            let group: Vec<Vec<Pattern>> = deferred[k..]
+                .iter()
+                .map_while(|(_, e)| e.response_patterns())
+                .collect();
+            if group.len() > 1 {
+                k += group.len();
+                let deadline = self.deadline(e);
+                self.expect_unordered(*i, &group.concat(), deadline)?;
+                continue;
+            }
+            self.expect(*i, e)?;
+            k += 1;
+        }
+        Ok(())
+    }
+
+    /// The deadline of an expectation: its own `within_ms` (never below the run's default), or
+    /// the run's default.
+    fn deadline(&self, e: &Expect) -> Instant {
+        let d = match &e.within_ms {
+            Some(ms) => self.ms(ms).max(self.settings.timeout),
+            None => self.settings.timeout,
+        };
+        Instant::now() + d
+    }
+
+    fn expanded(&self, p: &Pattern) -> Value {
+        expand(&p.0, self.limit.unwrap_or(u32::MAX))
+    }
+
+    pub(super) fn expect(&mut self, i: usize, e: &Expect) -> StepResult {
+        match &e.kind {
+            ExpectKind::Frame(p) => {
+                let p = self.expanded(p);
+                let ev = self.next_event(self.deadline(e));
+                match &ev {
+                    Ev::Frame(v) if matches(&p, v) => Ok(()),
+                    _ => Err(fail(i, format!("frame {}", describe(&p)), ev.describe())),
+                }
+            }
+            ExpectKind::OneOf(alts) => {
+                let alts: Vec<Value> = alts.iter().map(|a| self.expanded(a)).collect();
+                let ev = self.next_event(self.deadline(e));
+                match &ev {
+                    Ev::Frame(v) if alts.iter().any(|a| matches(a, v)) => Ok(()),
+                    _ => Err(fail(
+                        i,
+                        format!("one of {}", describe(&Value::Array(alts))),
+                        ev.describe(),
+                    )),
+                }
+            }
+            ExpectKind::Unordered(pats) => self.expect_unordered(i, pats, self.deadline(e)),
+            ExpectKind::Closed(how) => {
+                let ev = self.next_event(self.deadline(e));
+                // Over a Unix-domain socket there is no reset: an abortive close is an end of
+                // stream.
+                let reset_visible = self.conn.has_reset();
+                match (&ev, how) {
+                    (Ev::Closed(Closed::Clean), CloseHow::Clean | CloseHow::Any)
+                    | (Ev::Closed(Closed::Reset), CloseHow::Any | CloseHow::Reset) => Ok(()),
+                    (Ev::Closed(Closed::Clean), CloseHow::Reset) if !reset_visible => Ok(()),
+                    _ => Err(fail(
+                        i,
+                        match how {
+                            CloseHow::Clean => "a clean end of stream (FIN, no RST)",
+                            CloseHow::Reset => "an abortive close (RST) with no frame before it",
+                            CloseHow::Any => "the connection closed (FIN or RST)",
+                        },
+                        ev.describe(),
+                    )),
+                }
+            }
+            ExpectKind::Nothing(ms) => {
+                let d = self.ms(ms);
+                let ev = self.next_event(Instant::now() + d);
+                match ev {
+                    Ev::Timeout => Ok(()),
+                    other => Err(fail(
+                        i,
+                        format!("nothing for {} ms", d.as_millis()),
+                        other.describe(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The next `pats.len()` frames match `pats` in any order.
+    fn expect_unordered(&mut self, i: usize, pats: &[Pattern], deadline: Instant) -> StepResult {
+        let mut left: Vec<Value> = pats.iter().map(|p| self.expanded(p)).collect();
+        let total = left.len();
+        while !left.is_empty() {
+            let ev = self.next_event(deadline);
+            let found = match &ev {
+                Ev::Frame(v) => left.iter().position(|p| matches(p, v)),
+                _ => None,
+            };
+            let Some(k) = found else {
+                let expected = format!(
+                    "{} more of {total} frames in any order, e.g. {}",
+                    left.len(),
+                    describe(&left[0])
+                );
+                return Err(fail(i, expected, ev.describe()));
+            };
+            left.swap_remove(k);
+        }
+        Ok(())
+    }
+}

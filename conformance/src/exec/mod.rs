@@ -1,0 +1,349 @@
+//! Runs a case's typed steps over one connection and records the wire log.
+//!
+//! The work is split by job:
+//!
+//! * [`writer`]: a thread owns the sending half — it applies the split strategy to each send,
+//!   performs half-closes, pauses and trickles, and never blocks the reader, so a case where the
+//!   server stops reading (backpressure) cannot deadlock the runner;
+//! * [`reader`]: the calling thread reads frames, ends of stream and resets, each wait bounded by
+//!   a deadline, so no case can hang the runner;
+//! * [`expect`]: matches expectations against what was read, including the orders spec §3.6.1
+//!   permits;
+//! * [`probe`]: what a target offers, and whether it still serves after a case;
+//! * this module: the step loop, sends, coalescing.
+//!
+//! Splits are planned by [`crate::split`]; cases are typed and validated by [`crate::step`].
+
+use std::net::Shutdown;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use echowire_codec::decoder::FrameDecoder;
+use echowire_codec::frame::PREFACE;
+use echowire_codec::message::{self, Message};
+
+use crate::split::Cut;
+use crate::step::{Expect, ExpectKind, Millis, Step};
+use crate::target::{Conn, Target, Timeouts};
+
+mod expect;
+mod probe;
+mod reader;
+mod writer;
+
+pub use probe::{ProbeError, TargetInfo, alive, probe};
+use reader::Closed;
+pub use reader::frame_json;
+use writer::{Cmd, Log, Writer, log_entry};
+
+/// Direction of a wire-log entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Dir {
+    /// Client (runner) to server.
+    #[serde(rename = "c2s")]
+    ClientToServer,
+    /// Server to client.
+    #[serde(rename = "s2c")]
+    ServerToClient,
+}
+
+/// One write or read.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WireEntry {
+    /// Which way.
+    pub dir: Dir,
+    /// Milliseconds since the connection opened.
+    pub at_ms: u64,
+    /// Stream offset of the first byte.
+    pub offset: u64,
+    /// The bytes, hex (or a note such as "FIN", "RST", "write error: ...").
+    pub hex: String,
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Failure {
+    /// Step index (0-based) that failed; for parallel steps, "connection N" is in `expected`.
+    pub step: usize,
+    /// What the case accepts.
+    pub expected: String,
+    /// What happened.
+    pub observed: String,
+}
+
+/// One run of a case under one cut.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunResult {
+    /// The cut (strategy and seed).
+    pub cut: String,
+    /// Local address of the connection.
+    pub local_addr: String,
+    /// `None` if every step passed.
+    pub failure: Option<Failure>,
+    /// Both directions, in order.
+    pub wire: Vec<WireEntry>,
+    /// Bytes the runner sent (for `boundaries`).
+    #[serde(skip)]
+    pub sent_bytes: u64,
+}
+
+/// Per-run settings.
+#[derive(Clone, Copy, Debug)]
+pub struct RunSettings {
+    /// How bytes are cut.
+    pub cut: Cut,
+    /// Default deadline of each expectation.
+    pub timeout: Duration,
+    /// Whether the case allows coalescing.
+    pub coalesce: bool,
+    /// The timeouts the target declares: time expressions (`idle_timeout+1500`) use them.
+    pub timeouts: Timeouts,
+}
+
+struct Exec {
+    conn: Conn,
+    writer: Writer,
+    log: Log,
+    start: Instant,
+    dec: FrameDecoder,
+    buf: BytesMut,
+    rx_offset: u64,
+    closed: Option<Closed>,
+    version: Option<u8>,
+    /// Version requests are written in before WELCOME is read (coalesced handshake).
+    assumed_version: Option<u8>,
+    limit: Option<u32>,
+    caps: u32,
+    settings: RunSettings,
+    pending: Vec<u8>,
+    deferred: Vec<(usize, Expect)>,
+    finished: bool,
+}
+
+type StepResult = Result<(), Failure>;
+
+fn fail(step: usize, expected: impl Into<String>, observed: impl Into<String>) -> Failure {
+    Failure {
+        step,
+        expected: expected.into(),
+        observed: observed.into(),
+    }
+}
+
+/// Runs `steps` on a new connection to `target`.
+pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult {
+    let start = Instant::now();
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let failed = |local_addr: String, expected: &str, observed: String| RunResult {
+        cut: settings.cut.to_string(),
+        local_addr,
+        failure: Some(fail(0, expected, observed)),
+        wire: Vec::new(),
+        sent_bytes: 0,
+    };
+    let conn = match target.connect() {
+        Ok(c) => c,
+        Err(e) => {
+            return failed(
+                String::new(),
+                "a connection",
+                format!("connect failed: {e}"),
+            );
+        }
+    };
+    let local_addr = conn.local_addr();
+    let wconn = match conn.try_clone() {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("cannot clone the socket: {e}");
+            return failed(local_addr, "a usable connection", why);
+        }
+    };
+    let mut ex = Exec {
+        writer: Writer::start(wconn, settings.cut, log.clone(), start),
+        conn,
+        log: log.clone(),
+        start,
+        dec: FrameDecoder::new(u32::MAX),
+        buf: BytesMut::new(),
+        rx_offset: 0,
+        closed: None,
+        version: None,
+        assumed_version: None,
+        limit: None,
+        caps: 0,
+        settings,
+        pending: Vec::new(),
+        deferred: Vec::new(),
+        finished: false,
+    };
+    let mut failure = None;
+    for (i, step) in steps.iter().enumerate() {
+        if ex.finished {
+            break;
+        }
+        if let Err(f) = ex.step(i, step, target) {
+            failure = Some(f);
+            break;
+        }
+    }
+    if failure.is_none() {
+        failure = ex.flush_and_check().err();
+    }
+    let sent_bytes = ex.writer.finish();
+    let wire = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    RunResult {
+        cut: settings.cut.to_string(),
+        local_addr,
+        failure,
+        wire,
+        sent_bytes,
+    }
+}
+
+impl Exec {
+    fn coalescing(&self) -> bool {
+        self.settings.cut == Cut::Coalesced && self.settings.coalesce
+    }
+
+    fn default_version(&self) -> u8 {
+        self.version.or(self.assumed_version).unwrap_or(1)
+    }
+
+    fn send_bytes(&mut self, bytes: Vec<u8>) {
+        if self.coalescing() {
+            self.pending.extend_from_slice(&bytes);
+        } else {
+            self.writer.send(Cmd::Data(bytes));
+        }
+    }
+
+    /// A duration of a step. Cases that use an undeclared timeout are Skipped before they run
+    /// (their `requires`), and the forms were validated at load, so the fallback of 0 is never
+    /// reached by a valid case.
+    fn ms(&self, m: &Millis) -> Duration {
+        Duration::from_millis(m.eval(&self.settings.timeouts).unwrap_or(0))
+    }
+
+    fn step(&mut self, i: usize, step: &Step, target: &Target) -> StepResult {
+        // Sends and expectations may be coalesced; every other step acts on the connection in
+        // order, so what coalescing held back goes out (and is checked) first.
+        if !matches!(step, Step::Send(_) | Step::Expect(_) | Step::Handshake(_)) {
+            self.flush_and_check()?;
+        }
+        match step {
+            Step::Send(send) => {
+                if self.coalescing() && send.needs_limit() && self.limit.is_none() {
+                    self.flush_and_check()?;
+                }
+                let limit = self
+                    .limit
+                    .unwrap_or(echowire_codec::frame::MIN_MAX_FRAME_SIZE);
+                let bytes = send
+                    .build(self.default_version(), limit)
+                    .map_err(|e| fail(i, "a buildable send", e))?;
+                self.send_bytes(bytes);
+            }
+            Step::Expect(e) => {
+                // "Nothing for N ms" observes time: everything before it must be on the wire.
+                if self.coalescing() && !matches!(e.kind, ExpectKind::Nothing(_)) {
+                    self.deferred.push((i, e.clone()));
+                    return Ok(());
+                }
+                self.flush_and_check()?;
+                return self.expect(i, e);
+            }
+            Step::Handshake(h) => {
+                let (min, max) = (h.min_version, h.max_version());
+                let mut bytes = PREFACE.to_vec();
+                let hello = Message::Hello(message::Hello {
+                    min_version: min,
+                    max_version: max,
+                    max_frame_size: h.max_frame_size,
+                    capabilities: h.capabilities,
+                    agent: "echowire-conformance".into(),
+                });
+                hello
+                    .encode(1, 0, u32::MAX, &mut bytes)
+                    .map_err(|e| fail(i, "an encodable HELLO", e.to_string()))?;
+                self.send_bytes(bytes);
+                let e = Expect::frame(h.welcome_pattern());
+                if self.coalescing() && min == max {
+                    self.assumed_version = Some(min);
+                    self.deferred.push((i, e));
+                    return Ok(());
+                }
+                self.flush_and_check()?;
+                return self.expect(i, &e);
+            }
+            Step::HalfClose(_) => self.writer.send(Cmd::HalfClose),
+            Step::Pause(w) => self.writer.send(Cmd::Pause(self.ms(&w.ms))),
+            Step::Trickle(t) => self
+                .writer
+                .send(Cmd::Trickle(t.hex.0.clone(), self.ms(&t.interval_ms))),
+            Step::StopReading(w) => std::thread::sleep(self.ms(&w.ms)),
+            Step::Reset(_) => {
+                self.writer.sync(self.settings.timeout);
+                self.writer.finish();
+                let _ = self.conn.set_linger_zero();
+                log_entry(
+                    &self.log,
+                    self.start,
+                    Dir::ClientToServer,
+                    0,
+                    "RST (SO_LINGER 0, close)".into(),
+                );
+                let _ = self.conn.shutdown(Shutdown::Read);
+                self.finished = true;
+                // Dropping `self.conn` with the run closes the socket: a reset.
+            }
+            Step::Parallel(p) => {
+                let settings = self.settings;
+                let results: Vec<RunResult> = std::thread::scope(|s| {
+                    let hs: Vec<_> = (0..p.connections)
+                        .map(|_| s.spawn(|| run(target, &p.steps, settings)))
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| h.join().expect("parallel connection thread"))
+                        .collect()
+                });
+                for (k, r) in results.into_iter().enumerate() {
+                    if let Some(f) = r.failure {
+                        let n = p.connections;
+                        return Err(fail(
+                            i,
+                            format!("connection {k} of {n}, its step {}: {}", f.step, f.expected),
+                            f.observed,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates a time expression: `N`, `NAME`, `NAME+N`, `NAME-N` or `NAME/N`, where `NAME` is
+/// `handshake_timeout`, `idle_timeout` or `drain_timeout` in milliseconds as the target declared
+/// it. `None` for a malformed expression or an undeclared timeout.
+pub fn eval_ms(expr: &str, timeouts: &Timeouts) -> Option<u64> {
+    let expr = expr.trim();
+    if let Ok(n) = expr.parse::<u64>() {
+        return Some(n);
+    }
+    let split = expr.find(['+', '-', '/']).unwrap_or(expr.len());
+    let (name, rest) = expr.split_at(split);
+    let base = timeouts.millis(name.trim())?;
+    if rest.is_empty() {
+        return Some(base);
+    }
+    let (op, n) = rest.split_at(1);
+    let n: u64 = n.trim().parse().ok()?;
+    match op {
+        "+" => base.checked_add(n),
+        "-" => base.checked_sub(n),
+        "/" => base.checked_div(n),
+        _ => None,
+    }
+}

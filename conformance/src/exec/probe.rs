@@ -1,0 +1,136 @@
+//! Probes of a target: what it offers (a handshake offering every version and capability), and
+//! whether it still serves (the liveness probe after each case).
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use echowire_codec::decoder::FrameDecoder;
+use echowire_codec::frame::PREFACE;
+use echowire_codec::message::{self, DecodeContext, Message, Role};
+use serde_json::json;
+
+use super::{RunSettings, run};
+use crate::split::Cut;
+use crate::step::Step;
+use crate::target::{Conn, Target};
+
+/// What a target offers, from a handshake offering every version and capability.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TargetInfo {
+    /// The version it picked from 1..=255.
+    pub version: u8,
+    /// Capabilities it accepted from 0xFFFFFFFF.
+    pub capabilities: u32,
+    /// Its max_frame_size.
+    pub max_frame_size: u32,
+    /// Its agent string.
+    pub agent: String,
+}
+
+/// Why the capability probe failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeError {
+    /// Nothing accepts connections there: one clear error, no case is run.
+    Unreachable(String),
+    /// It accepts connections but its handshake is broken: the cases still run (as for a
+    /// version-1 target without capabilities) so the report shows what fails.
+    Handshake(String),
+}
+
+/// Handshakes with the target to learn what it supports.
+pub fn probe(target: &Target, timeout: Duration) -> Result<TargetInfo, ProbeError> {
+    let conn = target.connect().map_err(|e| {
+        ProbeError::Unreachable(format!("cannot connect to {}: {e}", target.address()))
+    })?;
+    probe_handshake(conn, target, timeout).map_err(ProbeError::Handshake)
+}
+
+fn probe_handshake(
+    mut conn: Conn,
+    target: &Target,
+    timeout: Duration,
+) -> Result<TargetInfo, String> {
+    let mut out = PREFACE.to_vec();
+    Message::Hello(message::Hello {
+        min_version: 1,
+        max_version: 255,
+        max_frame_size: 16 << 20,
+        capabilities: u32::MAX,
+        agent: "echowire-conformance probe".into(),
+    })
+    .encode(1, 0, u32::MAX, &mut out)
+    .map_err(|e| e.to_string())?;
+    conn.write_all(&out)
+        .map_err(|e| format!("cannot write to {}: {e}", target.address()))?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut dec = FrameDecoder::new(u32::MAX);
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(f) = dec
+            .decode(&mut buf)
+            .map_err(|e| format!("the target does not speak Echowire: {e}"))?
+        {
+            let ctx = DecodeContext {
+                receiver: Role::Client,
+                version: None,
+                capabilities: 0,
+            };
+            return match message::decode(&f, &ctx) {
+                Ok(Message::Welcome(w)) => {
+                    let _ = conn.shutdown(Shutdown::Write);
+                    Ok(TargetInfo {
+                        version: w.version,
+                        capabilities: w.capabilities,
+                        max_frame_size: w.max_frame_size,
+                        agent: w.agent.into_owned(),
+                    })
+                }
+                Ok(other) => Err(format!("the target answered HELLO with {other:?}")),
+                Err(e) => Err(format!("the target does not speak Echowire: {e}")),
+            };
+        }
+        match conn.read(&mut chunk) {
+            Ok(0) => return Err("the target closed the connection during the handshake".into()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(format!("no WELCOME from {}: {e}", target.address())),
+        }
+    }
+}
+
+/// The liveness probe run after each case: a fresh connection, handshake, one ECHO.
+pub fn alive(target: &Target, timeout: Duration) -> Result<(), String> {
+    let steps: Vec<Step> = serde_json::from_value(json!([
+        {"handshake": {"min_version": 1, "max_version": 1, "max_frame_size": 1 << 20, "capabilities": 0}},
+        {"send": {"frame": {"type": "ECHO", "request_id": 1, "body": {"payload": "6c697665"}}}},
+        {"expect": {"frame": {"type": "ECHO_REPLY", "request_id": 1, "body": {"payload": "6c697665"}}}},
+    ]))
+    .expect("the liveness probe's steps are well-formed");
+    let mut last = String::new();
+    for _ in 0..3 {
+        let r = run(
+            target,
+            &steps,
+            RunSettings {
+                cut: Cut::Whole,
+                timeout,
+                coalesce: true,
+                timeouts: target.timeouts,
+            },
+        );
+        match r.failure {
+            None => return Ok(()),
+            Some(f) => {
+                last = format!(
+                    "{}: expected {}, observed {}",
+                    f.step, f.expected, f.observed
+                )
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(last)
+}

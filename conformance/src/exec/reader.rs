@@ -1,0 +1,137 @@
+//! The reading half of a run: frames, ends of stream and resets as the runner observes them,
+//! each wait bounded by a deadline.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use echowire_codec::message::{self, DecodeContext, Message, Role};
+use serde_json::{Value, json};
+
+use super::writer::log_entry;
+use super::{Dir, Exec};
+use crate::verdict::describe;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Closed {
+    Clean,
+    Reset,
+}
+
+pub(super) enum Ev {
+    Frame(Value),
+    Closed(Closed),
+    Invalid(String),
+    Timeout,
+}
+
+impl Ev {
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Ev::Frame(v) => format!("frame {}", describe(v)),
+            Ev::Closed(Closed::Clean) => "end of stream (FIN)".into(),
+            Ev::Closed(Closed::Reset) => "connection reset (RST)".into(),
+            Ev::Invalid(e) => format!("invalid bytes from the server: {e}"),
+            Ev::Timeout => "nothing before the deadline".into(),
+        }
+    }
+}
+
+impl Exec {
+    pub(super) fn next_event(&mut self, deadline: Instant) -> Ev {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match self.dec.decode(&mut self.buf) {
+                Ok(Some(frame)) => return self.frame_event(frame),
+                Ok(None) => {}
+                Err(e) => return Ev::Invalid(e.to_string()),
+            }
+            if let Some(c) = self.closed {
+                if !self.buf.is_empty() {
+                    return Ev::Invalid(format!(
+                        "stream ended inside a frame ({} bytes buffered)",
+                        self.buf.len()
+                    ));
+                }
+                return Ev::Closed(c);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ev::Timeout;
+            }
+            let _ = self
+                .conn
+                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
+            match self.conn.read(&mut chunk) {
+                Ok(0) => {
+                    log_entry(
+                        &self.log,
+                        self.start,
+                        Dir::ServerToClient,
+                        self.rx_offset,
+                        "FIN".into(),
+                    );
+                    self.closed = Some(Closed::Clean);
+                }
+                Ok(n) => {
+                    log_entry(
+                        &self.log,
+                        self.start,
+                        Dir::ServerToClient,
+                        self.rx_offset,
+                        hex::encode(&chunk[..n]),
+                    );
+                    self.rx_offset += n as u64;
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log_entry(
+                        &self.log,
+                        self.start,
+                        Dir::ServerToClient,
+                        self.rx_offset,
+                        format!("RST ({e})"),
+                    );
+                    self.closed = Some(Closed::Reset);
+                }
+            }
+        }
+    }
+
+    fn frame_event(&mut self, frame: echowire_codec::Frame) -> Ev {
+        let ctx = DecodeContext {
+            receiver: Role::Client,
+            version: self.version,
+            capabilities: self.caps,
+        };
+        match message::decode(&frame, &ctx) {
+            Ok(m) => {
+                if let Message::Welcome(w) = &m {
+                    self.version = Some(w.version);
+                    self.limit = Some(w.max_frame_size);
+                    self.caps = w.capabilities;
+                }
+                Ev::Frame(frame_json(&frame, &m))
+            }
+            Err(e) => Ev::Invalid(format!("undecodable frame: {e}")),
+        }
+    }
+}
+
+/// The JSON form of a received frame (as in the vectors, plus `length`).
+pub fn frame_json(frame: &echowire_codec::Frame, m: &Message<'_>) -> Value {
+    let tagged = serde_json::to_value(m).unwrap_or(Value::Null);
+    json!({
+        "version": frame.header.version,
+        "type": tagged["type"],
+        "flags": frame.header.flags.0,
+        "request_id": frame.header.request_id,
+        "length": frame.header.length,
+        "body": tagged["body"],
+    })
+}

@@ -1,0 +1,165 @@
+//! The writer thread: it owns the sending half of a connection, applies the split strategy to
+//! each send, performs half-closes, pauses and trickles, and logs every write. It never blocks the
+//! reader, so a case where the server stops reading (backpressure) cannot deadlock the runner.
+
+use std::io::Write;
+use std::net::Shutdown;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+use super::{Dir, WireEntry};
+use crate::split::{Cut, random_chunks};
+use crate::target::Conn;
+
+pub(super) type Log = Arc<Mutex<Vec<WireEntry>>>;
+
+pub(super) enum Cmd {
+    Data(Vec<u8>),
+    HalfClose,
+    Pause(Duration),
+    Trickle(Vec<u8>, Duration),
+    Sync(Sender<()>),
+}
+
+pub(super) struct Writer {
+    tx: Option<Sender<Cmd>>,
+    thread: Option<JoinHandle<u64>>,
+}
+
+impl Writer {
+    pub(super) fn start(conn: Conn, cut: Cut, log: Log, start: Instant) -> Writer {
+        let (tx, rx) = channel();
+        let thread = std::thread::spawn(move || writer_loop(conn, cut, rx, log, start));
+        Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub(super) fn send(&self, cmd: Cmd) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(cmd);
+        }
+    }
+
+    /// Waits until everything queued was written (or failed).
+    pub(super) fn sync(&self, timeout: Duration) {
+        let (tx, rx) = channel();
+        self.send(Cmd::Sync(tx));
+        let _ = rx.recv_timeout(timeout);
+    }
+
+    /// Stops the thread; returns the bytes written.
+    pub(super) fn finish(&mut self) -> u64 {
+        self.tx.take();
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
+pub(super) fn log_entry(log: &Log, start: Instant, dir: Dir, offset: u64, hex: String) {
+    let at_ms = start.elapsed().as_millis() as u64;
+    log.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(WireEntry {
+            dir,
+            at_ms,
+            offset,
+            hex,
+        });
+}
+
+fn writer_loop(mut conn: Conn, cut: Cut, rx: Receiver<Cmd>, log: Log, start: Instant) -> u64 {
+    let seed = match cut {
+        Cut::Random(s) | Cut::Delayed(s) => s,
+        _ => 0,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut offset = 0u64;
+    let mut broken = false;
+    // `delayed` and `boundaries` pause between chunks; a budget keeps long cases (1000 pipelined
+    // requests) within the expectations' deadlines: the first pauses are what matter.
+    let mut pauses_left = 200u32;
+    let write = |conn: &mut Conn, chunk: &[u8], offset: &mut u64, broken: &mut bool| {
+        if *broken || chunk.is_empty() {
+            return;
+        }
+        match conn.write_all(chunk) {
+            Ok(()) => {
+                log_entry(
+                    &log,
+                    start,
+                    Dir::ClientToServer,
+                    *offset,
+                    hex::encode(chunk),
+                );
+                *offset += chunk.len() as u64;
+            }
+            Err(e) => {
+                log_entry(
+                    &log,
+                    start,
+                    Dir::ClientToServer,
+                    *offset,
+                    format!("write error: {e}"),
+                );
+                *broken = true;
+            }
+        }
+    };
+    for cmd in rx {
+        match cmd {
+            Cmd::Data(data) => {
+                let sizes: Vec<usize> = match cut {
+                    Cut::Whole | Cut::Coalesced => vec![data.len()],
+                    Cut::Bytewise => vec![1; data.len()],
+                    Cut::At(k) if offset < k && k < offset + data.len() as u64 => {
+                        let first = (k - offset) as usize;
+                        vec![first, data.len() - first]
+                    }
+                    Cut::At(_) => vec![data.len()],
+                    Cut::Random(_) => random_chunks(&mut rng, data.len(), 32),
+                    Cut::Delayed(_) => random_chunks(&mut rng, data.len(), (data.len() / 3).max(1)),
+                };
+                let mut at = 0;
+                for (i, n) in sizes.iter().enumerate() {
+                    if i > 0 && matches!(cut, Cut::Delayed(_) | Cut::At(_)) && pauses_left > 0 {
+                        pauses_left -= 1;
+                        // A pause long enough for the server to read the previous chunk alone.
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    write(&mut conn, &data[at..at + n], &mut offset, &mut broken);
+                    at += n;
+                }
+            }
+            Cmd::HalfClose => {
+                let _ = conn.shutdown(Shutdown::Write);
+                log_entry(
+                    &log,
+                    start,
+                    Dir::ClientToServer,
+                    offset,
+                    "FIN (half-close)".into(),
+                );
+            }
+            Cmd::Pause(d) => std::thread::sleep(d),
+            Cmd::Trickle(data, interval) => {
+                for b in data {
+                    write(&mut conn, &[b], &mut offset, &mut broken);
+                    if broken {
+                        break;
+                    }
+                    std::thread::sleep(interval);
+                }
+            }
+            Cmd::Sync(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+    offset
+}
