@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use echowire_codec::session::ServerConfig;
+use echowire_codec::session::{
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_OUTSTANDING, DEFAULT_MAX_PENDING_OUTPUT, ServerConfig,
+};
 
 use crate::listener::ListenAddr;
 
@@ -18,7 +21,9 @@ pub enum Model {
     Blocking,
 }
 
-/// Everything the server needs to start.
+/// Everything the server needs to start. [`Config::default`] is the one place the reference
+/// server's defaults live (the protocol-level ones come from the codec's session constants); the
+/// CLI shows and uses these values.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Where to listen.
@@ -66,11 +71,11 @@ impl Default for Config {
             queue_depth: 256,
             max_frame: echowire_codec::frame::DEFAULT_MAX_FRAME_SIZE,
             max_connections: 10_000,
-            max_outstanding: 1024,
-            max_pending_output: 1 << 20,
-            handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(300),
-            drain_timeout: Duration::from_secs(30),
+            max_outstanding: DEFAULT_MAX_OUTSTANDING,
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             linger: Duration::from_secs(1),
             allow_uids: Vec::new(),
             socket_mode: 0o660,

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use echowire_server::{Config, ListenAddr, Model, Server};
@@ -18,10 +17,10 @@ use echowire_server::{Config, ListenAddr, Model, Server};
 struct Args {
     /// Address to listen on: HOST:PORT ([::1]:7878 for IPv6) or unix:/path/to.sock. Repeatable.
     /// Port 0 picks a free port.
-    #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    #[arg(long = "listen", value_name = "ADDR", default_values_t = Config::default().listen)]
     listen: Vec<ListenAddr>,
     /// I/O model.
-    #[arg(long, value_enum, default_value_t = Model::Reactor)]
+    #[arg(long, value_enum, default_value_t = Config::default().model)]
     model: Model,
     /// Reactor threads (reactor model). Default: available cores.
     #[arg(long, value_name = "N")]
@@ -30,40 +29,57 @@ struct Args {
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// Heavy requests queued for the workers before the server answers BUSY.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = Config::default().queue_depth)]
     queue_depth: usize,
     /// Largest frame Length accepted, announced in WELCOME (4096 ..= 16777216).
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+    #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_frame,
           value_parser = clap::value_parser!(u32).range(4096..=16_777_216))]
     max_frame: u32,
     /// Connections served at once; more are answered ERROR CONNECTION_LIMIT and closed.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
     max_connections: usize,
     /// Requests a client may have outstanding, announced in WELCOME.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_outstanding)]
     max_outstanding: u32,
     /// Time from accept to a complete HELLO (e.g. 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
-    handshake_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Config::default().handshake_timeout.into())]
+    handshake_timeout: humantime::Duration,
     /// Time without a complete frame, nothing outstanding, before GOODBYE IDLE_TIMEOUT.
-    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = humantime::parse_duration)]
-    idle_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Config::default().idle_timeout.into())]
+    idle_timeout: humantime::Duration,
     /// How long a graceful shutdown waits for outstanding work before closing anyway.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-    drain_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Config::default().drain_timeout.into())]
+    drain_timeout: humantime::Duration,
     /// Allowed peer uid on Unix sockets (SO_PEERCRED). Repeatable. Default: any uid.
     #[arg(long = "allow-uid", value_name = "UID")]
     allow_uid: Vec<u32>,
     /// Permission bits (octal) of created Unix socket files.
-    #[arg(long, value_name = "MODE", default_value = "660", value_parser = parse_mode)]
-    socket_mode: u32,
+    #[arg(long, value_name = "MODE", default_value_t = OctalMode(Config::default().socket_mode))]
+    socket_mode: OctalMode,
     /// Log filter (tracing env-filter syntax), e.g. info, echowire_server=debug.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
 }
 
-fn parse_mode(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s, 8).map_err(|e| format!("{s:?} is not an octal mode: {e}"))
+/// Permission bits written and read in octal (`660`), at most `777`.
+#[derive(Clone, Copy, Debug)]
+struct OctalMode(u32);
+
+impl std::str::FromStr for OctalMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match u32::from_str_radix(s, 8) {
+            Ok(m) if m <= 0o777 => Ok(OctalMode(m)),
+            Ok(_) => Err(format!("{s:?} is above 777, the largest permission mode")),
+            Err(e) => Err(format!("{s:?} is not an octal mode: {e}")),
+        }
+    }
+}
+
+impl std::fmt::Display for OctalMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:o}", self.0)
+    }
 }
 
 fn main() -> ExitCode {
@@ -92,11 +108,11 @@ fn main() -> ExitCode {
         max_frame: args.max_frame,
         max_connections: args.max_connections,
         max_outstanding: args.max_outstanding,
-        handshake_timeout: args.handshake_timeout,
-        idle_timeout: args.idle_timeout,
-        drain_timeout: args.drain_timeout,
+        handshake_timeout: args.handshake_timeout.into(),
+        idle_timeout: args.idle_timeout.into(),
+        drain_timeout: args.drain_timeout.into(),
         allow_uids: args.allow_uid,
-        socket_mode: args.socket_mode,
+        socket_mode: args.socket_mode.0,
         ..defaults
     };
     // Signals first, so a SIGTERM right after "listening on" is already handled.

@@ -25,7 +25,11 @@ use bytes::Bytes;
 
 pub use client::{ClientConfig, ClientError, ClientEvent, ClientSession, Negotiated};
 pub use outbox::{Outbox, ZERO_COPY_MIN};
-pub use server::{CloseReason, Event, ServerConfig, ServerSession, SessionState, SessionStats};
+pub use server::{
+    CloseReason, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_OUTSTANDING, DEFAULT_MAX_PENDING_OUTPUT, Event, ServerConfig, ServerSession,
+    SessionState, SessionStats,
+};
 
 use crate::error::ErrorCode;
 use crate::message::Sum;

@@ -30,7 +30,19 @@ use crate::frame::{
 };
 use crate::message::{self, CAP_DEFINED, DecodeContext, MAX_COMPUTE_COST, Message, Role};
 
-/// A server session's settings (what WELCOME announces, and the local limits).
+/// Default `max_outstanding` announced in WELCOME.
+pub const DEFAULT_MAX_OUTSTANDING: u32 = 1024;
+/// Default cap of queued output per connection before the session stops taking input (§8.4).
+pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1 << 20;
+/// Default handshake timeout (spec §8.3: RECOMMENDED 10 s, range 1 s ..= 30 s).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default idle timeout (spec §8.3: RECOMMENDED 300 s, range 1 s ..= 3600 s).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default drain timeout (spec §8.3: RECOMMENDED 30 s, range 1 s ..= 600 s).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A server session's settings (what WELCOME announces, and the local limits). The defaults are
+/// the constants above, which the reference server's configuration and CLI use too.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Largest `Length` accepted (announced in WELCOME).
@@ -64,11 +76,11 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            max_outstanding: 1024,
-            max_pending_output: 4 << 20,
-            handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Some(Duration::from_secs(300)),
-            drain_timeout: Duration::from_secs(30),
+            max_outstanding: DEFAULT_MAX_OUTSTANDING,
+            max_pending_output: DEFAULT_MAX_PENDING_OUTPUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             application_types: 0,
             min_version: *SUPPORTED_VERSIONS.start(),
             max_version: *SUPPORTED_VERSIONS.end(),
