@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 fn main() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/conformance");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("spec/conformance exists")

@@ -18,7 +18,9 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
+#[cfg(unix)]
 use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
@@ -53,6 +55,7 @@ impl Client<TcpStream> {
     }
 }
 
+#[cfg(unix)]
 impl Client<UnixStream> {
     /// Connects over a Unix socket and completes the handshake.
     pub fn connect_unix(path: impl AsRef<Path>, config: ClientConfig) -> Result<Self, ClientError> {
@@ -249,16 +252,11 @@ impl<S: Read + Write> Client<S> {
         }
     }
 
-    /// SUM, in the standard encoding or (if negotiated) as an rkyv archive.
-    pub fn sum(&mut self, values: Vec<i64>, rkyv: bool) -> Result<SumResult, ClientError> {
+    /// SUM, in the standard encoding or (if negotiated) in its archived form (spec §6.9).
+    pub fn sum(&mut self, values: Vec<i64>, archived: bool) -> Result<SumResult, ClientError> {
         let sum = Sum { values };
-        let kind = if rkyv {
-            #[cfg(feature = "rkyv")]
-            {
-                RequestKind::sum_rkyv(&sum).map_err(|e| ClientError::Protocol(e.to_string()))?
-            }
-            #[cfg(not(feature = "rkyv"))]
-            return Err(ClientError::Unsupported("built without the rkyv feature"));
+        let kind = if archived {
+            RequestKind::sum_archived(&sum).map_err(|e| ClientError::Protocol(e.to_string()))?
         } else {
             RequestKind::Sum(sum)
         };

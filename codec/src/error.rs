@@ -244,9 +244,15 @@ pub enum BodyErrorKind {
     /// A value the type rejected (an enum variant index, a fixed-size field of the wrong size).
     #[error("{0}")]
     Invalid(String),
-    /// The rkyv archive failed validation (§6.9).
-    #[error("rkyv archive rejected: {0}")]
-    InvalidArchive(String),
+    /// The archived body breaks a validation rule of spec §6.9.3 (numbered 1 to 5).
+    #[error(
+        "archived body breaks rule {rule} of spec section 6.9.3: {}",
+        crate::body::archive::RULES[usize::from(rule.clamp(&1, &5) - 1)]
+    )]
+    InvalidArchive {
+        /// The rule's number.
+        rule: u8,
+    },
 }
 
 /// A body decoding failure: what, at which body offset, in which field.

@@ -20,7 +20,10 @@
 //! * [`message`]: one type per message (§4) and the receiver rules (§5.4);
 //! * [`session`]: the sans-IO server and client state machines (§3.5) — handshake, version
 //!   negotiation, limits, request IDs, cancel, drain;
-//! * [`client`]: a blocking client; [`tokio`]: `tokio_util` codec (feature `tokio`).
+//! * `client`: a blocking client (feature `client`, on by default); `tokio`: a `tokio_util`
+//!   codec (feature `tokio`); `fuzzing`: the harnesses the fuzz targets call (feature `fuzzing`).
+//!
+//! With no feature at all the crate is the pure core: no socket, thread or clock anywhere.
 //!
 //! ## Example: a client and a server session talking in memory
 //! ```
@@ -55,17 +58,20 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod body;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod decoder;
 pub mod error;
 pub mod frame;
-#[cfg(feature = "arbitrary")]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod message;
 pub mod session;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+/// The `bytes` crate, whose `Bytes`/`BytesMut` appear throughout this crate's API.
+pub use bytes;
 pub use decoder::FrameDecoder;
 pub use error::{BodyError, DecodeError, ErrorCode};
 pub use frame::{Flags, Frame, FrameHeader, MessageType, PREFACE};

@@ -217,7 +217,7 @@ fn every_body_error_variant_formats() {
         BodyErrorKind::DepthLimit(64),
         BodyErrorKind::Unsupported("x"),
         BodyErrorKind::Invalid("y".into()),
-        BodyErrorKind::InvalidArchive("z".into()),
+        BodyErrorKind::InvalidArchive { rule: 3 },
     ];
     for kind in kinds {
         let e = BodyError {

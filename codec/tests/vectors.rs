@@ -11,7 +11,7 @@ use echowire_codec::message::{self, DecodeContext, Message, Role};
 use serde_json::{Value, json};
 
 fn load(name: &str) -> Vec<Value> {
-    let path = format!("{}/../spec/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let doc: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["format"], "echowire-vectors");

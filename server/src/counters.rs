@@ -31,6 +31,8 @@ pub struct Counters {
     /// The most output ever queued for one connection after a write attempt (bytes): shows the
     /// backpressure cap holding.
     pub output_high_water: AtomicU64,
+    /// SUM requests answered from their archived body (spec §6.9), read in place.
+    pub archived_sums: AtomicU64,
     /// ERROR frames sent, by code.
     errors: Mutex<BTreeMap<u16, u64>>,
 }
@@ -83,14 +85,7 @@ impl Counters {
                 "output_high_water".into(),
                 self.output_high_water.load(Relaxed),
             ),
-            (
-                "rkyv_alignment_copies".into(),
-                echowire_codec::body::rkyv::alignment_copies(),
-            ),
-            (
-                "rkyv_in_place".into(),
-                echowire_codec::body::rkyv::in_place_accesses(),
-            ),
+            ("archived_sums".into(), self.archived_sums.load(Relaxed)),
         ]
     }
 }

@@ -40,6 +40,7 @@
 //! assert_eq!(back, put);
 //! ```
 
+pub mod archive;
 mod de;
 #[cfg(feature = "rkyv")]
 pub mod rkyv;

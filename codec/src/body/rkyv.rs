@@ -8,15 +8,17 @@
 //!   depends on those features anywhere in the dependency graph, which is why the test exists.
 //! * **Validation.** Network input is only ever read through [`rkyv::access`] with bytecheck
 //!   validation, given exactly the body slice — never the unchecked path. rkyv finds the root at
-//!   the *end* of the slice, so trailing bytes would change what is decoded; the frame's `Length`
-//!   delimits the body exactly.
-//! * **Alignment.** Archives are laid out for a buffer aligned to [`ARCHIVE_ALIGN`] bytes. A body
-//!   sits at an arbitrary offset in the receive buffer (12 bytes after its frame's start, which is
-//!   itself anywhere), so when the body's address is not a multiple of 16 it is first copied into
-//!   an [`AlignedVec`]. That copy is the only one on this path; [`alignment_copies`] counts them so
-//!   benchmarks and the server's STATS can report how often it happens.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//!   the *end* of the slice, so trailing bytes would change what is decoded.
+//! * **Alignment.** rkyv reads archives in place with aligned loads, so a body whose address is
+//!   not a multiple of [`ARCHIVE_ALIGN`] is first copied into an [`AlignedVec`]. (The protocol's
+//!   own archived SUM does not come through here: [`super::archive`] reads it with byte loads,
+//!   wherever it lies, without a copy.)
+//! * **Errors.** rkyv's own error text never leaves this module: a rejected archive is
+//!   [`BodyErrorKind::Invalid`] with a fixed message, so nothing of the library's internals can
+//!   reach the wire.
+//!
+//! This module is for applications that archive their own types with rkyv, and for the tests
+//! that hold rkyv and spec §6.9 to each other.
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
@@ -29,42 +31,60 @@ pub use crate::message::ArchivedSum;
 /// Alignment an archive is laid out for (rkyv's `AlignedVec` default).
 pub const ARCHIVE_ALIGN: usize = 16;
 
-static ALIGNMENT_COPIES: AtomicU64 = AtomicU64::new(0);
-static IN_PLACE: AtomicU64 = AtomicU64::new(0);
-
-/// How many archives had to be copied to an aligned buffer since the process started.
-pub fn alignment_copies() -> u64 {
-    ALIGNMENT_COPIES.load(Ordering::Relaxed)
+/// Archives any rkyv-serializable value with the format features pinned by this crate.
+pub fn encode<T>(value: &T) -> Result<AlignedVec, BodyError>
+where
+    T: for<'a> rkyv::Serialize<
+            rkyv::api::high::HighSerializer<
+                AlignedVec,
+                rkyv::ser::allocator::ArenaHandle<'a>,
+                rancor::Error,
+            >,
+        >,
+{
+    rkyv::to_bytes::<rancor::Error>(value).map_err(|_| {
+        BodyError::new(BodyErrorKind::Invalid(
+            "rkyv could not archive the value".into(),
+        ))
+    })
 }
 
-/// How many archives were accessed in place, without a copy.
-pub fn in_place_accesses() -> u64 {
-    IN_PLACE.load(Ordering::Relaxed)
-}
-
-/// Archives a SUM body.
+/// Archives a SUM body (the same octets as [`super::archive::write_sum`]).
 pub fn encode_sum(sum: &Sum) -> Result<AlignedVec, BodyError> {
-    rkyv::to_bytes::<rancor::Error>(sum)
-        .map_err(|e| BodyError::new(BodyErrorKind::Invalid(e.to_string())))
+    encode(sum)
 }
 
-/// Validates `body` as an archived [`Sum`] and runs `f` on it, copying to an aligned buffer first
-/// if `body` is misaligned (see the module docs).
+/// Validates `body` as an archived `T` and runs `f` on it, copying `body` to an aligned buffer
+/// first if it is misaligned (see the module docs). Never reads an unvalidated archive.
+pub fn with_archived<T, R>(body: &[u8], f: impl FnOnce(&T) -> R) -> Result<R, BodyError>
+where
+    T: rkyv::Portable
+        + for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>,
+{
+    let invalid = |_: rancor::Error| {
+        BodyError::at(
+            BodyErrorKind::Invalid("the archive failed validation".into()),
+            0,
+        )
+    };
+    if (body.as_ptr() as usize).is_multiple_of(ARCHIVE_ALIGN) {
+        return rkyv::access::<T, rancor::Error>(body)
+            .map(f)
+            .map_err(invalid);
+    }
+    let mut aligned: AlignedVec<ARCHIVE_ALIGN> = AlignedVec::with_capacity(body.len());
+    aligned.extend_from_slice(body);
+    rkyv::access::<T, rancor::Error>(&aligned)
+        .map(f)
+        .map_err(invalid)
+}
+
+/// Validates `body` as an archived SUM through rkyv and returns its values.
 pub fn with_archived_sum<R>(
     body: &[u8],
     f: impl FnOnce(&ArchivedSum) -> R,
 ) -> Result<R, BodyError> {
-    let invalid = |e: rancor::Error| BodyError::at(BodyErrorKind::InvalidArchive(e.to_string()), 0);
-    if (body.as_ptr() as usize).is_multiple_of(ARCHIVE_ALIGN) {
-        IN_PLACE.fetch_add(1, Ordering::Relaxed);
-        let archived = rkyv::access::<ArchivedSum, rancor::Error>(body).map_err(invalid)?;
-        return Ok(f(archived));
-    }
-    ALIGNMENT_COPIES.fetch_add(1, Ordering::Relaxed);
-    let mut aligned: AlignedVec<ARCHIVE_ALIGN> = AlignedVec::with_capacity(body.len());
-    aligned.extend_from_slice(body);
-    let archived = rkyv::access::<ArchivedSum, rancor::Error>(&aligned).map_err(invalid)?;
-    Ok(f(archived))
+    with_archived::<ArchivedSum, R>(body, f)
 }
 
 #[cfg(test)]

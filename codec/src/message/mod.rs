@@ -527,7 +527,7 @@ pub fn decode<'a>(frame: &'a Frame, ctx: &DecodeContext) -> Result<Message<'a>, 
             Message::Goodbye(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
         }
         MessageType::Sum if rkyv => {
-            validate_sum_archive(b).map_err(|e| body_err(frame, e))?;
+            body::archive::check_sum(b).map_err(|e| body_err(frame, e))?;
             Message::SumRkyv(RkyvBody {
                 archive: Cow::Borrowed(b),
             })
@@ -556,18 +556,4 @@ pub fn decode<'a>(frame: &'a Frame, ctx: &DecodeContext) -> Result<Message<'a>, 
         }
     };
     Ok(m)
-}
-
-#[cfg(feature = "rkyv")]
-fn validate_sum_archive(b: &[u8]) -> Result<(), BodyError> {
-    body::rkyv::with_archived_sum(b, |_| ())
-}
-
-#[cfg(not(feature = "rkyv"))]
-fn validate_sum_archive(_b: &[u8]) -> Result<(), BodyError> {
-    // Without the feature this side never offers the capability, so `decode` rejects the RKYV
-    // flag before reaching here; a caller that forges a context gets a clear error.
-    Err(BodyError::new(crate::error::BodyErrorKind::InvalidArchive(
-        "built without the `rkyv` feature".into(),
-    )))
 }

@@ -1,8 +1,9 @@
 //! SUM (0x0C) and SUM_RESULT (0x0D): add up a list of integers (spec §4.10).
 //!
 //! SUM is the request with two body forms: the standard encoding, and — with the RKYV flag, once
-//! the `RKYV` capability is negotiated — an rkyv archive of the same struct (spec §6.9), accessed
-//! in place by the receiver.
+//! the `RKYV` capability is negotiated — the archived form of spec §6.9, read in place by the
+//! receiver ([`crate::body::archive`]). With the feature `rkyv`, [`Sum`] also derives rkyv's
+//! traits: rkyv writes and validates exactly that layout (see `tests/rkyv_rules.rs`).
 
 use serde::{Deserialize, Serialize};
 

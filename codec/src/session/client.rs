@@ -41,11 +41,7 @@ impl Default for ClientConfig {
             min_version: *SUPPORTED_VERSIONS.start(),
             max_version: *SUPPORTED_VERSIONS.end(),
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            capabilities: if cfg!(feature = "rkyv") {
-                CAP_DEFINED
-            } else {
-                0
-            },
+            capabilities: CAP_DEFINED,
             agent: concat!("echowire-client/", env!("CARGO_PKG_VERSION")).into(),
         }
     }

@@ -89,12 +89,12 @@ impl RequestKind {
         !matches!(self, RequestKind::Application { .. })
     }
 
-    /// A SUM archived with rkyv (client side).
-    #[cfg(feature = "rkyv")]
-    pub fn sum_rkyv(sum: &Sum) -> Result<Self, crate::error::BodyError> {
-        let archive = crate::body::rkyv::encode_sum(sum)?;
+    /// A SUM in its archived form (spec §6.9.2, client side).
+    pub fn sum_archived(sum: &Sum) -> Result<Self, crate::error::BodyError> {
+        let mut archive = Vec::with_capacity(crate::body::archive::sum_len(sum.values.len()));
+        crate::body::archive::write_sum(&sum.values, &mut archive)?;
         Ok(RequestKind::SumRkyv {
-            archive: Bytes::copy_from_slice(&archive),
+            archive: Bytes::from(archive),
         })
     }
 }

@@ -84,11 +84,7 @@ impl Default for ServerConfig {
             application_types: 0,
             min_version: *SUPPORTED_VERSIONS.start(),
             max_version: *SUPPORTED_VERSIONS.end(),
-            capabilities: if cfg!(feature = "rkyv") {
-                CAP_DEFINED
-            } else {
-                0
-            },
+            capabilities: CAP_DEFINED,
             agent: concat!("echowire/", env!("CARGO_PKG_VERSION")).into(),
         }
     }
