@@ -231,16 +231,26 @@ fn rkyv_vs_serde(c: &mut Criterion) {
     let sum = message::Sum {
         values: (0..1000).map(|i| i * 37 - 5000).collect(),
     };
-    let archive = body::rkyv::encode_sum(&sum).unwrap();
+    let archive = sum.to_rkyv().unwrap();
     let standard = body::to_vec(&sum).unwrap();
     // A misaligned copy of the archive, as a body usually sits in a receive buffer.
     let mut shifted = vec![0u8; archive.len() + 4];
     shifted[4..].copy_from_slice(&archive);
     let mut g = c.benchmark_group("sum-1000");
+    g.bench_function("archive-check-in-place(spec 6.9)", |b| {
+        b.iter(|| {
+            black_box(
+                body::archive::check_sum(black_box(&shifted[4..]))
+                    .unwrap()
+                    .values()
+                    .sum::<i64>(),
+            )
+        })
+    });
     g.bench_function("rkyv-access-aligned", |b| {
         b.iter(|| {
             black_box(
-                body::rkyv::with_archived_sum(black_box(&archive), |a| {
+                message::Sum::with_rkyv(black_box(&archive), |a| {
                     a.values.iter().map(|v| v.to_native()).sum::<i64>()
                 })
                 .unwrap(),
@@ -250,7 +260,7 @@ fn rkyv_vs_serde(c: &mut Criterion) {
     g.bench_function("rkyv-access-misaligned(copy)", |b| {
         b.iter(|| {
             black_box(
-                body::rkyv::with_archived_sum(black_box(&shifted[4..]), |a| {
+                message::Sum::with_rkyv(black_box(&shifted[4..]), |a| {
                     a.values.iter().map(|v| v.to_native()).sum::<i64>()
                 })
                 .unwrap(),

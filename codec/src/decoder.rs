@@ -36,12 +36,30 @@ use bytes::{Buf, BytesMut};
 use nom::number::streaming::be_u32;
 
 use crate::error::DecodeError;
-use crate::frame::{FRAME_OVERHEAD, Frame, FrameHeader, LENGTH_PREFIX_LEN, MIN_LENGTH};
+use crate::frame::{FRAME_OVERHEAD, Frame, FrameHeader, LENGTH_PREFIX_LEN, MIN_LENGTH, PREFACE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     Head,
     Body(u32),
+}
+
+/// Compares `input` with the preface, `matched` bytes of which were already received and
+/// correct. Returns how many bytes of `input` belong to the preface (all of them, up to its end),
+/// or the offset of the first wrong byte (spec §3.1).
+pub fn match_preface(matched: usize, input: &[u8]) -> Result<usize, DecodeError> {
+    let take = input.len().min(PREFACE.len().saturating_sub(matched));
+    for (i, &found) in input[..take].iter().enumerate() {
+        let expected = PREFACE[matched + i];
+        if found != expected {
+            return Err(DecodeError::BadPreface {
+                offset: (matched + i) as u64,
+                found,
+                expected,
+            });
+        }
+    }
+    Ok(take)
 }
 
 /// Splits a byte stream into frames. See the [module docs](self).

@@ -247,13 +247,22 @@ pub enum BodyErrorKind {
     /// The archived body breaks a validation rule of spec §6.9.3 (numbered 1 to 5).
     #[error(
         "archived body breaks rule {rule} of spec section 6.9.3: {}",
-        crate::body::archive::RULES[usize::from(rule.clamp(&1, &5) - 1)]
+        ARCHIVE_RULES[usize::from(rule.clamp(&1, &5) - 1)]
     )]
     InvalidArchive {
         /// The rule's number.
         rule: u8,
     },
 }
+
+/// What each rule of spec §6.9.3 requires, by rule number.
+pub const ARCHIVE_RULES: [&str; 5] = [
+    "the body is at least 8 octets (room for the root)",
+    "the root, the last 8 octets, starts at a multiple of 4",
+    "the values start inside the body (root offset + rel_off >= 0)",
+    "the values start at a multiple of 8",
+    "the values end at or before the root",
+];
 
 /// A body decoding failure: what, at which body offset, in which field.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -30,24 +30,6 @@ use nom::number::complete::{be_u8, be_u16, be_u32};
 /// the very first byte; `\r\n` and `\x1a` catch line-ending and text-mode mangling, as in PNG.
 pub const PREFACE: [u8; 8] = [0x89, b'E', b'W', b'R', b'\r', b'\n', 0x1A, b'\n'];
 
-/// Compares `input` with the preface, `matched` bytes of which were already received and
-/// correct. Returns how many bytes of `input` belong to the preface (all of them, up to its end),
-/// or the offset of the first wrong byte (spec §3.1).
-pub fn match_preface(matched: usize, input: &[u8]) -> Result<usize, crate::error::DecodeError> {
-    let take = input.len().min(PREFACE.len().saturating_sub(matched));
-    for (i, &found) in input[..take].iter().enumerate() {
-        let expected = PREFACE[matched + i];
-        if found != expected {
-            return Err(crate::error::DecodeError::BadPreface {
-                offset: (matched + i) as u64,
-                found,
-                expected,
-            });
-        }
-    }
-    Ok(take)
-}
-
 /// Size of the length prefix in bytes.
 pub const LENGTH_PREFIX_LEN: usize = 4;
 /// Size of the fixed header that follows the length prefix (version, type, flags, request ID).
@@ -71,162 +53,138 @@ pub const SUPPORTED_VERSIONS: std::ops::RangeInclusive<u8> = 1..=2;
 /// completes (spec §3.2).
 pub const BASE_VERSION: u8 = 1;
 
-/// Message type codes (spec §4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub enum MessageType {
-    /// 0x01, client → server, opens the handshake.
-    Hello,
-    /// 0x02, server → client, completes the handshake.
-    Welcome,
-    /// 0x03, client → server.
-    Ping,
-    /// 0x04, server → client.
-    Pong,
-    /// 0x05, client → server.
-    Echo,
-    /// 0x06, server → client.
-    EchoReply,
-    /// 0x07, client → server, heavy.
-    Compute,
-    /// 0x08, server → client.
-    ComputeResult,
-    /// 0x09, client → server.
-    Cancel,
-    /// 0x0A, either direction.
-    Error,
-    /// 0x0B, either direction.
-    Goodbye,
-    /// 0x0C, client → server; standard or rkyv body.
-    Sum,
-    /// 0x0D, server → client.
-    SumResult,
-    /// 0x0E, client → server, version 2 only.
-    Stats,
-    /// 0x0F, server → client, version 2 only.
-    StatsReply,
-    /// 0x80..=0xFF, reserved for applications' own message types (spec §4.1).
-    Application(u8),
-    /// 0x00 and 0x10..=0x7F: reserved, unknown to this implementation.
-    Unknown(u8),
+macro_rules! define_message_type {
+    ($($code:literal $variant:ident $name:literal $dir:ident $since:literal $kind:ident
+       [$($answer:ident)?] [$($archived:ident)?] $body:ident $(<$lt:lifetime>)? [$($borrow:ident)?];)*) => {
+        /// The message type (spec §4.1), generated from the message table ([`crate::table`]).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+        pub enum MessageType {
+            $(
+                #[doc = concat!("`", stringify!($code), "` ", $name, ": ", stringify!($kind),
+                                ", sent by ", stringify!($dir), ", since version ", $since, ".")]
+                $variant,
+            )*
+            /// 0x80..=0xFF, reserved for applications' own message types (spec §4.1).
+            Application(u8),
+            /// 0x00 and 0x10..=0x7F: reserved, unknown to this implementation.
+            Unknown(u8),
+        }
+
+        impl MessageType {
+            /// Classifies a type code.
+            pub fn from_u8(code: u8) -> Self {
+                match code {
+                    $($code => MessageType::$variant,)*
+                    c if c >= Self::APPLICATION_START => MessageType::Application(c),
+                    c => MessageType::Unknown(c),
+                }
+            }
+
+            /// The wire code.
+            pub fn to_u8(self) -> u8 {
+                match self {
+                    $(MessageType::$variant => $code,)*
+                    MessageType::Application(c) | MessageType::Unknown(c) => c,
+                }
+            }
+
+            /// The spec's name of the type (`"ECHO_REPLY"`), or `None` for unknown and
+            /// application codes.
+            pub fn name(self) -> Option<&'static str> {
+                match self {
+                    $(MessageType::$variant => Some($name),)*
+                    MessageType::Application(_) | MessageType::Unknown(_) => None,
+                }
+            }
+
+            /// Every type the spec defines, in code order.
+            pub const DEFINED: &'static [MessageType] = &[$(MessageType::$variant),*];
+
+            /// The lowest protocol version that defines this type (spec §5.2), `None` if no
+            /// version does.
+            pub fn since_version(self) -> Option<u8> {
+                match self {
+                    $(MessageType::$variant => Some($since),)*
+                    MessageType::Application(_) => Some(1),
+                    MessageType::Unknown(_) => None,
+                }
+            }
+
+            /// Who may send the type (spec §4.1).
+            pub fn direction(self) -> Direction {
+                match self {
+                    $(MessageType::$variant => Direction::$dir,)*
+                    MessageType::Application(_) | MessageType::Unknown(_) => Direction::Both,
+                }
+            }
+
+            /// The type's role in the protocol (spec §4.1).
+            pub fn kind(self) -> Kind {
+                match self {
+                    $(MessageType::$variant => Kind::$kind,)*
+                    // From a client a request, from a server a response (§4.1).
+                    MessageType::Application(_) => Kind::Request,
+                    MessageType::Unknown(_) => Kind::Control,
+                }
+            }
+
+            /// Whether the type is a request that carries a non-zero request ID and expects
+            /// exactly one response (spec §2.5).
+            pub fn is_request(self) -> bool {
+                self.kind() == Kind::Request
+            }
+
+            /// The type that answers this request when it succeeds (ERROR answers any request);
+            /// `None` for a type that is not a request, or an application type (any
+            /// application type may answer it, §4.1).
+            pub fn answered_by(self) -> Option<MessageType> {
+                match self {
+                    $($(MessageType::$variant => Some(MessageType::$answer),)?)*
+                    _ => None,
+                }
+            }
+
+            /// Whether the spec defines an archived form of this type's body (spec §6.9).
+            pub fn has_rkyv_form(self) -> bool {
+                match self {
+                    $($(MessageType::$variant => { let _ = stringify!($archived); true })?)*
+                    _ => false,
+                }
+            }
+        }
+    };
 }
+
+crate::table::for_each_message!(define_message_type);
 
 impl MessageType {
     /// The first type code of the application range.
     pub const APPLICATION_START: u8 = 0x80;
-
-    /// Classifies a type code.
-    pub fn from_u8(code: u8) -> Self {
-        use MessageType::*;
-        match code {
-            0x01 => Hello,
-            0x02 => Welcome,
-            0x03 => Ping,
-            0x04 => Pong,
-            0x05 => Echo,
-            0x06 => EchoReply,
-            0x07 => Compute,
-            0x08 => ComputeResult,
-            0x09 => Cancel,
-            0x0A => Error,
-            0x0B => Goodbye,
-            0x0C => Sum,
-            0x0D => SumResult,
-            0x0E => Stats,
-            0x0F => StatsReply,
-            c if c >= Self::APPLICATION_START => Application(c),
-            c => Unknown(c),
-        }
-    }
-
-    /// The wire code.
-    pub fn to_u8(self) -> u8 {
-        use MessageType::*;
-        match self {
-            Hello => 0x01,
-            Welcome => 0x02,
-            Ping => 0x03,
-            Pong => 0x04,
-            Echo => 0x05,
-            EchoReply => 0x06,
-            Compute => 0x07,
-            ComputeResult => 0x08,
-            Cancel => 0x09,
-            Error => 0x0A,
-            Goodbye => 0x0B,
-            Sum => 0x0C,
-            SumResult => 0x0D,
-            Stats => 0x0E,
-            StatsReply => 0x0F,
-            Application(c) | Unknown(c) => c,
-        }
-    }
-
-    /// The spec's name of the type (`"ECHO_REPLY"`), or `None` for unknown and application codes.
-    pub fn name(self) -> Option<&'static str> {
-        use MessageType::*;
-        Some(match self {
-            Hello => "HELLO",
-            Welcome => "WELCOME",
-            Ping => "PING",
-            Pong => "PONG",
-            Echo => "ECHO",
-            EchoReply => "ECHO_REPLY",
-            Compute => "COMPUTE",
-            ComputeResult => "COMPUTE_RESULT",
-            Cancel => "CANCEL",
-            Error => "ERROR",
-            Goodbye => "GOODBYE",
-            Sum => "SUM",
-            SumResult => "SUM_RESULT",
-            Stats => "STATS",
-            StatsReply => "STATS_REPLY",
-            Application(_) | Unknown(_) => return None,
-        })
-    }
 
     /// Parses a spec name (`"ECHO"`) or a hex code (`"0x85"`).
     pub fn from_name(name: &str) -> Option<Self> {
         if let Some(hex) = name.strip_prefix("0x") {
             return u8::from_str_radix(hex, 16).ok().map(Self::from_u8);
         }
-        (1u8..=0x0F)
-            .map(Self::from_u8)
+        Self::DEFINED
+            .iter()
+            .copied()
             .find(|t| t.name() == Some(name))
     }
+}
 
-    /// The lowest protocol version that defines this type (spec §5.2), `None` if no version does.
-    pub fn since_version(self) -> Option<u8> {
-        match self {
-            MessageType::Stats | MessageType::StatsReply => Some(2),
-            MessageType::Unknown(_) => None,
-            _ => Some(1),
-        }
-    }
-
-    /// Who may send the type (spec §4.1).
-    pub fn direction(self) -> Direction {
-        use MessageType::*;
-        match self {
-            Hello | Ping | Echo | Compute | Cancel | Sum | Stats => Direction::ToServer,
-            Welcome | Pong | EchoReply | ComputeResult | SumResult | StatsReply => {
-                Direction::ToClient
-            }
-            Error | Goodbye | Application(_) | Unknown(_) => Direction::Both,
-        }
-    }
-
-    /// Whether the type is a request that carries a non-zero request ID and expects exactly one
-    /// response (spec §2.5).
-    pub fn is_request(self) -> bool {
-        use MessageType::*;
-        matches!(self, Ping | Echo | Compute | Sum | Stats | Application(_))
-    }
-
-    /// Whether the spec defines an rkyv-archived form of this type's body (spec §6.9).
-    pub fn has_rkyv_form(self) -> bool {
-        matches!(self, MessageType::Sum)
-    }
+/// The role of a message type (spec §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// HELLO and WELCOME.
+    Handshake,
+    /// Carries a non-zero ID and is answered exactly once.
+    Request,
+    /// Answers a request.
+    Response,
+    /// CANCEL, ERROR, GOODBYE: about the connection or another frame.
+    Control,
 }
 
 impl std::fmt::Display for MessageType {

@@ -202,7 +202,7 @@ pub fn rkyv_access(data: &[u8]) {
         .map(|a| a.values().collect::<Vec<i64>>());
     #[cfg(feature = "rkyv")]
     {
-        let lib = body::rkyv::with_archived_sum(data, |a| {
+        let lib = message::Sum::with_rkyv(data, |a| {
             a.values.iter().map(|v| v.to_native()).collect::<Vec<i64>>()
         })
         .ok();

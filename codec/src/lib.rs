@@ -67,6 +67,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod message;
 pub mod session;
+mod table;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 

@@ -136,8 +136,7 @@ fn message_strategy(version: u8) -> impl Strategy<Value = (Message<'static>, u32
             .boxed(),
         (proptest::collection::vec(any::<i64>(), 1..40), id.clone())
             .prop_map(|(v, i)| {
-                let a =
-                    echowire_codec::body::rkyv::encode_sum(&message::Sum { values: v }).unwrap();
+                let a = message::Sum { values: v }.to_rkyv().unwrap();
                 (
                     Message::SumRkyv(message::RkyvBody {
                         archive: a.to_vec().into(),

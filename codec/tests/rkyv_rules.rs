@@ -10,7 +10,6 @@
 #![cfg(feature = "rkyv")]
 
 use echowire_codec::body::archive::{check_sum, write_sum};
-use echowire_codec::body::rkyv::{encode_sum, with_archived_sum};
 use echowire_codec::message::Sum;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -55,7 +54,7 @@ fn spec_module(body: &[u8]) -> Option<Vec<i64>> {
 fn codec(body: &[u8], shift: usize) -> Result<Vec<i64>, String> {
     let mut buf = vec![0u8; body.len() + 32];
     buf[shift..shift + body.len()].copy_from_slice(body);
-    with_archived_sum(&buf[shift..shift + body.len()], |a| {
+    Sum::with_rkyv(&buf[shift..shift + body.len()], |a| {
         a.values.iter().map(|v| v.to_native()).collect()
     })
     .map_err(|e| e.to_string())
@@ -126,9 +125,10 @@ fn every_validation_rule_has_a_rejected_vector() {
 #[test]
 fn the_writer_produces_the_canonical_form_of_the_diagram() {
     for values in [vec![], vec![1], vec![1, 2, 3], vec![i64::MIN, -1, i64::MAX]] {
-        let archive = encode_sum(&Sum {
+        let archive = Sum {
             values: values.clone(),
-        })
+        }
+        .to_rkyv()
         .unwrap();
         let mut canonical: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         canonical.extend_from_slice(&(-(8 * values.len() as i32)).to_le_bytes());

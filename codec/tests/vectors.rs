@@ -4,9 +4,9 @@
 //! expected code, offset, request ID and scope.
 
 use bytes::BytesMut;
-use echowire_codec::decoder::FrameDecoder;
+use echowire_codec::decoder::{FrameDecoder, match_preface};
 use echowire_codec::error::DecodeError;
-use echowire_codec::frame::{Frame, MessageType, match_preface};
+use echowire_codec::frame::{Frame, MessageType};
 use echowire_codec::message::{self, DecodeContext, Message, Role};
 use serde_json::{Value, json};
 

@@ -49,14 +49,7 @@ impl<'a> ArchivedSum<'a> {
     }
 }
 
-/// What each rule of spec §6.9.3 requires, by rule number.
-pub const RULES: [&str; 5] = [
-    "the body is at least 8 octets (room for the root)",
-    "the root, the last 8 octets, starts at a multiple of 4",
-    "the values start inside the body (root offset + rel_off >= 0)",
-    "the values start at a multiple of 8",
-    "the values end at or before the root",
-];
+pub use crate::error::ARCHIVE_RULES as RULES;
 
 fn broken(rule: u8, offset: usize) -> BodyError {
     BodyError::at(BodyErrorKind::InvalidArchive { rule }, offset)

@@ -24,9 +24,6 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use crate::error::{BodyError, BodyErrorKind};
-use crate::message::Sum;
-
-pub use crate::message::ArchivedSum;
 
 /// Alignment an archive is laid out for (rkyv's `AlignedVec` default).
 pub const ARCHIVE_ALIGN: usize = 16;
@@ -47,11 +44,6 @@ where
             "rkyv could not archive the value".into(),
         ))
     })
-}
-
-/// Archives a SUM body (the same octets as [`super::archive::write_sum`]).
-pub fn encode_sum(sum: &Sum) -> Result<AlignedVec, BodyError> {
-    encode(sum)
 }
 
 /// Validates `body` as an archived `T` and runs `f` on it, copying `body` to an aligned buffer
@@ -77,50 +69,4 @@ where
     rkyv::access::<T, rancor::Error>(&aligned)
         .map(f)
         .map_err(invalid)
-}
-
-/// Validates `body` as an archived SUM through rkyv and returns its values.
-pub fn with_archived_sum<R>(
-    body: &[u8],
-    f: impl FnOnce(&ArchivedSum) -> R,
-) -> Result<R, BodyError> {
-    with_archived::<ArchivedSum, R>(body, f)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip_at_every_alignment() {
-        let sum = Sum {
-            values: vec![1, -2, 3, i64::MAX],
-        };
-        let archive = encode_sum(&sum).unwrap();
-        let mut buf = vec![0u8; archive.len() + 32];
-        for shift in 0..16 {
-            buf[shift..shift + archive.len()].copy_from_slice(&archive);
-            let body = &buf[shift..shift + archive.len()];
-            let values = with_archived_sum(body, |a| {
-                a.values.iter().map(|v| v.to_native()).collect::<Vec<_>>()
-            });
-            assert_eq!(values.unwrap(), sum.values, "shift {shift}");
-        }
-    }
-
-    #[test]
-    fn truncated_and_garbage_archives_are_rejected() {
-        let archive = encode_sum(&Sum {
-            values: vec![5; 10],
-        })
-        .unwrap();
-        for cut in 0..archive.len() {
-            // Any strict prefix moves the root; validation must never accept out-of-bounds data.
-            let r = with_archived_sum(&archive[..cut], |a| a.values.len());
-            if let Ok(n) = r {
-                assert!(n * 8 <= cut, "accepted {n} values from {cut} bytes");
-            }
-        }
-        assert!(with_archived_sum(&[0xFF; 8], |_| ()).is_err());
-    }
 }

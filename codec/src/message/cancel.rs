@@ -6,12 +6,15 @@
 use serde::{Deserialize, Serialize};
 
 use super::Body;
-use crate::frame::MessageType;
 
 /// CANCEL: empty body; the header's request ID names the request to cancel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cancel {}
 
 impl Body<'_> for Cancel {
-    const TYPE: MessageType = MessageType::Cancel;
+    type Static = Self;
+
+    fn into_static(self) -> Self {
+        self
+    }
 }

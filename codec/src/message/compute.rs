@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 
 use super::Body;
 use crate::body::{cow_bytes, hex32};
-use crate::frame::MessageType;
 
 /// Largest `cost` a COMPUTE may ask for (2^24, several seconds of CPU).
 pub const MAX_COMPUTE_COST: u32 = 1 << 24;
@@ -41,11 +40,22 @@ pub struct ComputeResult {
 }
 
 impl<'a> Body<'a> for Compute<'a> {
-    const TYPE: MessageType = MessageType::Compute;
+    type Static = Compute<'static>;
+
+    fn into_static(self) -> Compute<'static> {
+        Compute {
+            cost: self.cost,
+            seed: super::cow_owned(self.seed),
+        }
+    }
 }
 
 impl Body<'_> for ComputeResult {
-    const TYPE: MessageType = MessageType::ComputeResult;
+    type Static = Self;
+
+    fn into_static(self) -> Self {
+        self
+    }
 }
 
 impl Compute<'_> {

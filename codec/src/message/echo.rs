@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Body;
 use crate::body::cow_bytes;
-use crate::frame::MessageType;
 
 /// ECHO, client → server, a request. | `payload` | bytes | returned unchanged |
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,9 +24,21 @@ pub struct EchoReply<'a> {
 }
 
 impl<'a> Body<'a> for Echo<'a> {
-    const TYPE: MessageType = MessageType::Echo;
+    type Static = Echo<'static>;
+
+    fn into_static(self) -> Echo<'static> {
+        Echo {
+            payload: super::cow_owned(self.payload),
+        }
+    }
 }
 
 impl<'a> Body<'a> for EchoReply<'a> {
-    const TYPE: MessageType = MessageType::EchoReply;
+    type Static = EchoReply<'static>;
+
+    fn into_static(self) -> EchoReply<'static> {
+        EchoReply {
+            payload: super::cow_owned(self.payload),
+        }
+    }
 }

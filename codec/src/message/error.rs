@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use super::Body;
 use crate::body;
 use crate::error::{BodyError, ErrorCode};
-use crate::frame::MessageType;
 
 /// | field            | type   | versions | meaning                                       |
 /// |------------------|--------|----------|-----------------------------------------------|
@@ -38,7 +37,15 @@ struct ErrorV1<'a> {
 }
 
 impl<'a> Body<'a> for Error<'a> {
-    const TYPE: MessageType = MessageType::Error;
+    type Static = Error<'static>;
+
+    fn into_static(self) -> Error<'static> {
+        Error {
+            code: self.code,
+            message: super::cow_owned(self.message),
+            retry_after_ms: self.retry_after_ms,
+        }
+    }
 
     fn decode(version: u8, input: &'a [u8]) -> Result<Self, BodyError> {
         if version >= 2 {

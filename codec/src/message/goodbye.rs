@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Body;
 use crate::error::ErrorCode;
-use crate::frame::MessageType;
 
 /// | field     | type   | meaning                                               |
 /// |-----------|--------|-------------------------------------------------------|
@@ -25,5 +24,12 @@ pub struct Goodbye<'a> {
 }
 
 impl<'a> Body<'a> for Goodbye<'a> {
-    const TYPE: MessageType = MessageType::Goodbye;
+    type Static = Goodbye<'static>;
+
+    fn into_static(self) -> Goodbye<'static> {
+        Goodbye {
+            code: self.code,
+            message: super::cow_owned(self.message),
+        }
+    }
 }

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::Body;
-use crate::frame::MessageType;
 
 /// | field            | type   | meaning                                             |
 /// |------------------|--------|-----------------------------------------------------|
@@ -30,5 +29,12 @@ pub struct Hello<'a> {
 }
 
 impl<'a> Body<'a> for Hello<'a> {
-    const TYPE: MessageType = MessageType::Hello;
+    type Static = Hello<'static>;
+
+    fn into_static(self) -> Hello<'static> {
+        Hello {
+            agent: super::cow_owned(self.agent),
+            ..self
+        }
+    }
 }

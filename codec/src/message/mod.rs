@@ -52,8 +52,11 @@ pub const CAP_DEFINED: u32 = CAP_RKYV;
 
 /// A message body: its type code and its encoding in each protocol version.
 pub trait Body<'a>: Sized + Serialize + Deserialize<'a> {
-    /// The message type this body belongs to.
-    const TYPE: MessageType;
+    /// The same body with every borrowed field owned.
+    type Static: 'static;
+
+    /// Copies every borrowed field so the body outlives its frame.
+    fn into_static(self) -> Self::Static;
 
     /// Decodes the body as written in `version`.
     fn decode(version: u8, input: &'a [u8]) -> Result<Self, BodyError> {
@@ -119,56 +122,93 @@ impl DecodeContext {
     }
 }
 
-/// A decoded message. Byte and string fields borrow from the frame's body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "body", rename_all = "SCREAMING_SNAKE_CASE")]
-#[non_exhaustive]
-pub enum Message<'a> {
-    /// HELLO.
-    #[serde(borrow)]
-    Hello(Hello<'a>),
-    /// WELCOME.
-    #[serde(borrow)]
-    Welcome(Welcome<'a>),
-    /// PING.
-    Ping(Ping),
-    /// PONG.
-    Pong(Pong),
-    /// ECHO.
-    #[serde(borrow)]
-    Echo(Echo<'a>),
-    /// ECHO_REPLY.
-    #[serde(borrow)]
-    EchoReply(EchoReply<'a>),
-    /// COMPUTE.
-    #[serde(borrow)]
-    Compute(Compute<'a>),
-    /// COMPUTE_RESULT.
-    ComputeResult(ComputeResult),
-    /// CANCEL.
-    Cancel(Cancel),
-    /// ERROR.
-    #[serde(borrow)]
-    Error(Error<'a>),
-    /// GOODBYE.
-    #[serde(borrow)]
-    Goodbye(Goodbye<'a>),
-    /// SUM in the standard encoding.
-    Sum(Sum),
-    /// SUM with the RKYV flag: the validated archive bytes (spec §6.9).
-    #[serde(borrow)]
-    SumRkyv(RkyvBody<'a>),
-    /// SUM_RESULT.
-    SumResult(SumResult),
-    /// STATS (version 2).
-    Stats(Stats),
-    /// STATS_REPLY (version 2).
-    #[serde(borrow)]
-    StatsReply(StatsReply<'a>),
-    /// A type in the application range, body undecoded.
-    #[serde(borrow)]
-    Application(ApplicationBody<'a>),
+macro_rules! define_message {
+    ($($code:literal $variant:ident $name:literal $dir:ident $since:literal $kind:ident
+       [$($answer:ident)?] [$($archived:ident)?] $body:ident $(<$lt:lifetime>)? [$($borrow:ident)?];)*) => {
+        /// A decoded message, generated from the message table ([`crate::table`]). Byte and
+        /// string fields borrow from the frame's body.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "type", content = "body", rename_all = "SCREAMING_SNAKE_CASE")]
+        #[non_exhaustive]
+        pub enum Message<'a> {
+            $(
+                #[doc = $name]
+                $(#[serde($borrow)])?
+                $variant($body $(<$lt>)?),
+            )*
+            /// SUM with the RKYV flag: the validated archived body (spec §6.9).
+            #[serde(borrow)]
+            SumRkyv(RkyvBody<'a>),
+            /// A type in the application range, body undecoded.
+            #[serde(borrow)]
+            Application(ApplicationBody<'a>),
+        }
+
+        impl<'a> Message<'a> {
+            /// The message's type code.
+            pub fn msg_type(&self) -> MessageType {
+                match self {
+                    $(Message::$variant(_) => MessageType::$variant,)*
+                    Message::SumRkyv(_) => MessageType::Sum,
+                    Message::Application(a) => MessageType::from_u8(a.type_code),
+                }
+            }
+
+            /// The exact body length in `version`.
+            pub fn body_len(&self, version: u8) -> Result<usize, BodyError> {
+                match self {
+                    $(Message::$variant(b) => b.body_len(version),)*
+                    Message::SumRkyv(b) => Ok(b.archive.len()),
+                    Message::Application(a) => Ok(a.body.len()),
+                }
+            }
+
+            /// Writes the body only.
+            pub fn encode_body<B: BufMut>(&self, version: u8, dst: &mut B) -> Result<(), BodyError> {
+                match self {
+                    $(Message::$variant(b) => b.encode_body(version, dst),)*
+                    Message::SumRkyv(b) => {
+                        dst.put_slice(&b.archive);
+                        Ok(())
+                    }
+                    Message::Application(a) => {
+                        dst.put_slice(&a.body);
+                        Ok(())
+                    }
+                }
+            }
+
+            /// Copies every borrowed field so the message outlives its frame.
+            pub fn into_owned(self) -> Message<'static> {
+                match self {
+                    $(Message::$variant(b) => Message::$variant(b.into_static()),)*
+                    Message::SumRkyv(r) => Message::SumRkyv(RkyvBody {
+                        archive: cow_owned(r.archive),
+                    }),
+                    Message::Application(a) => Message::Application(ApplicationBody {
+                        type_code: a.type_code,
+                        body: cow_owned(a.body),
+                    }),
+                }
+            }
+
+            /// Decodes the standard-encoding body of a type the table defines; `None` for
+            /// application and unknown types.
+            fn decode_defined(
+                ty: MessageType,
+                version: u8,
+                b: &'a [u8],
+            ) -> Option<Result<Message<'a>, BodyError>> {
+                match ty {
+                    $(MessageType::$variant => Some(Body::decode(version, b).map(Message::$variant)),)*
+                    MessageType::Application(_) | MessageType::Unknown(_) => None,
+                }
+            }
+        }
+    };
 }
+
+crate::table::for_each_message!(define_message);
 
 /// An rkyv-archived body, already validated when it came from [`decode`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,28 +250,6 @@ fn cow_owned<T: ToOwned + ?Sized>(c: Cow<'_, T>) -> Cow<'static, T> {
 }
 
 impl Message<'_> {
-    /// The message's type code.
-    pub fn msg_type(&self) -> MessageType {
-        match self {
-            Message::Hello(_) => MessageType::Hello,
-            Message::Welcome(_) => MessageType::Welcome,
-            Message::Ping(_) => MessageType::Ping,
-            Message::Pong(_) => MessageType::Pong,
-            Message::Echo(_) => MessageType::Echo,
-            Message::EchoReply(_) => MessageType::EchoReply,
-            Message::Compute(_) => MessageType::Compute,
-            Message::ComputeResult(_) => MessageType::ComputeResult,
-            Message::Cancel(_) => MessageType::Cancel,
-            Message::Error(_) => MessageType::Error,
-            Message::Goodbye(_) => MessageType::Goodbye,
-            Message::Sum(_) | Message::SumRkyv(_) => MessageType::Sum,
-            Message::SumResult(_) => MessageType::SumResult,
-            Message::Stats(_) => MessageType::Stats,
-            Message::StatsReply(_) => MessageType::StatsReply,
-            Message::Application(a) => MessageType::from_u8(a.type_code),
-        }
-    }
-
     /// The header flags the message is sent with.
     pub fn flags(&self) -> Flags {
         match self {
@@ -240,61 +258,9 @@ impl Message<'_> {
         }
     }
 
-    /// The exact body length in `version`.
-    pub fn body_len(&self, version: u8) -> Result<usize, BodyError> {
-        match self {
-            Message::Hello(b) => b.body_len(version),
-            Message::Welcome(b) => b.body_len(version),
-            Message::Ping(b) => b.body_len(version),
-            Message::Pong(b) => b.body_len(version),
-            Message::Echo(b) => b.body_len(version),
-            Message::EchoReply(b) => b.body_len(version),
-            Message::Compute(b) => b.body_len(version),
-            Message::ComputeResult(b) => b.body_len(version),
-            Message::Cancel(b) => b.body_len(version),
-            Message::Error(b) => b.body_len(version),
-            Message::Goodbye(b) => b.body_len(version),
-            Message::Sum(b) => b.body_len(version),
-            Message::SumRkyv(b) => Ok(b.archive.len()),
-            Message::SumResult(b) => b.body_len(version),
-            Message::Stats(b) => b.body_len(version),
-            Message::StatsReply(b) => b.body_len(version),
-            Message::Application(a) => Ok(a.body.len()),
-        }
-    }
-
     /// The exact encoded frame length (prefix, header, body) in `version`.
     pub fn frame_len(&self, version: u8) -> Result<usize, BodyError> {
         Ok(FRAME_OVERHEAD + self.body_len(version)?)
-    }
-
-    /// Writes the body only.
-    pub fn encode_body<B: BufMut>(&self, version: u8, dst: &mut B) -> Result<(), BodyError> {
-        match self {
-            Message::Hello(b) => b.encode_body(version, dst),
-            Message::Welcome(b) => b.encode_body(version, dst),
-            Message::Ping(b) => b.encode_body(version, dst),
-            Message::Pong(b) => b.encode_body(version, dst),
-            Message::Echo(b) => b.encode_body(version, dst),
-            Message::EchoReply(b) => b.encode_body(version, dst),
-            Message::Compute(b) => b.encode_body(version, dst),
-            Message::ComputeResult(b) => b.encode_body(version, dst),
-            Message::Cancel(b) => b.encode_body(version, dst),
-            Message::Error(b) => b.encode_body(version, dst),
-            Message::Goodbye(b) => b.encode_body(version, dst),
-            Message::Sum(b) => b.encode_body(version, dst),
-            Message::SumRkyv(b) => {
-                dst.put_slice(&b.archive);
-                Ok(())
-            }
-            Message::SumResult(b) => b.encode_body(version, dst),
-            Message::Stats(b) => b.encode_body(version, dst),
-            Message::StatsReply(b) => b.encode_body(version, dst),
-            Message::Application(a) => {
-                dst.put_slice(&a.body);
-                Ok(())
-            }
-        }
     }
 
     /// The frame header this message is sent with.
@@ -307,6 +273,48 @@ impl Message<'_> {
             request_id,
             body_len,
         ))
+    }
+
+    /// The trailing octets of the body that a sender may queue by reference instead of copying
+    /// them: ECHO_REPLY's payload, an application body, an archive. `None` for bodies that are
+    /// encoded field by field.
+    pub fn trailing_payload(&self) -> Option<&[u8]> {
+        match self {
+            Message::EchoReply(e) => Some(&e.payload),
+            Message::Echo(e) => Some(&e.payload),
+            Message::Application(a) => Some(&a.body),
+            Message::SumRkyv(r) => Some(&r.archive),
+            _ => None,
+        }
+    }
+
+    /// Writes the frame like [`Message::encode`], except for its trailing payload
+    /// ([`Message::trailing_payload`]), which the caller appends itself — by reference, so a
+    /// large payload is never copied. Returns that payload (empty if the body has none). The
+    /// length is checked against `limit` before anything is written.
+    pub fn encode_split<B: BufMut>(
+        &self,
+        version: u8,
+        request_id: u32,
+        limit: u32,
+        dst: &mut B,
+    ) -> Result<&[u8], EncodeError> {
+        let Some(payload) = self.trailing_payload() else {
+            self.encode(version, request_id, limit, dst)?;
+            return Ok(&[]);
+        };
+        let body_len = self.body_len(version)?;
+        let length = body_len as u64 + 8;
+        if length > u64::from(limit) {
+            return Err(EncodeError::FrameTooLarge { length, limit });
+        }
+        let header = FrameHeader::new(version, self.msg_type(), self.flags(), request_id, body_len);
+        header.encode(dst);
+        // What precedes the payload: ECHO's and ECHO_REPLY's u32 length (spec §4.5, §6.3).
+        if matches!(self, Message::Echo(_) | Message::EchoReply(_)) {
+            dst.put_u32(payload.len() as u32);
+        }
+        Ok(payload)
     }
 
     /// Writes the whole frame. The length is computed first and checked against `limit` (the
@@ -337,63 +345,6 @@ impl Message<'_> {
         header.encode(dst);
         self.encode_body(version, dst)?;
         Ok(())
-    }
-
-    /// Copies every borrowed field so the message outlives its frame.
-    pub fn into_owned(self) -> Message<'static> {
-        match self {
-            Message::Hello(h) => Message::Hello(Hello {
-                agent: cow_owned(h.agent),
-                ..h
-            }),
-            Message::Welcome(w) => Message::Welcome(Welcome {
-                agent: cow_owned(w.agent),
-                ..w
-            }),
-            Message::Ping(p) => Message::Ping(p),
-            Message::Pong(p) => Message::Pong(p),
-            Message::Echo(e) => Message::Echo(Echo {
-                payload: cow_owned(e.payload),
-            }),
-            Message::EchoReply(e) => Message::EchoReply(EchoReply {
-                payload: cow_owned(e.payload),
-            }),
-            Message::Compute(c) => Message::Compute(Compute {
-                cost: c.cost,
-                seed: cow_owned(c.seed),
-            }),
-            Message::ComputeResult(c) => Message::ComputeResult(c),
-            Message::Cancel(c) => Message::Cancel(c),
-            Message::Error(e) => Message::Error(Error {
-                code: e.code,
-                message: cow_owned(e.message),
-                retry_after_ms: e.retry_after_ms,
-            }),
-            Message::Goodbye(g) => Message::Goodbye(Goodbye {
-                code: g.code,
-                message: cow_owned(g.message),
-            }),
-            Message::Sum(s) => Message::Sum(s),
-            Message::SumRkyv(r) => Message::SumRkyv(RkyvBody {
-                archive: cow_owned(r.archive),
-            }),
-            Message::SumResult(s) => Message::SumResult(s),
-            Message::Stats(s) => Message::Stats(s),
-            Message::StatsReply(s) => Message::StatsReply(StatsReply {
-                entries: s
-                    .entries
-                    .into_iter()
-                    .map(|e| StatEntry {
-                        name: cow_owned(e.name),
-                        value: e.value,
-                    })
-                    .collect(),
-            }),
-            Message::Application(a) => Message::Application(ApplicationBody {
-                type_code: a.type_code,
-                body: cow_owned(a.body),
-            }),
-        }
     }
 }
 
@@ -493,67 +444,27 @@ pub fn decode<'a>(frame: &'a Frame, ctx: &DecodeContext) -> Result<Message<'a>, 
     let rkyv = h.flags.contains(Flags::RKYV);
     let b: &'a [u8] = &frame.body;
     let m = match ty {
-        MessageType::Hello => {
-            Message::Hello(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Welcome => {
-            Message::Welcome(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Ping => {
-            Message::Ping(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Pong => {
-            Message::Pong(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Echo => {
-            Message::Echo(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::EchoReply => {
-            Message::EchoReply(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Compute => {
-            Message::Compute(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::ComputeResult => {
-            Message::ComputeResult(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Cancel => {
-            Message::Cancel(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Error => {
-            Message::Error(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Goodbye => {
-            Message::Goodbye(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
         MessageType::Sum if rkyv => {
             body::archive::check_sum(b).map_err(|e| body_err(frame, e))?;
             Message::SumRkyv(RkyvBody {
                 archive: Cow::Borrowed(b),
             })
         }
-        MessageType::Sum => Message::Sum(Body::decode(version, b).map_err(|e| body_err(frame, e))?),
-        MessageType::SumResult => {
-            Message::SumResult(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::Stats => {
-            Message::Stats(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
-        MessageType::StatsReply => {
-            Message::StatsReply(Body::decode(version, b).map_err(|e| body_err(frame, e))?)
-        }
         MessageType::Application(code) => Message::Application(ApplicationBody {
             type_code: code,
             body: Cow::Borrowed(b),
         }),
-        MessageType::Unknown(code) => {
-            return Err(DecodeError::UnknownType {
-                offset,
-                request_id: h.request_id,
-                type_code: code,
-                version,
-            });
-        }
+        _ => match Message::decode_defined(ty, version, b) {
+            Some(m) => m.map_err(|e| body_err(frame, e))?,
+            None => {
+                return Err(DecodeError::UnknownType {
+                    offset,
+                    request_id: h.request_id,
+                    type_code: ty.to_u8(),
+                    version,
+                });
+            }
+        },
     };
     Ok(m)
 }

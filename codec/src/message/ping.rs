@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::Body;
-use crate::frame::MessageType;
 
 /// PING, client → server, a request. | `data` | u64 | opaque, returned in the PONG |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,9 +21,17 @@ pub struct Pong {
 }
 
 impl Body<'_> for Ping {
-    const TYPE: MessageType = MessageType::Ping;
+    type Static = Self;
+
+    fn into_static(self) -> Self {
+        self
+    }
 }
 
 impl Body<'_> for Pong {
-    const TYPE: MessageType = MessageType::Pong;
+    type Static = Self;
+
+    fn into_static(self) -> Self {
+        self
+    }
 }

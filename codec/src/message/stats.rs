@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::Body;
-use crate::frame::MessageType;
 
 /// STATS, client → server, a request with an empty body.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,9 +29,26 @@ pub struct StatsReply<'a> {
 }
 
 impl Body<'_> for Stats {
-    const TYPE: MessageType = MessageType::Stats;
+    type Static = Self;
+
+    fn into_static(self) -> Self {
+        self
+    }
 }
 
 impl<'a> Body<'a> for StatsReply<'a> {
-    const TYPE: MessageType = MessageType::StatsReply;
+    type Static = StatsReply<'static>;
+
+    fn into_static(self) -> StatsReply<'static> {
+        StatsReply {
+            entries: self
+                .entries
+                .into_iter()
+                .map(|e| StatEntry {
+                    name: super::cow_owned(e.name),
+                    value: e.value,
+                })
+                .collect(),
+        }
+    }
 }

@@ -8,7 +8,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::Body;
-use crate::frame::MessageType;
 
 /// SUM, client → server, a request. | `values` | sequence of i64 | the numbers to add |
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,11 +37,19 @@ pub struct SumResult {
 }
 
 impl Body<'_> for Sum {
-    const TYPE: MessageType = MessageType::Sum;
+    type Static = Self;
+
+    fn into_static(self) -> Self {
+        self
+    }
 }
 
 impl Body<'_> for SumResult {
-    const TYPE: MessageType = MessageType::SumResult;
+    type Static = Self;
+
+    fn into_static(self) -> Self {
+        self
+    }
 }
 
 impl SumResult {
@@ -54,5 +61,62 @@ impl SumResult {
             out.sum = out.sum.wrapping_add(v);
         }
         out
+    }
+}
+
+#[cfg(feature = "rkyv")]
+impl Sum {
+    /// Archives the SUM with rkyv: the same octets as the canonical form of spec §6.9.2
+    /// ([`crate::body::archive::write_sum`]), as `tests/rkyv_rules.rs` checks.
+    pub fn to_rkyv(&self) -> Result<rkyv::util::AlignedVec, crate::error::BodyError> {
+        crate::body::rkyv::encode(self)
+    }
+
+    /// Reads an archived SUM through rkyv's own validation (the protocol path is
+    /// [`crate::body::archive::check_sum`], which needs no library and no copy).
+    pub fn with_rkyv<R>(
+        body: &[u8],
+        f: impl FnOnce(&ArchivedSum) -> R,
+    ) -> Result<R, crate::error::BodyError> {
+        crate::body::rkyv::with_archived::<ArchivedSum, R>(body, f)
+    }
+}
+
+#[cfg(all(test, feature = "rkyv"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_at_every_alignment() {
+        let sum = Sum {
+            values: vec![1, -2, 3, i64::MAX],
+        };
+        let archive = sum.to_rkyv().unwrap();
+        let mut buf = vec![0u8; archive.len() + 32];
+        for shift in 0..16 {
+            buf[shift..shift + archive.len()].copy_from_slice(&archive);
+            let body = &buf[shift..shift + archive.len()];
+            let values = Sum::with_rkyv(body, |a| {
+                a.values.iter().map(|v| v.to_native()).collect::<Vec<_>>()
+            });
+            assert_eq!(values.unwrap(), sum.values, "shift {shift}");
+        }
+    }
+
+    #[test]
+    fn truncated_and_garbage_archives_are_rejected() {
+        let archive = Sum {
+            values: vec![5; 10],
+        }
+        .to_rkyv()
+        .unwrap();
+        for cut in 0..archive.len() {
+            // Any strict prefix moves the root; validation must never accept out-of-bounds data.
+            let r = Sum::with_rkyv(&archive[..cut], |a| a.values.len());
+            if let Ok(n) = r {
+                assert!(n * 8 <= cut, "accepted {n} values from {cut} bytes");
+            }
+        }
+        assert!(Sum::with_rkyv(&[0xFF; 8], |_| ()).is_err());
     }
 }

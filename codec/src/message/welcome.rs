@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::Body;
-use crate::frame::MessageType;
 
 /// | field             | type   | meaning                                                  |
 /// |-------------------|--------|----------------------------------------------------------|
@@ -30,5 +29,12 @@ pub struct Welcome<'a> {
 }
 
 impl<'a> Body<'a> for Welcome<'a> {
-    const TYPE: MessageType = MessageType::Welcome;
+    type Static = Welcome<'static>;
+
+    fn into_static(self) -> Welcome<'static> {
+        Welcome {
+            agent: super::cow_owned(self.agent),
+            ..self
+        }
+    }
 }

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
-use super::server::encode_into;
 use super::{Outbox, RequestKind, Response};
 use crate::decoder::FrameDecoder;
 use crate::error::{DecodeError, ErrorCode};
@@ -176,7 +175,7 @@ impl ClientSession {
             capabilities: config.capabilities,
             agent: config.agent.as_str().into(),
         });
-        encode_into(&mut outbox, &hello, BASE_VERSION, 0);
+        outbox.push_own(&hello, BASE_VERSION, 0);
         ClientSession {
             // §2.2: until WELCOME the limit in force is 4096 (a WELCOME is never longer).
             decoder: FrameDecoder::new(MIN_MAX_FRAME_SIZE),
@@ -274,13 +273,21 @@ impl ClientSession {
             .negotiated
             .as_ref()
             .map_or(crate::frame::MIN_MAX_FRAME_SIZE, |n| n.max_frame_size);
-        let length = msg
-            .frame_len(version)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        if length - 4 > limit as usize {
-            return Err(ClientError::TooLarge { length, limit });
+        // An ECHO's payload or an archive is queued by reference, not copied.
+        let source = match kind {
+            RequestKind::Echo { payload } => Some(payload),
+            RequestKind::SumRkyv { archive } => Some(archive),
+            RequestKind::Application { body, .. } => Some(body),
+            _ => None,
+        };
+        match self.outbox.push(&msg, version, id, limit, source) {
+            Ok(()) => {}
+            Err(message::EncodeError::FrameTooLarge { length, limit }) => {
+                let length = length as usize + 4;
+                return Err(ClientError::TooLarge { length, limit });
+            }
+            Err(e) => return Err(ClientError::Protocol(e.to_string())),
         }
-        encode_into(&mut self.outbox, &msg, version, id);
         self.outstanding.insert(id, msg.msg_type());
         Ok(())
     }
@@ -293,7 +300,7 @@ impl ClientSession {
         }
         let msg = Message::Cancel(message::Cancel {});
         let version = self.version();
-        encode_into(&mut self.outbox, &msg, version, id);
+        self.outbox.push_own(&msg, version, id);
         Ok(())
     }
 
@@ -305,7 +312,7 @@ impl ClientSession {
                 message: "".into(),
             });
             let version = self.version();
-            encode_into(&mut self.outbox, &msg, version, 0);
+            self.outbox.push_own(&msg, version, 0);
             self.state = State::Draining;
         }
     }
@@ -488,18 +495,13 @@ fn share(body: &Bytes, slice: &[u8]) -> Bytes {
     body.slice_ref(slice)
 }
 
-/// Whether a response type answers a request type (spec §4.1).
+/// Whether a response type answers a request type (spec §4.1, §9.3): the message table's pairing,
+/// and any application type for an application request.
 fn answers(request: MessageType, response: MessageType) -> bool {
-    use MessageType::*;
-    matches!(
-        (request, response),
-        (Ping, Pong)
-            | (Echo, EchoReply)
-            | (Compute, ComputeResult)
-            | (Sum, SumResult)
-            | (Stats, StatsReply)
-            | (Application(_), Application(_))
-    )
+    match request {
+        MessageType::Application(_) => matches!(response, MessageType::Application(_)),
+        _ => request.answered_by() == Some(response),
+    }
 }
 
 /// The message form of a request.

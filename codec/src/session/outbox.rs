@@ -11,6 +11,8 @@ use std::io::{self, IoSlice, Write};
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::message::{EncodeError, Message};
+
 /// Payloads at least this large are queued by reference instead of copied.
 pub const ZERO_COPY_MIN: usize = 1024;
 
@@ -42,18 +44,50 @@ impl Outbox {
         self.len == 0
     }
 
-    /// The buffer small frames are encoded into; call [`Outbox::commit`] after writing to it.
-    pub(crate) fn tail(&mut self) -> &mut BytesMut {
-        &mut self.tail
+    /// Encodes `msg` as one frame at the end of the queue — the one place a session encodes
+    /// anything. `source` is the buffer the message's trailing payload borrows from (a request's
+    /// receive buffer, a response's `Bytes`): that payload is then queued by reference, never
+    /// copied if it is large. Fails, queueing nothing, if the frame would exceed `limit`.
+    pub(crate) fn push(
+        &mut self,
+        msg: &Message<'_>,
+        version: u8,
+        request_id: u32,
+        limit: u32,
+        source: Option<&Bytes>,
+    ) -> Result<(), EncodeError> {
+        let before = self.tail.len();
+        let payload = msg.encode_split(version, request_id, limit, &mut self.tail)?;
+        self.len += self.tail.len() - before;
+        if payload.is_empty() {
+            return Ok(());
+        }
+        let within = |s: &Bytes| {
+            let (outer, inner) = (s.as_ptr_range(), payload.as_ptr_range());
+            outer.start <= inner.start && inner.end <= outer.end
+        };
+        let shared = source.filter(|s| within(s)).map(|s| s.slice_ref(payload));
+        match shared {
+            Some(b) => self.push_payload(b),
+            None => {
+                self.len += payload.len();
+                self.tail.extend_from_slice(payload);
+            }
+        }
+        Ok(())
     }
 
-    /// Accounts for `n` bytes written into [`Outbox::tail`].
-    pub(crate) fn commit(&mut self, n: usize) {
-        self.len += n;
+    /// Queues a frame of the session's own (HELLO, WELCOME, GOODBYE, ERROR, CANCEL): small and
+    /// always valid.
+    pub(crate) fn push_own(&mut self, msg: &Message<'_>, version: u8, request_id: u32) {
+        // Our own messages always serialize and are far below any limit; a failure here would
+        // be a bug in this crate, so it is not hidden in debug builds.
+        let r = self.push(msg, version, request_id, u32::MAX, None);
+        debug_assert!(r.is_ok(), "encoding our own message failed: {r:?}");
     }
 
     /// Queues `payload` after everything queued so far, without copying it if it is large.
-    pub(crate) fn push_payload(&mut self, payload: Bytes) {
+    fn push_payload(&mut self, payload: Bytes) {
         self.len += payload.len();
         if payload.len() < ZERO_COPY_MIN {
             self.tail.extend_from_slice(&payload);

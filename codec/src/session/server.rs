@@ -19,16 +19,18 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::{Outbox, Request, RequestKind, Response};
 use crate::decoder::FrameDecoder;
 use crate::error::{DecodeError, ErrorCode};
 use crate::frame::{
-    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Flags, Frame, FrameHeader,
-    MAX_MAX_FRAME_SIZE, MIN_MAX_FRAME_SIZE, MessageType, PREFACE, SUPPORTED_VERSIONS,
+    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Frame, MAX_MAX_FRAME_SIZE,
+    MIN_MAX_FRAME_SIZE, MessageType, PREFACE, SUPPORTED_VERSIONS,
 };
-use crate::message::{self, CAP_DEFINED, DecodeContext, MAX_COMPUTE_COST, Message, Role};
+use crate::message::{
+    self, CAP_DEFINED, DecodeContext, EncodeError, MAX_COMPUTE_COST, Message, Role,
+};
 
 /// Default `max_outstanding` announced in WELCOME.
 pub const DEFAULT_MAX_OUTSTANDING: u32 = 1024;
@@ -449,7 +451,7 @@ impl ServerSession {
     /// Consumes preface bytes; `true` once all 8 matched.
     fn handle_preface(&mut self, mut matched: usize, buf: &mut BytesMut) -> bool {
         // §3.1: the first byte that differs ends the connection.
-        let take = match crate::frame::match_preface(matched, buf) {
+        let take = match crate::decoder::match_preface(matched, buf) {
             Ok(take) => take,
             Err(e) => {
                 self.decode_failure(e);
@@ -736,7 +738,7 @@ impl ServerSession {
             agent: Cow::Borrowed(&self.config.agent),
         });
         // §3.2: WELCOME is written in the base version; what follows in the negotiated one.
-        encode_into(&mut self.outbox, &welcome, BASE_VERSION, 0);
+        self.outbox.push_own(&welcome, BASE_VERSION, 0);
         self.stats.frames_out += 1;
         // §2.2: every frame after HELLO is held to the limit WELCOME announces.
         self.decoder.set_max_frame_size(self.config.max_frame_size);
@@ -766,7 +768,7 @@ impl ServerSession {
             code,
             message: Cow::Borrowed(message),
         });
-        encode_into(&mut self.outbox, &msg, self.version, 0);
+        self.outbox.push_own(&msg, self.version, 0);
         self.stats.frames_out += 1;
     }
 
@@ -793,45 +795,25 @@ impl ServerSession {
     }
 
     fn queue_response(&mut self, id: u32, response: Response) {
-        let version = self.version;
-        let limit = self.peer_max_frame;
         if let Response::Error { code, .. } = &response {
             *self.stats.errors_sent.entry(code.0).or_default() += 1;
         }
         self.stats.frames_out += 1;
-        // ECHO_REPLY and application bodies go out without copying a large payload.
-        let (msg_type, payload, prefix_len) = match &response {
-            Response::EchoReply { payload } => (MessageType::EchoReply, payload.clone(), true),
-            Response::Application { type_code, body } => {
-                (MessageType::from_u8(*type_code), body.clone(), false)
-            }
-            _ => {
-                let msg = response_message(&response);
-                if msg
-                    .frame_len(version)
-                    .is_ok_and(|n| n - 4 <= limit as usize)
-                {
-                    encode_into(&mut self.outbox, &msg, version, id);
-                } else {
-                    self.queue_too_large(id, msg.frame_len(version).unwrap_or(usize::MAX));
-                }
-                return;
-            }
+        // ECHO_REPLY and application bodies go out without copying a large payload: the
+        // outbox queues them by reference into the response's own `Bytes`.
+        let source = match &response {
+            Response::EchoReply { payload } => Some(payload),
+            Response::Application { body, .. } => Some(body),
+            _ => None,
         };
-        let body_len = payload.len() + if prefix_len { 4 } else { 0 };
-        if body_len + 8 > limit as usize {
-            self.queue_too_large(id, body_len + FRAME_OVERHEAD);
-            return;
+        let msg = response_message(&response);
+        // §3.4: a response above the client's limit becomes ERROR RESPONSE_TOO_LARGE.
+        if let Err(EncodeError::FrameTooLarge { length, .. }) =
+            self.outbox
+                .push(&msg, self.version, id, self.peer_max_frame, source)
+        {
+            self.queue_too_large(id, length as usize + 4);
         }
-        let header = FrameHeader::new(version, msg_type, Flags::NONE, id, body_len);
-        let tail = self.outbox.tail();
-        header.encode(tail);
-        if prefix_len {
-            tail.put_u32(payload.len() as u32);
-        }
-        self.outbox
-            .commit(body_len - payload.len() + FRAME_OVERHEAD);
-        self.outbox.push_payload(payload);
     }
 
     fn queue_too_large(&mut self, id: u32, frame_len: usize) {
@@ -849,7 +831,7 @@ impl ServerSession {
             .into(),
             retry_after_ms: 0,
         });
-        encode_into(&mut self.outbox, &msg, self.version, id);
+        self.outbox.push_own(&msg, self.version, id);
     }
 }
 
@@ -897,19 +879,4 @@ pub(crate) fn response_message(response: &Response) -> Message<'_> {
             })
         }
     }
-}
-
-/// Encodes a message whose size is known to be small and valid into the outbox.
-pub(crate) fn encode_into(outbox: &mut Outbox, msg: &Message<'_>, version: u8, id: u32) {
-    let tail = outbox.tail();
-    let before = tail.len();
-    // Our own messages always serialize (no unknown-length sequences) and the limit is the
-    // largest possible; a failure here would be a bug in this crate, so it is not hidden.
-    if let Err(e) = msg.encode(version, id, u32::MAX, tail) {
-        debug_assert!(false, "encoding our own message failed: {e}");
-        tail.truncate(before);
-        return;
-    }
-    let n = tail.len() - before;
-    outbox.commit(n);
 }

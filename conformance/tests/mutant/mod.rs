@@ -182,10 +182,10 @@ fn serve(mut stream: TcpStream, fault: Fault) {
                 RequestKind::Echo { payload } => Response::EchoReply { payload },
                 RequestKind::Sum(s) => Response::SumResult(SumResult::of(s.values)),
                 RequestKind::SumRkyv { archive } => {
-                    echowire_codec::body::rkyv::with_archived_sum(&archive, |a| {
-                        Response::SumResult(SumResult::of(a.values.iter().map(|v| v.to_native())))
-                    })
-                    .unwrap_or_else(|e| Response::error(e.code(), e.to_string()))
+                    match echowire_codec::body::archive::check_sum(&archive) {
+                        Ok(a) => Response::SumResult(SumResult::of(a.values())),
+                        Err(e) => Response::error(e.code(), e.to_string()),
+                    }
                 }
                 RequestKind::Stats => Response::StatsReply(vec![("mutant".into(), 1)]),
                 RequestKind::Compute { cost, seed } if (1..=1 << 24).contains(&cost) => {
