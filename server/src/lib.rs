@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
+mod admission;
 pub mod config;
 pub mod counters;
 pub mod listener;

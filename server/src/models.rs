@@ -12,6 +12,7 @@
 
 use std::io::{self, Read};
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -23,6 +24,7 @@ use echowire_codec::ErrorCode;
 use echowire_codec::session::ServerSession;
 
 use crate::Shared;
+use crate::admission::{Peer, admit};
 use crate::config::Model;
 use crate::listener::Bound;
 use crate::service::{self, Jobs};
@@ -57,25 +59,17 @@ fn accept_loop(listeners: Vec<Bound>, shared: Arc<Shared>) {
             let r = match l {
                 Bound::Tcp(l) => l.accept().map(|(s, a)| {
                     let _ = s.set_nodelay(true);
-                    (StdStream::Tcp(s), a.to_string(), None)
+                    let refuse = admit(&shared, Peer::Tcp);
+                    (StdStream::Tcp(s), a.to_string(), refuse)
                 }),
                 Bound::Unix(l, p) => l.accept().map(|(s, _)| {
-                    let refuse = check_peer(&shared, &s);
+                    let refuse = admit(&shared, Peer::Unix(s.as_fd()));
                     (StdStream::Unix(s), format!("unix:{}", p.display()), refuse)
                 }),
             };
             match r {
-                Ok((stream, peer, mut refuse)) => {
+                Ok((stream, peer, refuse)) => {
                     accepted = true;
-                    let c = &shared.counters;
-                    c.connections_accepted.fetch_add(1, Ordering::Relaxed);
-                    let open = c.connections_open.fetch_add(1, Ordering::Relaxed) as usize;
-                    if refuse.is_none() && open >= shared.config.max_connections {
-                        refuse = Some((
-                            ErrorCode::CONNECTION_LIMIT,
-                            "server is at its connection limit".into(),
-                        ));
-                    }
                     if shared.config.model == Model::Blocking {
                         serve(stream, peer, refuse, &shared);
                     } else {
@@ -121,21 +115,6 @@ fn shared_dec(shared: &Shared) {
         .fetch_sub(1, Ordering::Relaxed);
 }
 
-fn check_peer(shared: &Shared, s: &std::os::unix::net::UnixStream) -> Option<(ErrorCode, String)> {
-    let allowed = &shared.config.allow_uids;
-    if allowed.is_empty() {
-        return None;
-    }
-    match crate::listener::peer_uid(s) {
-        Ok(uid) if allowed.contains(&uid) => None,
-        Ok(uid) => Some((ErrorCode::UNAUTHORIZED, format!("uid {uid} is not allowed"))),
-        Err(e) => Some((
-            ErrorCode::UNAUTHORIZED,
-            format!("peer credentials unavailable: {e}"),
-        )),
-    }
-}
-
 /// Serves one connection to the end (both simple models).
 fn serve(
     mut stream: StdStream,
@@ -146,10 +125,6 @@ fn serve(
     let now = Instant::now();
     let mut session = ServerSession::new(shared.session_config.clone(), now);
     if let Some((code, msg)) = &refuse {
-        shared
-            .counters
-            .connections_refused
-            .fetch_add(1, Ordering::Relaxed);
         session.refuse(*code, msg);
     }
     let (tx, rx) = unbounded();
@@ -172,24 +147,17 @@ fn serve(
             stream.set_abortive();
             break "drain timeout";
         }
-        while let Some(ev) = session.poll_event(&mut inbuf, now) {
+        service::process(&mut session, &mut inbuf, &mut jobs, shared, now, |id| {
             let tx = tx.clone();
-            service::dispatch(ev, &mut session, &mut jobs, shared, now, move |id| {
-                Box::new(move |response| {
-                    let _ = tx.send((id, response));
-                })
-            });
-        }
+            Box::new(move |response| {
+                let _ = tx.send((id, response));
+            })
+        });
         if !session.outbox().is_empty() {
             // A short write timeout keeps a client that does not read from wedging this loop.
             let _ = stream.set_timeouts(Some(TICK), Some(TICK));
-            match session.outbox().write_to(&mut stream) {
-                Ok(n) => {
-                    shared
-                        .counters
-                        .bytes_out
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                }
+            match service::flush(&mut session, &mut stream, shared) {
+                Ok(_) => {}
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     break if e.kind() == io::ErrorKind::BrokenPipe {
@@ -200,11 +168,6 @@ fn serve(
                 }
             }
         }
-        let queued = session.outbox().len() as u64;
-        shared
-            .counters
-            .output_high_water
-            .fetch_max(queued, Ordering::Relaxed);
         if session.is_finished() {
             if session.is_abortive() {
                 stream.set_abortive();
@@ -254,14 +217,7 @@ fn serve(
             inbuf = BytesMut::new();
         }
     };
-    for state in jobs.values() {
-        let _ = state.compare_exchange(
-            crate::workers::QUEUED,
-            crate::workers::CANCELLED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-    }
+    service::cancel_all(&jobs);
     shared.counters.merge_session(session.stats());
     shared_dec(shared);
     tracing::debug!(peer, why, reason = ?session.close_reason(), "connection closed");

@@ -32,6 +32,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Read};
 use std::net::Shutdown;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -45,6 +46,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::Shared;
+use crate::admission::{Peer, admit};
 use crate::listener::Bound;
 use crate::service::{self, Jobs};
 use crate::stream::MioStream;
@@ -221,10 +223,11 @@ impl Acceptor {
             let accepted = match &self.listeners[i] {
                 Listener::Tcp(l) => l.accept().map(|(s, a)| {
                     let _ = s.set_nodelay(true);
-                    (MioStream::Tcp(s), a.to_string(), None)
+                    let refuse = admit(&self.shared, Peer::Tcp);
+                    (MioStream::Tcp(s), a.to_string(), refuse)
                 }),
                 Listener::Unix(l, path) => l.accept().map(|(s, _)| {
-                    let refuse = self.check_peer(&s);
+                    let refuse = admit(&self.shared, Peer::Unix(s.as_fd()));
                     (
                         MioStream::Unix(s),
                         format!("unix:{}", path.display()),
@@ -233,20 +236,7 @@ impl Acceptor {
                 }),
             };
             match accepted {
-                Ok((stream, peer, mut refuse)) => {
-                    let c = &self.shared.counters;
-                    c.connections_accepted.fetch_add(1, Ordering::Relaxed);
-                    let open = c.connections_open.fetch_add(1, Ordering::Relaxed) as usize;
-                    if refuse.is_none() && open >= self.shared.config.max_connections {
-                        let max = self.shared.config.max_connections;
-                        refuse = Some((
-                            ErrorCode::CONNECTION_LIMIT,
-                            format!("server is at its limit of {max} connections"),
-                        ));
-                    }
-                    if refuse.is_some() {
-                        c.connections_refused.fetch_add(1, Ordering::Relaxed);
-                    }
+                Ok((stream, peer, refuse)) => {
                     let r = &self.reactors[self.next % self.reactors.len()];
                     self.next = self.next.wrapping_add(1);
                     r.send(Msg::NewConn {
@@ -269,24 +259,6 @@ impl Acceptor {
                     continue;
                 }
             }
-        }
-    }
-
-    fn check_peer(&self, s: &mio::net::UnixStream) -> Option<(ErrorCode, String)> {
-        let allowed = &self.shared.config.allow_uids;
-        if allowed.is_empty() {
-            return None;
-        }
-        match crate::listener::peer_uid(s) {
-            Ok(uid) if allowed.contains(&uid) => None,
-            Ok(uid) => {
-                tracing::warn!(uid, "refusing Unix-socket peer: uid not allowed");
-                Some((ErrorCode::UNAUTHORIZED, format!("uid {uid} is not allowed")))
-            }
-            Err(e) => Some((
-                ErrorCode::UNAUTHORIZED,
-                format!("peer credentials unavailable: {e}"),
-            )),
         }
     }
 }
@@ -434,7 +406,6 @@ impl Reactor {
         self.next_generation += 1;
         let mut session = ServerSession::new(self.shared.session_config.clone(), now);
         if let Some((code, msg)) = &refuse {
-            tracing::info!(peer, code = %code, "refusing connection");
             session.refuse(*code, msg);
         } else if self.drain_deadline.is_some() {
             session.start_drain();
@@ -519,54 +490,35 @@ impl Reactor {
                     Err(e) => return self.close(key, &format!("read error: {e}")),
                 }
             }
-            // 2. Process what arrived.
+            // 2. Process what arrived; 3. write what is queued (the step every model shares).
             let generation = conn.generation;
-            while let Some(ev) = conn.session.poll_event(&mut conn.inbuf, now) {
-                progress = true;
-                let me = me.clone();
-                service::dispatch(
-                    ev,
-                    &mut conn.session,
-                    &mut conn.jobs,
-                    &shared,
-                    now,
-                    move |id| {
-                        Box::new(move |response| {
-                            me.send(Msg::Completion {
-                                key,
-                                generation,
-                                id,
-                                response,
-                            })
+            progress |= service::process(
+                &mut conn.session,
+                &mut conn.inbuf,
+                &mut conn.jobs,
+                &shared,
+                now,
+                |id| {
+                    let me = me.clone();
+                    Box::new(move |response| {
+                        me.send(Msg::Completion {
+                            key,
+                            generation,
+                            id,
+                            response,
                         })
-                    },
-                );
-            }
-            // 3. Write what is queued.
-            if !conn.session.outbox().is_empty() {
-                match conn.session.outbox().write_to(&mut conn.stream) {
-                    Ok(n) => {
-                        if n > 0 {
-                            shared
-                                .counters
-                                .bytes_out
-                                .fetch_add(n as u64, Ordering::Relaxed);
-                            progress = true;
-                        }
-                    }
-                    Err(e) => return self.close(key, &format!("write error: {e}")),
-                }
+                    })
+                },
+            );
+            match service::flush(&mut conn.session, &mut conn.stream, &shared) {
+                Ok(n) => progress |= n > 0,
+                Err(e) => return self.close(key, &format!("write error: {e}")),
             }
             if !progress {
                 break;
             }
         }
-        let queued = conn.session.outbox().len() as u64;
-        shared
-            .counters
-            .output_high_water
-            .fetch_max(queued, Ordering::Relaxed);
-        let pending = queued > 0;
+        let pending = !conn.session.outbox().is_empty();
         if pending != conn.writable {
             let interest = if pending {
                 Interest::READABLE | Interest::WRITABLE
@@ -637,15 +589,7 @@ impl Reactor {
         }
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        // Queued jobs of a closed connection are not worth running.
-        for state in conn.jobs.values() {
-            let _ = state.compare_exchange(
-                crate::workers::QUEUED,
-                crate::workers::CANCELLED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-        }
+        service::cancel_all(&conn.jobs);
         self.shared.counters.merge_session(conn.session.stats());
         self.shared
             .counters

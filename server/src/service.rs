@@ -5,8 +5,7 @@
 //! arrived after it (no head-of-line blocking, spec §2.5).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use echowire_codec::ErrorCode;
@@ -14,13 +13,21 @@ use echowire_codec::message::{SumResult, compute_digest};
 use echowire_codec::session::{Event, RequestKind, Response, ServerSession};
 
 use crate::Shared;
-use crate::workers::{CANCELLED, Job, QUEUED, Reply};
+use crate::workers::{Job, JobCell, Reply};
 
 /// How long a client should wait after BUSY (sent in version 2).
 const BUSY_RETRY_MS: u32 = 50;
 
 /// Heavy requests of one connection that a worker has not finished: their cancel states.
-pub(crate) type Jobs = HashMap<u32, Arc<AtomicU8>>;
+pub(crate) type Jobs = HashMap<u32, JobCell>;
+
+/// A connection closed: its queued jobs are not worth running (a running one finishes, and its
+/// response finds no session). Every I/O model calls this once, as the connection goes.
+pub(crate) fn cancel_all(jobs: &Jobs) {
+    for state in jobs.values() {
+        state.try_cancel();
+    }
+}
 
 /// Handles one session event. `reply_to(id)` builds the closure a worker calls with the response.
 pub(crate) fn dispatch(
@@ -54,7 +61,7 @@ pub(crate) fn dispatch(
                 RequestKind::Stats => Response::StatsReply(shared.counters.entries()),
                 RequestKind::Compute { cost, seed } => {
                     // The cost range was checked by the session (spec §2.7 rule 10.1).
-                    let state = Arc::new(AtomicU8::new(QUEUED));
+                    let state = JobCell::new();
                     let job = Job {
                         work: Box::new(move || Response::ComputeResult {
                             digest: compute_digest(cost, &seed),
@@ -93,9 +100,7 @@ pub(crate) fn dispatch(
         }
         Event::Cancel { id } => {
             if let Some(state) = jobs.get(&id)
-                && state
-                    .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
+                && state.try_cancel()
             {
                 jobs.remove(&id);
                 session.respond(
@@ -106,6 +111,45 @@ pub(crate) fn dispatch(
             }
         }
     }
+}
+
+/// The step every I/O model shares, after a read: the session turns buffered input into events,
+/// each is dispatched (inline, or to the worker pool), and protocol replies are queued.
+/// `reply_to(id)` builds the closure a worker calls with job `id`'s response. Returns whether
+/// any event was handled.
+pub(crate) fn process(
+    session: &mut ServerSession,
+    inbuf: &mut bytes::BytesMut,
+    jobs: &mut Jobs,
+    shared: &Shared,
+    now: Instant,
+    reply_to: impl Fn(u32) -> Reply,
+) -> bool {
+    let mut progress = false;
+    while let Some(ev) = session.poll_event(inbuf, now) {
+        progress = true;
+        dispatch(ev, session, jobs, shared, now, &reply_to);
+    }
+    progress
+}
+
+/// The write half of the shared step: one vectored write of what the session queued (what the
+/// socket does not take stays queued), counted; returns the bytes written.
+pub(crate) fn flush(
+    session: &mut ServerSession,
+    stream: &mut impl std::io::Write,
+    shared: &Shared,
+) -> std::io::Result<usize> {
+    let n = if session.outbox().is_empty() {
+        0
+    } else {
+        session.outbox().write_to(stream)?
+    };
+    let c = &shared.counters;
+    c.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    c.output_high_water
+        .fetch_max(session.outbox().len() as u64, Ordering::Relaxed);
+    Ok(n)
 }
 
 /// A worker finished job `id`.

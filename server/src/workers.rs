@@ -6,9 +6,9 @@
 //! closure that hands the response back to the connection's owner (the reactor's completion
 //! channel plus its `mio::Waker`, or a connection thread's channel).
 //!
-//! Cancellation (spec §3.7) is a compare-and-swap on the job's state: the connection's owner
-//! moves `QUEUED → CANCELLED` (and answers CANCELLED itself), a worker moves `QUEUED → RUNNING`;
-//! whoever wins decides, so a request is answered exactly once.
+//! Cancellation (spec §3.7) is a compare-and-swap on the job's [`JobState`]: the connection's
+//! owner moves `Queued → Cancelled` (and answers CANCELLED itself), a worker moves
+//! `Queued → Running`; whoever wins decides, so a request is answered exactly once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -17,12 +17,65 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Sender, TrySendError, bounded};
 use echowire_codec::session::Response;
 
-/// Not yet taken by a worker.
-pub const QUEUED: u8 = 0;
-/// A worker is running it; it can no longer be cancelled.
-pub const RUNNING: u8 = 1;
-/// Cancelled before it ran; workers skip it.
-pub const CANCELLED: u8 = 2;
+/// Where a job is (spec §3.7: only a job that has not started can be cancelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum JobState {
+    /// Not yet taken by a worker.
+    Queued = 0,
+    /// A worker is running it; it can no longer be cancelled.
+    Running = 1,
+    /// Cancelled before it ran; workers skip it.
+    Cancelled = 2,
+}
+
+/// A job's state, shared by the connection's owner and the worker; every move is one
+/// compare-and-swap from `Queued`, so exactly one side wins.
+#[derive(Clone, Debug)]
+pub struct JobCell(Arc<AtomicU8>);
+
+impl JobCell {
+    /// A queued job.
+    pub fn new() -> Self {
+        JobCell(Arc::new(AtomicU8::new(JobState::Queued as u8)))
+    }
+
+    fn advance(&self, to: JobState) -> bool {
+        self.0
+            .compare_exchange(
+                JobState::Queued as u8,
+                to as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Cancels the job if no worker has taken it: `true` if the caller must now answer it.
+    pub fn try_cancel(&self) -> bool {
+        self.advance(JobState::Cancelled)
+    }
+
+    /// A worker takes the job: `false` if it was cancelled first.
+    fn try_start(&self) -> bool {
+        self.advance(JobState::Running)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> JobState {
+        match self.0.load(Ordering::Acquire) {
+            0 => JobState::Queued,
+            1 => JobState::Running,
+            _ => JobState::Cancelled,
+        }
+    }
+}
+
+impl Default for JobCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Where a job's response goes.
 pub type Reply = Box<dyn FnOnce(Response) + Send>;
@@ -31,8 +84,8 @@ pub type Reply = Box<dyn FnOnce(Response) + Send>;
 pub struct Job {
     /// The work.
     pub work: Box<dyn FnOnce() -> Response + Send>,
-    /// QUEUED / RUNNING / CANCELLED.
-    pub state: Arc<AtomicU8>,
+    /// Queued, running or cancelled.
+    pub state: JobCell,
     /// Hands the response back.
     pub reply: Reply,
 }
@@ -40,7 +93,7 @@ pub struct Job {
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job")
-            .field("state", &self.state.load(Ordering::Relaxed))
+            .field("state", &self.state.state())
             .finish_non_exhaustive()
     }
 }
@@ -69,16 +122,7 @@ impl Pool {
                     .name(format!("echowire-worker-{i}"))
                     .spawn(move || {
                         for job in rx {
-                            if job
-                                .state
-                                .compare_exchange(
-                                    QUEUED,
-                                    RUNNING,
-                                    Ordering::AcqRel,
-                                    Ordering::Acquire,
-                                )
-                                .is_err()
-                            {
+                            if !job.state.try_start() {
                                 continue; // cancelled while queued: the owner already answered
                             }
                             let response = (job.work)();
