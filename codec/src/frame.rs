@@ -56,7 +56,7 @@ pub const BASE_VERSION: u8 = 1;
 macro_rules! define_message_type {
     ($($code:literal $variant:ident $name:literal $dir:ident $since:literal $kind:ident
        [$($answer:ident)?] [$($archived:ident)?] $body:ident $(<$lt:lifetime>)? [$($borrow:ident)?];)*) => {
-        /// The message type (spec §4.1), generated from the message table ([`crate::table`]).
+        /// The message type (spec §4.1), generated from the message table (`table.rs`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
         pub enum MessageType {

@@ -125,7 +125,7 @@ impl DecodeContext {
 macro_rules! define_message {
     ($($code:literal $variant:ident $name:literal $dir:ident $since:literal $kind:ident
        [$($answer:ident)?] [$($archived:ident)?] $body:ident $(<$lt:lifetime>)? [$($borrow:ident)?];)*) => {
-        /// A decoded message, generated from the message table ([`crate::table`]). Byte and
+        /// A decoded message, generated from the message table (`table.rs`). Byte and
         /// string fields borrow from the frame's body.
         #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(tag = "type", content = "body", rename_all = "SCREAMING_SNAKE_CASE")]

@@ -2,14 +2,14 @@
 //!
 //! The work is split by job:
 //!
-//! * [`writer`]: a thread owns the sending half — it applies the split strategy to each send,
+//! * `writer`: a thread owns the sending half — it applies the split strategy to each send,
 //!   performs half-closes, pauses and trickles, and never blocks the reader, so a case where the
 //!   server stops reading (backpressure) cannot deadlock the runner;
-//! * [`reader`]: the calling thread reads frames, ends of stream and resets, each wait bounded by
+//! * `reader`: the calling thread reads frames, ends of stream and resets, each wait bounded by
 //!   a deadline, so no case can hang the runner;
-//! * [`expect`]: matches expectations against what was read, including the orders spec §3.6.1
+//! * `expect`: matches expectations against what was read, including the orders spec §3.6.1
 //!   permits;
-//! * [`probe`]: what a target offers, and whether it still serves after a case;
+//! * `probe`: what a target offers, and whether it still serves after a case;
 //! * this module: the step loop, sends, coalescing.
 //!
 //! Splits are planned by [`crate::split`]; cases are typed and validated by [`crate::step`].
