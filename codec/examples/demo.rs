@@ -41,7 +41,7 @@ fn serve(mut sock: UnixStream) -> std::io::Result<()> {
                 session.respond(r.id, response, Instant::now());
             }
         }
-        session.outbox().write_to(&mut sock)?;
+        echowire_codec::io::write_outbox(session.outbox(), &mut sock)?;
         sock.flush()?;
         if session.is_finished() {
             return Ok(());

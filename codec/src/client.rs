@@ -12,7 +12,7 @@
 //! client.wait(b)?;
 //! client.wait(a)?;
 //! client.goodbye()?;
-//! # Ok::<(), echowire_codec::session::ClientError>(())
+//! # Ok::<(), echowire_codec::client::Error>(())
 //! ```
 
 use std::collections::HashMap;
@@ -30,6 +30,19 @@ use crate::session::{
     ClientConfig, ClientError, ClientEvent, ClientSession, Negotiated, RequestKind, Response,
 };
 
+/// What can go wrong for the blocking client: its socket, or the protocol (the session's
+/// [`ClientError`], which knows nothing of sockets).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The protocol failed, or the server answered with an error.
+    #[error(transparent)]
+    Session(#[from] ClientError),
+}
+
 /// A blocking Echowire client.
 #[derive(Debug)]
 pub struct Client<S: Read + Write> {
@@ -45,10 +58,7 @@ pub struct Client<S: Read + Write> {
 
 impl Client<TcpStream> {
     /// Connects over TCP (with `TCP_NODELAY`) and completes the handshake.
-    pub fn connect_tcp(
-        addr: impl ToSocketAddrs,
-        config: ClientConfig,
-    ) -> Result<Self, ClientError> {
+    pub fn connect_tcp(addr: impl ToSocketAddrs, config: ClientConfig) -> Result<Self, Error> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         Client::handshake(stream, config)
@@ -58,14 +68,14 @@ impl Client<TcpStream> {
 #[cfg(unix)]
 impl Client<UnixStream> {
     /// Connects over a Unix socket and completes the handshake.
-    pub fn connect_unix(path: impl AsRef<Path>, config: ClientConfig) -> Result<Self, ClientError> {
+    pub fn connect_unix(path: impl AsRef<Path>, config: ClientConfig) -> Result<Self, Error> {
         Client::handshake(UnixStream::connect(path)?, config)
     }
 }
 
 impl<S: Read + Write> Client<S> {
     /// Sends preface and HELLO on `stream` and waits for WELCOME.
-    pub fn handshake(stream: S, config: ClientConfig) -> Result<Self, ClientError> {
+    pub fn handshake(stream: S, config: ClientConfig) -> Result<Self, Error> {
         let mut client = Client {
             stream,
             session: ClientSession::new(config),
@@ -78,11 +88,9 @@ impl<S: Read + Write> Client<S> {
         match client.next_event()? {
             ClientEvent::Welcome(_) => Ok(client),
             ClientEvent::ConnectionError { code, message } => {
-                Err(ClientError::Server { code, message })
+                Err(ClientError::Server { code, message }.into())
             }
-            other => Err(ClientError::Protocol(format!(
-                "expected WELCOME, got {other:?}"
-            ))),
+            other => Err(ClientError::Protocol(format!("expected WELCOME, got {other:?}")).into()),
         }
     }
 
@@ -104,9 +112,9 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// Writes everything queued.
-    pub fn flush(&mut self) -> Result<(), ClientError> {
+    pub fn flush(&mut self) -> Result<(), Error> {
         while !self.session.outbox().is_empty() {
-            self.session.outbox().write_to(&mut self.stream)?;
+            crate::io::write_outbox(self.session.outbox(), &mut self.stream)?;
         }
         self.stream.flush()?;
         Ok(())
@@ -115,7 +123,7 @@ impl<S: Read + Write> Client<S> {
     /// Queues and sends a request; returns its ID. Responses are collected with [`Client::wait`]
     /// or [`Client::recv`]. If the server's `max_outstanding` is reached, responses are read
     /// (and kept) until there is room.
-    pub fn send(&mut self, kind: &RequestKind) -> Result<u32, ClientError> {
+    pub fn send(&mut self, kind: &RequestKind) -> Result<u32, Error> {
         loop {
             match self.session.send(kind) {
                 Err(ClientError::TooManyOutstanding(_)) => {
@@ -132,18 +140,18 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// Queues a request without writing it (to batch many requests into one write).
-    pub fn queue(&mut self, kind: &RequestKind) -> Result<u32, ClientError> {
-        self.session.send(kind)
+    pub fn queue(&mut self, kind: &RequestKind) -> Result<u32, Error> {
+        Ok(self.session.send(kind)?)
     }
 
     /// Sends CANCEL for `id`.
-    pub fn cancel(&mut self, id: u32) -> Result<(), ClientError> {
+    pub fn cancel(&mut self, id: u32) -> Result<(), Error> {
         self.session.cancel(id)?;
         self.flush()
     }
 
     /// The next response to arrive, whatever its ID.
-    pub fn recv(&mut self) -> Result<(u32, Response), ClientError> {
+    pub fn recv(&mut self) -> Result<(u32, Response), Error> {
         if let Some(id) = self.order.pop_front() {
             let r = self.ready.remove(&id).expect("order and ready agree");
             return Ok((id, r));
@@ -159,7 +167,7 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// Waits for the response to `id`, keeping others for later.
-    pub fn wait(&mut self, id: u32) -> Result<Response, ClientError> {
+    pub fn wait(&mut self, id: u32) -> Result<Response, Error> {
         self.flush()?;
         loop {
             if let Some(r) = self.ready.remove(&id) {
@@ -171,7 +179,7 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// Reads until one response arrives; stores it in `ready` and returns it too.
-    fn read_one(&mut self) -> Result<Option<(u32, Response)>, ClientError> {
+    fn read_one(&mut self) -> Result<Option<(u32, Response)>, Error> {
         match self.next_event()? {
             ClientEvent::Response { id, response } => {
                 self.ready.insert(id, response.clone());
@@ -183,14 +191,14 @@ impl<S: Read + Write> Client<S> {
                 Ok(None)
             }
             ClientEvent::ConnectionError { code, message } => {
-                Err(ClientError::Server { code, message })
+                Err(ClientError::Server { code, message }.into())
             }
-            ClientEvent::Welcome(_) => Err(ClientError::Protocol("second WELCOME".into())),
-            ClientEvent::Rejected { code, message } => Err(rejected(code, message)),
+            ClientEvent::Welcome(_) => Err(ClientError::Protocol("second WELCOME".into()).into()),
+            ClientEvent::Rejected { code, message } => Err(rejected(code, message).into()),
         }
     }
 
-    fn next_event(&mut self) -> Result<ClientEvent, ClientError> {
+    fn next_event(&mut self) -> Result<ClientEvent, Error> {
         loop {
             if let Some(ev) = self.session.poll_event(&mut self.buf)? {
                 return Ok(ev);
@@ -208,52 +216,52 @@ impl<S: Read + Write> Client<S> {
             self.buf.truncate(start + n);
             if n == 0 {
                 self.session.handle_eof(&mut self.buf)?;
-                return Err(ClientError::Closed);
+                return Err(ClientError::Closed.into());
             }
         }
     }
 
-    fn expect(&mut self, kind: RequestKind) -> Result<Response, ClientError> {
+    fn expect(&mut self, kind: RequestKind) -> Result<Response, Error> {
         let id = self.send(&kind)?;
         match self.wait(id)? {
-            Response::Error { code, message, .. } => Err(ClientError::Server { code, message }),
+            Response::Error { code, message, .. } => {
+                Err(ClientError::Server { code, message }.into())
+            }
             r => Ok(r),
         }
     }
 
     /// PING; returns the PONG's data.
-    pub fn ping(&mut self, data: u64) -> Result<u64, ClientError> {
+    pub fn ping(&mut self, data: u64) -> Result<u64, Error> {
         match self.expect(RequestKind::Ping { data })? {
             Response::Pong { data } => Ok(data),
-            r => Err(ClientError::Protocol(format!("PING answered with {r:?}"))),
+            r => Err(ClientError::Protocol(format!("PING answered with {r:?}")).into()),
         }
     }
 
     /// ECHO; returns the payload sent back.
-    pub fn echo(&mut self, payload: &[u8]) -> Result<Bytes, ClientError> {
+    pub fn echo(&mut self, payload: &[u8]) -> Result<Bytes, Error> {
         match self.expect(RequestKind::Echo {
             payload: Bytes::copy_from_slice(payload),
         })? {
             Response::EchoReply { payload } => Ok(payload),
-            r => Err(ClientError::Protocol(format!("ECHO answered with {r:?}"))),
+            r => Err(ClientError::Protocol(format!("ECHO answered with {r:?}")).into()),
         }
     }
 
     /// COMPUTE; returns the digest.
-    pub fn compute(&mut self, cost: u32, seed: &[u8]) -> Result<[u8; 32], ClientError> {
+    pub fn compute(&mut self, cost: u32, seed: &[u8]) -> Result<[u8; 32], Error> {
         match self.expect(RequestKind::Compute {
             cost,
             seed: Bytes::copy_from_slice(seed),
         })? {
             Response::ComputeResult { digest } => Ok(digest),
-            r => Err(ClientError::Protocol(format!(
-                "COMPUTE answered with {r:?}"
-            ))),
+            r => Err(ClientError::Protocol(format!("COMPUTE answered with {r:?}")).into()),
         }
     }
 
     /// SUM, in the standard encoding or (if negotiated) in its archived form (spec §6.9).
-    pub fn sum(&mut self, values: Vec<i64>, archived: bool) -> Result<SumResult, ClientError> {
+    pub fn sum(&mut self, values: Vec<i64>, archived: bool) -> Result<SumResult, Error> {
         let sum = Sum { values };
         let kind = if archived {
             RequestKind::sum_archived(&sum).map_err(|e| ClientError::Protocol(e.to_string()))?
@@ -262,21 +270,21 @@ impl<S: Read + Write> Client<S> {
         };
         match self.expect(kind)? {
             Response::SumResult(r) => Ok(r),
-            r => Err(ClientError::Protocol(format!("SUM answered with {r:?}"))),
+            r => Err(ClientError::Protocol(format!("SUM answered with {r:?}")).into()),
         }
     }
 
     /// STATS (version 2); returns the counters.
-    pub fn stats(&mut self) -> Result<Vec<(String, u64)>, ClientError> {
+    pub fn stats(&mut self) -> Result<Vec<(String, u64)>, Error> {
         match self.expect(RequestKind::Stats)? {
             Response::StatsReply(entries) => Ok(entries),
-            r => Err(ClientError::Protocol(format!("STATS answered with {r:?}"))),
+            r => Err(ClientError::Protocol(format!("STATS answered with {r:?}")).into()),
         }
     }
 
     /// Sends GOODBYE, collects the outstanding responses and waits for the server to close.
     /// Returns the responses that were still outstanding.
-    pub fn goodbye(mut self) -> Result<Vec<(u32, Response)>, ClientError> {
+    pub fn goodbye(mut self) -> Result<Vec<(u32, Response)>, Error> {
         self.session.goodbye();
         self.flush()?;
         let mut rest: Vec<(u32, Response)> = self
@@ -289,13 +297,15 @@ impl<S: Read + Write> Client<S> {
                 Ok(ClientEvent::Response { id, response }) => rest.push((id, response)),
                 Ok(ClientEvent::Goodbye { .. }) => {}
                 Ok(ClientEvent::ConnectionError { code, message }) => {
-                    return Err(ClientError::Server { code, message });
+                    return Err(ClientError::Server { code, message }.into());
                 }
                 Ok(ClientEvent::Welcome(_)) => {
-                    return Err(ClientError::Protocol("second WELCOME".into()));
+                    return Err(ClientError::Protocol("second WELCOME".into()).into());
                 }
-                Ok(ClientEvent::Rejected { code, message }) => return Err(rejected(code, message)),
-                Err(ClientError::Closed) => return Ok(rest),
+                Ok(ClientEvent::Rejected { code, message }) => {
+                    return Err(rejected(code, message).into());
+                }
+                Err(Error::Session(ClientError::Closed)) => return Ok(rest),
                 Err(e) => return Err(e),
             }
         }

@@ -65,6 +65,8 @@ pub mod error;
 pub mod frame;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+#[cfg(feature = "io")]
+pub mod io;
 pub mod message;
 pub mod session;
 mod table;

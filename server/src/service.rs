@@ -143,7 +143,7 @@ pub(crate) fn flush(
     let n = if session.outbox().is_empty() {
         0
     } else {
-        session.outbox().write_to(stream)?
+        echowire_codec::io::write_outbox(session.outbox(), stream)?
     };
     let c = &shared.counters;
     c.bytes_out.fetch_add(n as u64, Ordering::Relaxed);

@@ -135,9 +135,6 @@ pub enum ClientError {
     /// The request is not valid in the negotiated version or capabilities.
     #[error("not available on this connection: {0}")]
     Unsupported(&'static str),
-    /// I/O failure (blocking client).
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
