@@ -215,6 +215,14 @@ impl Conn {
         }
     }
 
+    /// Write timeout: a write blocked longer (a server applying backpressure forever) fails.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.set_write_timeout(t),
+            Conn::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
     /// Shutdown.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {

@@ -161,7 +161,7 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
         }
     };
     let mut ex = Exec {
-        writer: Writer::start(wconn, settings.cut, log.clone(), start),
+        writer: Writer::start(wconn, settings.cut, log.clone(), start, settings.timeout),
         conn,
         log: log.clone(),
         start,
@@ -284,15 +284,27 @@ impl Exec {
                 .send(Cmd::Trickle(t.hex.0.clone(), self.ms(&t.interval_ms))),
             Step::StopReading(w) => std::thread::sleep(self.ms(&w.ms)),
             Step::Reset(_) => {
-                self.writer.sync(self.settings.timeout);
-                self.writer.finish();
+                // What was sent goes out first, but a reset may come at any point: a server
+                // that stops reading (backpressure) must not hold the runner. If the writer is
+                // still stuck after a moment, shutting the socket down releases it.
+                let synced = self
+                    .writer
+                    .sync(Duration::from_millis(500).min(self.settings.timeout));
                 let _ = self.conn.set_linger_zero();
+                if !synced {
+                    let _ = self.conn.shutdown(Shutdown::Write);
+                }
+                self.writer.finish();
                 log_entry(
                     &self.log,
                     self.start,
                     Dir::ClientToServer,
                     0,
-                    "RST (SO_LINGER 0, close)".into(),
+                    if synced {
+                        "RST (SO_LINGER 0, close)".into()
+                    } else {
+                        "RST (SO_LINGER 0, close; the server had stopped reading)".into()
+                    },
                 );
                 let _ = self.conn.shutdown(Shutdown::Read);
                 self.finished = true;

@@ -39,23 +39,48 @@ pub enum ProbeError {
     Handshake(String),
 }
 
-/// Handshakes with the target to learn what it supports.
+/// Learns what the target supports, by dedicated probes rather than by inference from one
+/// negotiation (which is itself under test): a HELLO offering every version and capability (its
+/// limit, agent, and the version it picks), then a HELLO offering version 2 alone. A target that
+/// answers the second with WELCOME version 2 supports version 2, even if it picked a lower
+/// version from 1..=255 — the negotiation cases then hold it to spec §3.3 instead of silently
+/// skipping every version-2 case.
 pub fn probe(target: &Target, timeout: Duration) -> Result<TargetInfo, ProbeError> {
+    let mut info = hello_probe(target, timeout, 1, 255)?.map_err(ProbeError::Handshake)?;
+    if let Ok(Ok(v2)) = hello_probe(target, timeout, 2, 2)
+        && v2.version == 2
+    {
+        info.version = info.version.max(2);
+        info.capabilities |= v2.capabilities;
+    }
+    Ok(info)
+}
+
+/// One handshake offering `min..=max` and every capability: the outer error is "unreachable",
+/// the inner one "answered, but not with a usable WELCOME".
+fn hello_probe(
+    target: &Target,
+    timeout: Duration,
+    min: u8,
+    max: u8,
+) -> Result<Result<TargetInfo, String>, ProbeError> {
     let conn = target.connect().map_err(|e| {
         ProbeError::Unreachable(format!("cannot connect to {}: {e}", target.address()))
     })?;
-    probe_handshake(conn, target, timeout).map_err(ProbeError::Handshake)
+    Ok(probe_handshake(conn, target, timeout, min, max))
 }
 
 fn probe_handshake(
     mut conn: Conn,
     target: &Target,
     timeout: Duration,
+    min: u8,
+    max: u8,
 ) -> Result<TargetInfo, String> {
     let mut out = PREFACE.to_vec();
     Message::Hello(message::Hello {
-        min_version: 1,
-        max_version: 255,
+        min_version: min,
+        max_version: max,
         max_frame_size: 16 << 20,
         capabilities: u32::MAX,
         agent: "echowire-conformance probe".into(),
@@ -69,6 +94,7 @@ fn probe_handshake(
     let mut dec = FrameDecoder::new(u32::MAX);
     let mut buf = BytesMut::new();
     let mut chunk = [0u8; 4096];
+    let started = std::time::Instant::now();
     loop {
         if let Some(f) = dec
             .decode(&mut buf)
@@ -96,6 +122,21 @@ fn probe_handshake(
         match conn.read(&mut chunk) {
             Ok(0) => return Err("the target closed the connection during the handshake".into()),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let waited = started.elapsed().as_secs_f64();
+                return Err(match buf.len() {
+                    0 => format!("no answer to HELLO within {waited:.1} s (nothing arrived)"),
+                    n => format!(
+                        "no complete answer to HELLO within {waited:.1} s ({n} octets arrived: {})",
+                        hex::encode(&buf[..n.min(32)])
+                    ),
+                });
+            }
             Err(e) => return Err(format!("no WELCOME from {}: {e}", target.address())),
         }
     }

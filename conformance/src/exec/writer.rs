@@ -32,7 +32,17 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Conn, cut: Cut, log: Log, start: Instant) -> Writer {
+    /// Starts the writer thread. Every write has a deadline of `deadline`: a server that stops
+    /// reading for longer makes the write fail (logged as a write error) instead of hanging the
+    /// run — backpressure is allowed, a stall without end is not.
+    pub(super) fn start(
+        conn: Conn,
+        cut: Cut,
+        log: Log,
+        start: Instant,
+        deadline: Duration,
+    ) -> Writer {
+        let _ = conn.set_write_timeout(Some(deadline));
         let (tx, rx) = channel();
         let thread = std::thread::spawn(move || writer_loop(conn, cut, rx, log, start));
         Writer {
@@ -47,11 +57,12 @@ impl Writer {
         }
     }
 
-    /// Waits until everything queued was written (or failed).
-    pub(super) fn sync(&self, timeout: Duration) {
+    /// Waits until everything queued was written (or failed); `false` if it still was not
+    /// after `timeout` (the server is not reading).
+    pub(super) fn sync(&self, timeout: Duration) -> bool {
         let (tx, rx) = channel();
         self.send(Cmd::Sync(tx));
-        let _ = rx.recv_timeout(timeout);
+        rx.recv_timeout(timeout).is_ok()
     }
 
     /// Stops the thread; returns the bytes written.
