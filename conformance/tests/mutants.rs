@@ -23,6 +23,7 @@ fn killer(f: Fault) -> &'static str {
         Fault::WrongIdOutOfOrder => "3.6-slow-request-does-not-block",
         Fault::IgnoreVersionNegotiation => "3.3-welcome-within-offer",
         Fault::CloseOnUnknownType => "5.4-unknown-type-7f",
+        Fault::PickLowestVersion => "3.3-offer-1-255-v2",
     }
 }
 

@@ -38,10 +38,13 @@ pub enum Fault {
     IgnoreVersionNegotiation,
     /// Closes the connection on an unknown message type instead of answering UNKNOWN_TYPE.
     CloseOnUnknownType,
+    /// Negotiates the lowest common version instead of the highest (it reads HELLO's
+    /// `max_version` as its `min_version`): consistent, so only a dedicated probe exposes it.
+    PickLowestVersion,
 }
 
 /// All faults but `None`.
-pub const FAULTS: [Fault; 8] = [
+pub const FAULTS: [Fault; 9] = [
     Fault::OneReadOneFrame,
     Fault::LittleEndianLength,
     Fault::NoMaxFrameCheck,
@@ -50,6 +53,7 @@ pub const FAULTS: [Fault; 8] = [
     Fault::WrongIdOutOfOrder,
     Fault::IgnoreVersionNegotiation,
     Fault::CloseOnUnknownType,
+    Fault::PickLowestVersion,
 ];
 
 const ANNOUNCED_LIMIT: u32 = 1 << 20;
@@ -154,6 +158,7 @@ fn serve(mut stream: TcpStream, fault: Fault) {
     };
     let mut session = ServerSession::new(config, now);
     let mut inbuf = BytesMut::new();
+    let (mut fed, mut hello_min) = (0usize, None::<u8>);
     let mut splitter = Splitter {
         preface_left: PREFACE.len(),
         buf: Vec::new(),
@@ -252,6 +257,18 @@ fn serve(mut stream: TcpStream, fault: Fault) {
                 session.handle_eof();
             }
             Ok(n) => {
+                if fault == Fault::PickLowestVersion {
+                    // Connection offsets 20 and 21 are HELLO's min_version and max_version
+                    // (8 preface + 4 length + 8 header octets before them).
+                    for (k, b) in chunk[..n].iter_mut().enumerate() {
+                        match fed + k {
+                            20 => hello_min = Some(*b),
+                            21 => *b = hello_min.unwrap_or(*b),
+                            _ => {}
+                        }
+                    }
+                    fed += n;
+                }
                 if split_input {
                     let (pass, frames) = splitter.push(&chunk[..n]);
                     inbuf.extend_from_slice(&pass);
