@@ -299,22 +299,33 @@ impl Message<'_> {
         limit: u32,
         dst: &mut B,
     ) -> Result<&[u8], EncodeError> {
+        self.encode_header(version, request_id, limit, dst)?;
         let Some(payload) = self.trailing_payload() else {
-            self.encode(version, request_id, limit, dst)?;
+            self.encode_body(version, dst)?;
             return Ok(&[]);
         };
-        let body_len = self.body_len(version)?;
-        let length = body_len as u64 + 8;
-        if length > u64::from(limit) {
-            return Err(EncodeError::FrameTooLarge { length, limit });
-        }
-        let header = FrameHeader::new(version, self.msg_type(), self.flags(), request_id, body_len);
-        header.encode(dst);
         // What precedes the payload: ECHO's and ECHO_REPLY's u32 length (spec §4.5, §6.3).
         if matches!(self, Message::Echo(_) | Message::EchoReply(_)) {
             dst.put_u32(payload.len() as u32);
         }
         Ok(payload)
+    }
+
+    /// Writes the length prefix and header, after checking the frame's `Length` against `limit`.
+    fn encode_header<B: BufMut>(
+        &self,
+        version: u8,
+        request_id: u32,
+        limit: u32,
+        dst: &mut B,
+    ) -> Result<(), EncodeError> {
+        let body_len = self.body_len(version)?;
+        let length = body_len as u64 + 8;
+        if length > u64::from(limit) {
+            return Err(EncodeError::FrameTooLarge { length, limit });
+        }
+        FrameHeader::new(version, self.msg_type(), self.flags(), request_id, body_len).encode(dst);
+        Ok(())
     }
 
     /// Writes the whole frame. The length is computed first and checked against `limit` (the
@@ -336,13 +347,7 @@ impl Message<'_> {
         limit: u32,
         dst: &mut B,
     ) -> Result<(), EncodeError> {
-        let body_len = self.body_len(version)?;
-        let length = body_len as u64 + 8;
-        if length > u64::from(limit) {
-            return Err(EncodeError::FrameTooLarge { length, limit });
-        }
-        let header = FrameHeader::new(version, self.msg_type(), self.flags(), request_id, body_len);
-        header.encode(dst);
+        self.encode_header(version, request_id, limit, dst)?;
         self.encode_body(version, dst)?;
         Ok(())
     }
