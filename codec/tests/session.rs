@@ -839,3 +839,25 @@ fn invalid_argument_comes_before_shutting_down() {
         ]
     );
 }
+
+#[test]
+fn huge_timeouts_mean_never_not_a_panic() {
+    // A library user can configure any Duration: deadlines saturate instead of overflowing.
+    let mut s = RawServer::new(ServerConfig {
+        handshake_timeout: Duration::MAX,
+        idle_timeout: Some(Duration::MAX),
+        drain_timeout: Duration::MAX,
+        ..Default::default()
+    });
+    assert!(s.server.poll_timeout().is_some());
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    s.events();
+    assert!(matches!(s.frames()[0].1, Message::Welcome(_)));
+    s.feed(&frame(1, &echo(b"x"), 1));
+    assert_eq!(s.events().len(), 1);
+    s.server.start_drain();
+    s.advance(Duration::from_secs(3600));
+    assert_eq!(s.server.state(), SessionState::Draining);
+    assert!(!s.server.is_finished());
+}

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::builder::TypedValueParser;
 use echowire_server::{Config, ListenAddr, Model, Server};
 
 /// The Echowire reference server (spec/PROTOCOL.md).
@@ -22,33 +23,41 @@ struct Args {
     /// I/O model.
     #[arg(long, value_enum, default_value_t = Config::default().model)]
     model: Model,
-    /// Reactor threads (reactor model). Default: available cores.
-    #[arg(long, value_name = "N")]
+    /// Reactor threads (reactor model), 1 ..= 1024. Default: available cores.
+    #[arg(long, value_name = "N", value_parser = threads)]
     reactors: Option<usize>,
-    /// Worker threads for heavy requests (COMPUTE). Default: available cores.
-    #[arg(long, value_name = "N")]
+    /// Worker threads for heavy requests (COMPUTE), 1 ..= 1024. Default: available cores.
+    #[arg(long, value_name = "N", value_parser = threads)]
     workers: Option<usize>,
-    /// Heavy requests queued for the workers before the server answers BUSY.
-    #[arg(long, value_name = "N", default_value_t = Config::default().queue_depth)]
+    /// Heavy requests queued for the workers before the server answers BUSY (1 ..= 1048576).
+    #[arg(long, value_name = "N", default_value_t = Config::default().queue_depth,
+          value_parser = clap::value_parser!(u32).range(1..=1 << 20).map(|n| n as usize))]
     queue_depth: usize,
     /// Largest frame Length accepted, announced in WELCOME (4096 ..= 16777216).
     #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_frame,
           value_parser = clap::value_parser!(u32).range(4096..=16_777_216))]
     max_frame: u32,
     /// Connections served at once; more are answered ERROR CONNECTION_LIMIT and closed.
-    #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_connections,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     max_connections: usize,
     /// Requests a client may have outstanding, announced in WELCOME.
-    #[arg(long, value_name = "N", default_value_t = Config::default().max_outstanding)]
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_outstanding,
+          value_parser = clap::value_parser!(u32).range(1..))]
     max_outstanding: u32,
-    /// Time from accept to a complete HELLO (e.g. 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value_t = Config::default().handshake_timeout.into())]
+    /// Time from accept to a complete HELLO (e.g. 10s), 1s ..= 30s (spec §8.3).
+    #[arg(long, value_name = "DURATION", default_value_t = Config::default().handshake_timeout.into(),
+          value_parser = |s: &str| within(s, 30))]
     handshake_timeout: humantime::Duration,
-    /// Time without a complete frame, nothing outstanding, before GOODBYE IDLE_TIMEOUT.
-    #[arg(long, value_name = "DURATION", default_value_t = Config::default().idle_timeout.into())]
+    /// Time without a complete frame, nothing outstanding, before GOODBYE IDLE_TIMEOUT;
+    /// 1s ..= 3600s (spec §8.3).
+    #[arg(long, value_name = "DURATION", default_value_t = Config::default().idle_timeout.into(),
+          value_parser = |s: &str| within(s, 3600))]
     idle_timeout: humantime::Duration,
-    /// How long a graceful shutdown waits for outstanding work before closing anyway.
-    #[arg(long, value_name = "DURATION", default_value_t = Config::default().drain_timeout.into())]
+    /// How long any drain (shutdown, GOODBYE, half-close) may take before the connection is
+    /// reset; 1s ..= 600s (spec §8.3).
+    #[arg(long, value_name = "DURATION", default_value_t = Config::default().drain_timeout.into(),
+          value_parser = |s: &str| within(s, 600))]
     drain_timeout: humantime::Duration,
     /// Allowed peer uid on Unix sockets (SO_PEERCRED). Repeatable. Default: any uid.
     #[arg(long = "allow-uid", value_name = "UID")]
@@ -59,6 +68,28 @@ struct Args {
     /// Log filter (tracing env-filter syntax), e.g. info, echowire_server=debug.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
+}
+
+/// A duration within 1 s ..= `max_s` seconds: the ranges of spec §8.3, which also keep every
+/// deadline far from overflowing the clock.
+fn within(s: &str, max_s: u64) -> Result<humantime::Duration, String> {
+    let d: humantime::Duration = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    let secs = std::time::Duration::from(d);
+    if secs < std::time::Duration::from_secs(1) || secs > std::time::Duration::from_secs(max_s) {
+        return Err(format!(
+            "{s} is outside 1s..={max_s}s, the range spec section 8.3 allows"
+        ));
+    }
+    Ok(d)
+}
+
+/// A thread count: 1 ..= 1024.
+fn threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} threads is outside 1..=1024")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
 }
 
 /// Permission bits written and read in octal (`660`), at most `777`.

@@ -106,6 +106,20 @@ fn bad_arguments_exit_2_with_a_message() {
         &["--model", "fibers"][..],
         &["--idle-timeout", "soon"][..],
         &["--log", "[[["][..],
+        // Settings that make no sense (spec ranges, overflow, thread counts): exit 2, named.
+        &["--max-outstanding", "0"][..],
+        &["--max-connections", "0"][..],
+        &["--idle-timeout", "0s"][..],
+        &["--idle-timeout", "300000000000years"][..],
+        &["--handshake-timeout", "300000000000years"][..],
+        &["--drain-timeout", "300000000000years"][..],
+        &["--handshake-timeout", "31s"][..],
+        &["--drain-timeout", "601s"][..],
+        &["--socket-mode", "77777"][..],
+        &["--workers", "1000000"][..],
+        &["--reactors", "100000"][..],
+        &["--reactors", "0"][..],
+        &["--queue-depth", "0"][..],
     ] {
         let out = bin().args(args).output().unwrap();
         assert_eq!(
@@ -114,7 +128,11 @@ fn bad_arguments_exit_2_with_a_message() {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!out.stderr.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(args[0]),
+            "{args:?}: the error does not name the flag: {err}"
+        );
     }
     let help = bin().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&help.stdout);

@@ -184,7 +184,7 @@ impl ServerSession {
             .max_frame_size
             .clamp(MIN_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE);
         ServerSession {
-            handshake_deadline: now + config.handshake_timeout,
+            handshake_deadline: later(now, config.handshake_timeout),
             last_activity: now,
             config: ServerConfig {
                 max_frame_size: max,
@@ -286,9 +286,10 @@ impl ServerSession {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             SessionState::Preface { .. } | SessionState::Handshake => Some(self.handshake_deadline),
-            SessionState::Open if self.outstanding.is_empty() => {
-                self.config.idle_timeout.map(|t| self.last_activity + t)
-            }
+            SessionState::Open if self.outstanding.is_empty() => self
+                .config
+                .idle_timeout
+                .map(|t| later(self.last_activity, t)),
             SessionState::Open => None,
             SessionState::Draining => Some(self.drain_deadline()),
             SessionState::Closing if !self.outbox.is_empty() && !self.abort => {
@@ -299,10 +300,7 @@ impl ServerSession {
     }
 
     fn drain_deadline(&self) -> Instant {
-        // `checked_add`: a huge configured timeout means "never", not an overflow panic.
-        self.phase_since
-            .checked_add(self.config.drain_timeout)
-            .unwrap_or(self.phase_since + Duration::from_secs(100 * 365 * 24 * 3600))
+        later(self.phase_since, self.config.drain_timeout)
     }
 
     // ---- inputs -----------------------------------------------------------------------------
@@ -332,7 +330,7 @@ impl ServerSession {
                     return;
                 }
                 if let Some(idle) = self.config.idle_timeout
-                    && now >= self.last_activity + idle
+                    && now >= later(self.last_activity, idle)
                 {
                     self.send_goodbye(ErrorCode::IDLE_TIMEOUT, "idle timeout");
                     self.enter(SessionState::Draining);
@@ -833,6 +831,14 @@ impl ServerSession {
         });
         self.outbox.push_own(&msg, self.version, id);
     }
+}
+
+/// `at + d`, saturating: a configured timeout too large for the platform's clock means "never",
+/// not an overflow panic (a century is "never" for a connection).
+fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(at)
 }
 
 /// A borrowed field of `body` as a `Bytes` sharing its memory.
