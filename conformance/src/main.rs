@@ -210,7 +210,9 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // The NO_COLOR convention: only a non-empty value disables colour.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = std::io::stdout().is_terminal() && !no_color;
     let opts = Options {
         targets: if args.target.is_empty() {
             Options::default().targets

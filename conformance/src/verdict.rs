@@ -141,10 +141,10 @@ pub fn eval(expr: &str, limit: u32) -> Option<u64> {
 /// A short human description of a pattern (for reports).
 pub fn describe(pattern: &Value) -> String {
     let s = pattern.to_string();
-    if s.len() > 400 {
-        format!("{}…", &s[..400])
-    } else {
-        s
+    // Cut at a character boundary: case files and server bytes may hold any UTF-8.
+    match s.char_indices().nth(400) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s,
     }
 }
 
@@ -190,5 +190,15 @@ mod tests {
             json!({"payload": "616161", "length": 8})
         );
         assert_eq!(eval("limit+1", 4096), Some(4097));
+    }
+
+    #[test]
+    fn long_non_ascii_patterns_are_cut_at_a_character_boundary() {
+        for fill in ["é", "漢", "🦀", "a"] {
+            let p = json!({"body": {"message": fill.repeat(500)}});
+            let d = describe(&p);
+            assert!(d.ends_with('…'), "{d}");
+            assert!(d.chars().count() <= 401);
+        }
     }
 }

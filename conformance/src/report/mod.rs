@@ -63,10 +63,10 @@ pub fn wire_lines(wire: &[crate::exec::WireEntry], max: usize) -> Vec<String> {
                 crate::exec::Dir::ClientToServer => "C>S",
                 crate::exec::Dir::ServerToClient => "S>C",
             };
-            let hex = if w.hex.len() > max {
-                format!("{}… ({} bytes)", &w.hex[..max], w.hex.len() / 2)
-            } else {
-                w.hex.clone()
+            // Entries are hex or notes ("write error: ..."): cut at a character boundary.
+            let hex = match w.hex.char_indices().nth(max) {
+                Some((at, _)) => format!("{}… ({} bytes)", &w.hex[..at], w.hex.len() / 2),
+                None => w.hex.clone(),
             };
             format!("{:>6}ms {dir} @{:<6} {hex}", w.at_ms, w.offset)
         })
