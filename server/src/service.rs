@@ -140,13 +140,16 @@ pub(crate) fn flush(
     stream: &mut impl std::io::Write,
     shared: &Shared,
 ) -> std::io::Result<usize> {
-    let n = if session.outbox().is_empty() {
-        0
-    } else {
-        echowire_codec::io::write_outbox(session.outbox(), stream)?
-    };
+    // Called on every turn of a connection's loop: nothing to write costs no atomic operation.
+    if session.outbox().is_empty() {
+        return Ok(0);
+    }
+    let n = echowire_codec::io::write_outbox(session.outbox(), stream)?;
     let c = &shared.counters;
-    c.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    if n > 0 {
+        c.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    // The high-water mark is what stayed queued after a write attempt (spec §8.4's cap).
     c.output_high_water
         .fetch_max(session.outbox().len() as u64, Ordering::Relaxed);
     Ok(n)
