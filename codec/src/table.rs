@@ -9,8 +9,8 @@
 //! file lists the message types.
 //!
 //! Adding a message type: one row here, its body file in `message/` (a struct implementing
-//! [`crate::message::Body`]), and — for a request — its handling in the session's
-//! `RequestKind`/`Response` and in the server. `ARCHITECTURE.md` walks through it.
+//! [`crate::message::Body`]), and — for a request — its variants and conversions in
+//! `session/kinds.rs` and its handler in the server. `ARCHITECTURE.md` walks through it.
 
 /// Calls `$callback!` with the message table. Row syntax:
 ///

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::{Outbox, RequestKind, Response};
 use crate::decoder::FrameDecoder;
@@ -263,7 +263,7 @@ impl ClientSession {
                 "requests before WELCOME need a single offered version",
             ));
         }
-        let msg = request_message(kind);
+        let msg = kind.to_message();
         let version = self.version();
         // Before WELCOME the server's limit is unknown: assume the smallest it may announce.
         let limit = self
@@ -271,13 +271,10 @@ impl ClientSession {
             .as_ref()
             .map_or(crate::frame::MIN_MAX_FRAME_SIZE, |n| n.max_frame_size);
         // An ECHO's payload or an archive is queued by reference, not copied.
-        let source = match kind {
-            RequestKind::Echo { payload } => Some(payload),
-            RequestKind::SumRkyv { archive } => Some(archive),
-            RequestKind::Application { body, .. } => Some(body),
-            _ => None,
-        };
-        match self.outbox.push(&msg, version, id, limit, source) {
+        match self
+            .outbox
+            .push(&msg, version, id, limit, kind.zero_copy_source())
+        {
             Ok(()) => {}
             Err(message::EncodeError::FrameTooLarge { length, limit }) => {
                 let length = length as usize + 4;
@@ -441,33 +438,15 @@ impl ClientSession {
                     message: e.message.into_owned(),
                 }));
             }
-            Message::Error(e) => Response::Error {
-                code: e.code,
-                message: e.message.into_owned(),
-                retry_after_ms: e.retry_after_ms,
+            other => match Response::from_message(other, &frame.body) {
+                Ok(response) => response,
+                Err(other) => {
+                    return Err(ClientError::Protocol(format!(
+                        "unexpected {} from server",
+                        other.msg_type()
+                    )));
+                }
             },
-            Message::Pong(p) => Response::Pong { data: p.data },
-            Message::EchoReply(e) => Response::EchoReply {
-                payload: share(&frame.body, &e.payload),
-            },
-            Message::ComputeResult(c) => Response::ComputeResult { digest: c.digest },
-            Message::SumResult(s) => Response::SumResult(s),
-            Message::StatsReply(s) => Response::StatsReply(
-                s.entries
-                    .into_iter()
-                    .map(|e| (e.name.into_owned(), e.value))
-                    .collect(),
-            ),
-            Message::Application(a) => Response::Application {
-                type_code: a.type_code,
-                body: share(&frame.body, &a.body),
-            },
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "unexpected {} from server",
-                    other.msg_type()
-                )));
-            }
         };
         let Some(request_type) = self.outstanding.remove(&id) else {
             return Err(ClientError::Protocol(format!(
@@ -488,40 +467,11 @@ impl ClientSession {
     }
 }
 
-fn share(body: &Bytes, slice: &[u8]) -> Bytes {
-    body.slice_ref(slice)
-}
-
 /// Whether a response type answers a request type (spec §4.1, §9.3): the message table's pairing,
 /// and any application type for an application request.
 fn answers(request: MessageType, response: MessageType) -> bool {
     match request {
         MessageType::Application(_) => matches!(response, MessageType::Application(_)),
         _ => request.answered_by() == Some(response),
-    }
-}
-
-/// The message form of a request.
-pub(crate) fn request_message(kind: &RequestKind) -> Message<'_> {
-    match kind {
-        RequestKind::Ping { data } => Message::Ping(message::Ping { data: *data }),
-        RequestKind::Echo { payload } => Message::Echo(message::Echo {
-            payload: payload[..].into(),
-        }),
-        RequestKind::Compute { cost, seed } => Message::Compute(message::Compute {
-            cost: *cost,
-            seed: seed[..].into(),
-        }),
-        RequestKind::Sum(s) => Message::Sum(s.clone()),
-        RequestKind::SumRkyv { archive } => Message::SumRkyv(message::RkyvBody {
-            archive: archive[..].into(),
-        }),
-        RequestKind::Stats => Message::Stats(message::Stats {}),
-        RequestKind::Application { type_code, body } => {
-            Message::Application(message::ApplicationBody {
-                type_code: *type_code,
-                body: body[..].into(),
-            })
-        }
     }
 }

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::{Outbox, Request, RequestKind, Response};
 use crate::decoder::FrameDecoder;
@@ -594,9 +594,6 @@ impl ServerSession {
                 ping = Some(p.data);
                 None
             }
-            Message::Echo(e) => Some(RequestKind::Echo {
-                payload: share(&frame.body, e.payload),
-            }),
             Message::Compute(c) if !c.cost_is_valid() => {
                 // §2.7 rule 10.1: the request's own fields first, so that a request that can
                 // never succeed is never reported as retryable (SHUTTING_DOWN, BUSY).
@@ -607,29 +604,19 @@ impl ServerSession {
                 );
                 return None;
             }
-            Message::Compute(c) => Some(RequestKind::Compute {
-                cost: c.cost,
-                seed: share(&frame.body, c.seed),
-            }),
-            Message::Sum(s) => Some(RequestKind::Sum(s)),
-            Message::SumRkyv(_) => Some(RequestKind::SumRkyv {
-                archive: frame.body.clone(),
-            }),
-            Message::Stats(_) => Some(RequestKind::Stats),
-            Message::Application(a) => Some(RequestKind::Application {
-                type_code: a.type_code,
-                body: share(&frame.body, a.body),
-            }),
-            // Types a server never receives were rejected by `decode` (direction rule).
-            other => {
-                let t = other.msg_type();
-                self.queue_error(
-                    id,
-                    ErrorCode::UNEXPECTED_MESSAGE,
-                    format!("{t} is not sent to a server"),
-                );
-                return None;
-            }
+            other => match RequestKind::from_message(other, &frame.body) {
+                Ok(kind) => Some(kind),
+                // Types a server never receives were rejected by `decode` (direction rule).
+                Err(other) => {
+                    let t = other.msg_type();
+                    self.queue_error(
+                        id,
+                        ErrorCode::UNEXPECTED_MESSAGE,
+                        format!("{t} is not sent to a server"),
+                    );
+                    return None;
+                }
+            },
         };
         if self.state == SessionState::Draining {
             // §3.8: after GOODBYE (either way) new requests — PING included — are refused, not
@@ -799,17 +786,15 @@ impl ServerSession {
         self.stats.frames_out += 1;
         // ECHO_REPLY and application bodies go out without copying a large payload: the
         // outbox queues them by reference into the response's own `Bytes`.
-        let source = match &response {
-            Response::EchoReply { payload } => Some(payload),
-            Response::Application { body, .. } => Some(body),
-            _ => None,
-        };
-        let msg = response_message(&response);
+        let msg = response.to_message();
         // §3.4: a response above the client's limit becomes ERROR RESPONSE_TOO_LARGE.
-        if let Err(EncodeError::FrameTooLarge { length, .. }) =
-            self.outbox
-                .push(&msg, self.version, id, self.peer_max_frame, source)
-        {
+        if let Err(EncodeError::FrameTooLarge { length, .. }) = self.outbox.push(
+            &msg,
+            self.version,
+            id,
+            self.peer_max_frame,
+            response.zero_copy_source(),
+        ) {
             self.queue_too_large(id, length as usize + 4);
         }
     }
@@ -839,50 +824,4 @@ fn later(at: Instant, d: Duration) -> Instant {
     at.checked_add(d)
         .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
         .unwrap_or(at)
-}
-
-/// A borrowed field of `body` as a `Bytes` sharing its memory.
-fn share(body: &Bytes, field: Cow<'_, [u8]>) -> Bytes {
-    match field {
-        Cow::Borrowed(slice) => body.slice_ref(slice),
-        Cow::Owned(v) => Bytes::from(v),
-    }
-}
-
-/// The message form of a response (for the types without a zero-copy path).
-pub(crate) fn response_message(response: &Response) -> Message<'_> {
-    match response {
-        Response::Pong { data } => Message::Pong(message::Pong { data: *data }),
-        Response::EchoReply { payload } => Message::EchoReply(message::EchoReply {
-            payload: Cow::Borrowed(payload),
-        }),
-        Response::ComputeResult { digest } => {
-            Message::ComputeResult(message::ComputeResult { digest: *digest })
-        }
-        Response::SumResult(r) => Message::SumResult(*r),
-        Response::StatsReply(entries) => Message::StatsReply(message::StatsReply {
-            entries: entries
-                .iter()
-                .map(|(name, value)| message::StatEntry {
-                    name: Cow::Borrowed(name),
-                    value: *value,
-                })
-                .collect(),
-        }),
-        Response::Error {
-            code,
-            message,
-            retry_after_ms,
-        } => Message::Error(message::Error {
-            code: *code,
-            message: Cow::Borrowed(message),
-            retry_after_ms: *retry_after_ms,
-        }),
-        Response::Application { type_code, body } => {
-            Message::Application(message::ApplicationBody {
-                type_code: *type_code,
-                body: Cow::Borrowed(body),
-            })
-        }
-    }
 }
