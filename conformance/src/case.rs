@@ -56,12 +56,29 @@ pub struct Case {
     /// Depends on timing (timeouts, slow requests): run under the `whole` split only.
     #[serde(default)]
     pub timing_sensitive: bool,
+    /// The settings the target must run with ([`crate::target::Profile`]; default: its own).
+    #[serde(default)]
+    pub profile: crate::target::Profile,
     /// Whether the `coalesced` strategy may merge sends across expectations (default true).
     #[serde(default = "yes")]
     pub coalesce: bool,
     /// The file it came from.
     #[serde(skip)]
     pub file: String,
+}
+
+impl Case {
+    /// Whether a step signals the target (a drain): the case then needs an instance of its own.
+    pub fn signals(&self) -> bool {
+        fn any(steps: &[Step]) -> bool {
+            steps.iter().any(|s| match s {
+                Step::Signal(_) => true,
+                Step::Parallel(p) => any(&p.steps),
+                _ => false,
+            })
+        }
+        any(&self.steps)
+    }
 }
 
 fn yes() -> bool {

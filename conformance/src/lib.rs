@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use case::Case;
 use exec::{RunResult, RunSettings, TargetInfo};
 use split::{Cut, Strategy};
-use target::{Target, TargetSpec};
+use target::{Profile, Target, TargetSpec};
 use verdict::Outcome;
 
 /// What to run.
@@ -117,6 +117,9 @@ pub struct TargetReport {
     /// The case after which the liveness probe failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub died_after: Option<String>,
+    /// The end of an `--exec` target's standard error (and output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<String>,
     /// One result per case, in `Report::cases` order.
     pub results: Vec<CaseResult>,
 }
@@ -287,18 +290,90 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
     }
 }
 
+impl CaseResult {
+    fn skipped(reason: String) -> Self {
+        CaseResult {
+            outcome: Outcome::Skipped,
+            reason: Some(reason),
+            runs: 0,
+            failures: Vec::new(),
+            millis: 0,
+        }
+    }
+}
+
+/// Progress callback: target name, cases done, cases in all, the case, its result.
+pub type OnResult<'a> = &'a (dyn Fn(&str, usize, usize, &Case, &CaseResult) + Sync);
+
+/// The results of one target so far, shared by the batches that fill them.
+struct Progress<'a> {
+    name: String,
+    cases: &'a [Case],
+    results: Vec<Mutex<Option<CaseResult>>>,
+    done: AtomicUsize,
+    died: Mutex<Option<String>>,
+    on_result: OnResult<'a>,
+}
+
+impl Progress<'_> {
+    fn record(&self, i: usize, r: CaseResult) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        (self.on_result)(&self.name, n, self.cases.len(), &self.cases[i], &r);
+        *self.results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    }
+
+    fn died_after(&self) -> Option<String> {
+        self.died.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Runs the cases `batch` (indices) on one running instance, `opts.jobs` at a time, with the
+/// liveness probe after each.
+fn run_batch(target: &Target, info: &TargetInfo, batch: &[usize], p: &Progress, opts: &Options) {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..opts.jobs.max(1) {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = batch.get(k) else { break };
+                    let case = &p.cases[i];
+                    let r = if let Some(after) = p.died_after() {
+                        CaseResult::skipped(format!("the target died after case {after}"))
+                    } else {
+                        let r = run_case(target, info, case, opts);
+                        if opts.liveness
+                            && r.outcome != Outcome::Skipped
+                            && let Err(e) = exec::alive(target, opts.timeout)
+                        {
+                            let mut d = p.died.lock().unwrap_or_else(|p| p.into_inner());
+                            if d.is_none() {
+                                *d = Some(case.id.clone());
+                                eprintln!("liveness probe failed after {}: {e}", case.id);
+                            }
+                        }
+                        r
+                    };
+                    p.record(i, r);
+                }
+            });
+        }
+    });
+}
+
 /// Runs every case against every target. `on_result` sees each result as it completes
 /// (progress output).
-pub fn run(
-    cases: Vec<Case>,
-    opts: Options,
-    on_result: &(dyn Fn(&str, usize, usize, &Case, &CaseResult) + Sync),
-) -> Report {
+///
+/// Per target: the cases of the default profile run on one instance; when the runner controls
+/// the target (embedded, `--exec`), each other profile gets an instance of its own, and each
+/// case that signals the target (a drain) gets a fresh instance and runs alone. A network target
+/// has those cases Skipped, with the reason.
+pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
     let started = Instant::now();
     let mut targets = Vec::new();
     for spec in &opts.targets {
         let name = spec.to_string();
-        let target = match Target::open(spec.clone(), opts.timeouts) {
+        let target = match Target::open(spec.clone(), opts.timeouts, Profile::Default) {
             Ok(t) => t,
             Err(e) => {
                 targets.push(TargetReport {
@@ -308,6 +383,7 @@ pub fn run(
                     error: Some(format!("cannot start: {e}")),
                     warning: None,
                     died_after: None,
+                    log_tail: None,
                     results: Vec::new(),
                 });
                 continue;
@@ -324,6 +400,7 @@ pub fn run(
                     error: Some(e),
                     warning: None,
                     died_after: None,
+                    log_tail: target.log_tail(),
                     results: Vec::new(),
                 });
                 continue;
@@ -340,52 +417,56 @@ pub fn run(
                 }
             }
         };
-        let results: Vec<Mutex<Option<CaseResult>>> =
-            cases.iter().map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
-        let done = AtomicUsize::new(0);
-        let died: Mutex<Option<String>> = Mutex::new(None);
-        std::thread::scope(|s| {
-            for _ in 0..opts.jobs.max(1) {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= cases.len() {
-                            break;
-                        }
-                        let case = &cases[i];
-                        let r = if let Some(after) =
-                            died.lock().unwrap_or_else(|p| p.into_inner()).clone()
-                        {
-                            CaseResult {
-                                outcome: Outcome::Skipped,
-                                reason: Some(format!("the target died after case {after}")),
-                                runs: 0,
-                                failures: Vec::new(),
-                                millis: 0,
-                            }
-                        } else {
-                            let r = run_case(&target, &info, case, &opts);
-                            if opts.liveness
-                                && r.outcome != Outcome::Skipped
-                                && let Err(e) = exec::alive(&target, opts.timeout)
-                            {
-                                let mut d = died.lock().unwrap_or_else(|p| p.into_inner());
-                                if d.is_none() {
-                                    *d = Some(case.id.clone());
-                                    eprintln!("liveness probe failed after {}: {e}", case.id);
-                                }
-                            }
-                            r
-                        };
-                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        on_result(&name, n, cases.len(), case, &r);
-                        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-                    }
-                });
+        let progress = Progress {
+            name: name.clone(),
+            cases: &cases,
+            results: cases.iter().map(|_| Mutex::new(None)).collect(),
+            done: AtomicUsize::new(0),
+            died: Mutex::new(None),
+            on_result,
+        };
+        for profile in Profile::ALL {
+            let batch: Vec<usize> = (0..cases.len())
+                .filter(|&i| cases[i].profile == profile && !cases[i].signals())
+                .collect();
+            if batch.is_empty() {
+                continue;
             }
-        });
-        let results = results
+            if profile == Profile::Default {
+                run_batch(&target, &info, &batch, &progress, &opts);
+                continue;
+            }
+            if !target.controlled() {
+                for &i in &batch {
+                    progress.record(i, CaseResult::skipped(needs_control(profile)));
+                }
+                continue;
+            }
+            match Target::open(spec.clone(), opts.timeouts, profile) {
+                Ok(t) => run_batch(&t, &info, &batch, &progress, &opts),
+                Err(e) => {
+                    for &i in &batch {
+                        progress.record(i, cannot_start(profile, &e));
+                    }
+                }
+            }
+        }
+        // Cases that signal the target: a fresh instance each, one at a time, no liveness probe
+        // (the instance was told to shut down).
+        for i in (0..cases.len()).filter(|&i| cases[i].signals()) {
+            let case = &cases[i];
+            let r = if !target.controlled() {
+                CaseResult::skipped(needs_control(case.profile))
+            } else {
+                match Target::open(spec.clone(), opts.timeouts, case.profile) {
+                    Ok(t) => run_case(&t, &info, case, &opts),
+                    Err(e) => cannot_start(case.profile, &e),
+                }
+            };
+            progress.record(i, r);
+        }
+        let results = progress
+            .results
             .into_iter()
             .map(|m| {
                 m.into_inner()
@@ -399,7 +480,11 @@ pub fn run(
             info: Some(info),
             error: None,
             warning,
-            died_after: died.into_inner().unwrap_or_else(|p| p.into_inner()),
+            died_after: progress
+                .died
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner()),
+            log_tail: target.log_tail(),
             results,
         });
     }
@@ -408,6 +493,31 @@ pub fn run(
         targets,
         options: opts,
         elapsed: started.elapsed(),
+    }
+}
+
+fn needs_control(profile: Profile) -> String {
+    format!(
+        "needs a target the runner starts itself (--exec or embedded){}",
+        if profile == Profile::Default {
+            String::new()
+        } else {
+            format!(", with profile {profile}")
+        }
+    )
+}
+
+/// A target that cannot be started with a profile fails that profile's cases: the runner
+/// started it once already, so the command or its settings are at fault.
+fn cannot_start(profile: Profile, e: &std::io::Error) -> CaseResult {
+    CaseResult {
+        outcome: Outcome::Fail,
+        reason: Some(format!(
+            "the target did not start with profile {profile}: {e}"
+        )),
+        runs: 0,
+        failures: Vec::new(),
+        millis: 0,
     }
 }
 

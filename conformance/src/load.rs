@@ -369,7 +369,7 @@ pub struct IdleReport {
 
 /// Runs the load; returns what it measured.
 pub fn run(o: &LoadOptions) -> Result<LoadReport, String> {
-    let target = Target::open(o.target.clone(), Default::default())
+    let target = Target::open(o.target.clone(), Default::default(), Default::default())
         .map_err(|e| format!("cannot start target: {e}"))?;
     if let Some(n) = o.idle {
         return idle(&target, n, o);

@@ -107,6 +107,16 @@ struct RunArgs {
     /// comparing the targets. Default: embedded.
     #[arg(long = "target", value_name = "TARGET")]
     target: Vec<TargetSpec>,
+    /// An implementation the runner starts itself, once per profile, from this command template
+    /// (run by /bin/sh). Placeholders: {listen} (127.0.0.1:PORT, or unix:PATH with --exec-unix),
+    /// {host}, {port}, {unix_path}, {max_frame_size}, {max_outstanding}, {workers},
+    /// {queue_depth}, {handshake_timeout_ms}, {idle_timeout_ms}, {drain_timeout_ms}. The runner
+    /// sends it SIGTERM for the drain cases and keeps its stderr for the report. Repeatable.
+    #[arg(long, value_name = "CMD")]
+    exec: Vec<String>,
+    /// --exec targets listen on a Unix socket ({listen} is unix:PATH).
+    #[arg(long, requires = "exec")]
+    exec_unix: bool,
     #[command(flatten)]
     select: Selection,
     /// SHOULD failures fail the run too.
@@ -213,11 +223,23 @@ fn run(args: RunArgs) -> ExitCode {
     // The NO_COLOR convention: only a non-empty value disables colour.
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let color = std::io::stdout().is_terminal() && !no_color;
+    let mut targets = args.target.clone();
+    for template in &args.exec {
+        let e = echowire_conformance::target::ExecSpec {
+            template: template.clone(),
+            unix: args.exec_unix,
+        };
+        if let Err(msg) = e.validate() {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+        targets.push(TargetSpec::Exec(e));
+    }
     let opts = Options {
-        targets: if args.target.is_empty() {
+        targets: if targets.is_empty() {
             Options::default().targets
         } else {
-            args.target.clone()
+            targets
         },
         strategies: args.splits.clone(),
         seed: args.seed,

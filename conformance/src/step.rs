@@ -42,6 +42,17 @@ pub enum Step {
     Reset(bool),
     /// Run steps on several connections at once.
     Parallel(Parallel),
+    /// Signal the target: `"terminate"` starts its graceful shutdown (SIGTERM, spec §3.8). The
+    /// case then runs on an instance of its own.
+    Signal(Signal),
+}
+
+/// `{"signal": "terminate"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// SIGTERM: stop accepting, GOODBYE to every client, finish accepted work, exit.
+    Terminate,
 }
 
 /// `{"handshake": {...}}`.
@@ -577,6 +588,7 @@ pub fn validate(steps: &[Step]) -> Result<(), String> {
                 Err(format!("{} connections (1..=1000)", p.connections))
             }
             Step::Parallel(p) => validate(&p.steps).map_err(|e| format!("in parallel: {e}")),
+            Step::Signal(_) => Ok(()),
         };
         r.map_err(|e| format!("step {i}: {e}"))?;
     }

@@ -19,6 +19,193 @@ pub enum TargetSpec {
     /// `embedded` or `embedded:MODEL`: the reference server, started in-process on an ephemeral
     /// port.
     Embedded(Model),
+    /// `--exec CMD`: an implementation the runner starts itself, once per profile, from a
+    /// command template (see [`ExecSpec`]).
+    Exec(ExecSpec),
+}
+
+/// A command template the runner starts the target from (`--exec`).
+///
+/// The template is run by `/bin/sh -c 'exec TEMPLATE'` after substituting these placeholders
+/// (an unknown `{name}` is a usage error):
+///
+/// | placeholder | value |
+/// |---|---|
+/// | `{listen}` | `127.0.0.1:PORT`, or `unix:PATH` with `--exec-unix` |
+/// | `{host}`, `{port}` | the TCP address's parts (a free loopback port the runner picked) |
+/// | `{unix_path}` | the Unix socket path (a fresh temporary directory) |
+/// | `{max_frame_size}` | the profile's largest accepted frame `Length` (announced in WELCOME) |
+/// | `{max_outstanding}` | the profile's request limit (announced in WELCOME) |
+/// | `{workers}`, `{queue_depth}` | heavy-request workers and their queue, before BUSY |
+/// | `{handshake_timeout_ms}`, `{idle_timeout_ms}`, `{drain_timeout_ms}` | §8.3 timeouts |
+///
+/// The runner waits until the address accepts connections, keeps the process's standard error
+/// for the report, sends it SIGTERM for the drain cases, and stops it (SIGTERM, then SIGKILL
+/// after its drain bound) when a profile's cases are done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecSpec {
+    /// The command template.
+    pub template: String,
+    /// Listen on a Unix socket instead of TCP.
+    pub unix: bool,
+}
+
+/// The placeholders an `--exec` template may use.
+pub const PLACEHOLDERS: [&str; 11] = [
+    "listen",
+    "host",
+    "port",
+    "unix_path",
+    "max_frame_size",
+    "max_outstanding",
+    "workers",
+    "queue_depth",
+    "handshake_timeout_ms",
+    "idle_timeout_ms",
+    "drain_timeout_ms",
+];
+
+impl ExecSpec {
+    /// Checks the template: balanced braces, known placeholders, a listen address.
+    pub fn validate(&self) -> Result<(), String> {
+        let names = placeholders(&self.template)?;
+        if let Some(bad) = names.iter().find(|n| !PLACEHOLDERS.contains(&n.as_str())) {
+            return Err(format!(
+                "--exec: unknown placeholder {{{bad}}}; known: {}",
+                PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(" ")
+            ));
+        }
+        let listens = if self.unix {
+            names.iter().any(|n| n == "listen" || n == "unix_path")
+        } else {
+            names.iter().any(|n| n == "listen" || n == "port")
+        };
+        if !listens {
+            return Err(format!(
+                "--exec: the template must say where to listen: {{listen}} or {}",
+                if self.unix { "{unix_path}" } else { "{port}" }
+            ));
+        }
+        Ok(())
+    }
+
+    /// The command with every placeholder replaced.
+    pub fn render(&self, vars: &[(&str, String)]) -> String {
+        let mut out = self.template.clone();
+        for (k, v) in vars {
+            out = out.replace(&format!("{{{k}}}"), v);
+        }
+        out
+    }
+}
+
+fn placeholders(t: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!("--exec: unclosed {{ in {t:?}"));
+        };
+        names.push(after[..close].to_string());
+        rest = &after[close + 1..];
+    }
+    Ok(names)
+}
+
+/// The settings a target is started with. Cases that need other settings than a plain server's
+/// name a profile; the runner starts the target once per profile (embedded or `--exec`), and a
+/// target it cannot start (a network address) has those cases Skipped.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// Any server at its own settings; with `--exec`, short timeouts (so the §8.3 cases run in
+    /// seconds) and ordinary limits.
+    #[default]
+    Default,
+    /// The smallest limits: `max_frame_size` 4096 (the minimum of §2.2), `max_outstanding` 2.
+    Small,
+    /// One worker with a queue of one, so that the third heavy request is answered BUSY (§8.4).
+    Busy,
+}
+
+/// What a [`Profile`] starts a target with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProfileSettings {
+    /// Largest frame `Length` (WELCOME).
+    pub max_frame_size: u32,
+    /// Requests outstanding per connection (WELCOME).
+    pub max_outstanding: u32,
+    /// Heavy-request workers.
+    pub workers: usize,
+    /// Heavy requests queued before BUSY.
+    pub queue_depth: usize,
+    /// The three timeouts.
+    pub timeouts: (Duration, Duration, Duration),
+}
+
+impl Profile {
+    /// Every profile, in the order the runner starts them.
+    pub const ALL: [Profile; 3] = [Profile::Default, Profile::Small, Profile::Busy];
+
+    /// Its name in case files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Default => "default",
+            Profile::Small => "small",
+            Profile::Busy => "busy",
+        }
+    }
+
+    /// Its settings.
+    pub fn settings(self) -> ProfileSettings {
+        let timeouts = (
+            Duration::from_secs(2),
+            Duration::from_secs(3),
+            Duration::from_secs(2),
+        );
+        match self {
+            Profile::Default => ProfileSettings {
+                max_frame_size: 1 << 20,
+                max_outstanding: 64,
+                workers: 2,
+                queue_depth: 64,
+                timeouts,
+            },
+            Profile::Small => ProfileSettings {
+                max_frame_size: echowire_codec::frame::MIN_MAX_FRAME_SIZE,
+                max_outstanding: 2,
+                workers: 2,
+                queue_depth: 64,
+                timeouts,
+            },
+            Profile::Busy => ProfileSettings {
+                max_frame_size: 1 << 20,
+                max_outstanding: 16,
+                workers: 1,
+                queue_depth: 1,
+                timeouts,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl std::str::FromStr for TargetSpec {
@@ -50,21 +237,31 @@ impl fmt::Display for TargetSpec {
             TargetSpec::Tcp(a) => f.write_str(a),
             TargetSpec::Unix(p) => write!(f, "unix:{}", p.display()),
             TargetSpec::Embedded(m) => write!(f, "embedded:{}", format!("{m:?}").to_lowercase()),
+            TargetSpec::Exec(e) => write!(
+                f,
+                "exec{}:{}",
+                if e.unix { "(unix)" } else { "" },
+                e.template
+            ),
         }
     }
 }
 
-/// The embedded reference server's settings: short timeouts, so the informational timeout cases
+/// The embedded reference server's settings for a profile: short timeouts, so the timeout cases
 /// finish in seconds.
-pub fn embedded_config(model: Model) -> echowire_server::Config {
+pub fn embedded_config(model: Model, profile: Profile) -> echowire_server::Config {
+    let p = profile.settings();
     echowire_server::Config {
         listen: vec!["127.0.0.1:0".parse().expect("literal")],
         model,
         reactors: 2,
-        workers: 2,
-        handshake_timeout: Duration::from_secs(2),
-        idle_timeout: Duration::from_secs(3),
-        drain_timeout: Duration::from_secs(2),
+        workers: p.workers,
+        queue_depth: p.queue_depth,
+        max_frame: p.max_frame_size,
+        max_outstanding: p.max_outstanding,
+        handshake_timeout: p.timeouts.0,
+        idle_timeout: p.timeouts.1,
+        drain_timeout: p.timeouts.2,
         linger: Duration::from_millis(500),
         ..echowire_server::Config::default()
     }
@@ -111,15 +308,17 @@ impl Timeouts {
     }
 }
 
-/// A reachable target.
+/// A reachable target: one running instance for one [`Profile`].
 #[derive(Debug)]
 pub struct Target {
     /// What the user asked for.
     pub spec: TargetSpec,
-    /// The timeouts it declares (the embedded server declares its own).
+    /// The profile it was started with (a network target: always the default).
+    pub profile: Profile,
+    /// The timeouts it declares (the embedded and `--exec` targets: their profile's).
     pub timeouts: Timeouts,
     addr: Addr,
-    _server: Option<ServerHandle>,
+    control: Control,
 }
 
 #[derive(Debug, Clone)]
@@ -128,36 +327,167 @@ enum Addr {
     Unix(PathBuf),
 }
 
+#[derive(Debug)]
+enum Control {
+    /// A network target: the runner can only connect.
+    None,
+    /// The reference server in this process.
+    Embedded(ServerHandle),
+    /// A process the runner started.
+    Process(Process),
+}
+
+#[derive(Debug)]
+struct Process {
+    child: std::sync::Mutex<std::process::Child>,
+    /// Holds the Unix socket and the captured standard error; removed on drop.
+    dir: tempfile::TempDir,
+    /// How long a SIGTERM'ed process may take (its drain bound plus slack) before SIGKILL.
+    grace: Duration,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Ok(None) = child.try_wait() {
+            let _ = signal(child.id(), nix::sys::signal::Signal::SIGTERM);
+            let deadline = std::time::Instant::now() + self.grace;
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: nix::sys::signal::Signal) -> io::Result<()> {
+    let pid = i32::try_from(pid).map_err(|_| io::Error::other("pid out of range"))?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).map_err(io::Error::from)
+}
+
+/// The last `max` octets of a file, lossily decoded (a target's captured standard error).
+fn tail(path: &std::path::Path, max: usize) -> String {
+    let data = std::fs::read(path).unwrap_or_default();
+    let from = data.len().saturating_sub(max);
+    let text = String::from_utf8_lossy(&data[from..]).into_owned();
+    if from > 0 { format!("...{text}") } else { text }
+}
+
+/// How long `--exec` targets get to accept connections after they are started.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
 impl Target {
-    /// Resolves the spec; starts the embedded server if asked. `declared` are the timeouts the
-    /// user declared for a network target; the embedded server declares its own.
-    pub fn open(spec: TargetSpec, declared: Timeouts) -> io::Result<Target> {
-        let mut timeouts = declared;
-        let (addr, server) = match &spec {
-            TargetSpec::Tcp(a) => (Addr::Tcp(a.clone()), None),
-            TargetSpec::Unix(p) => (Addr::Unix(p.clone()), None),
+    /// Resolves the spec and starts the target for `profile` if the runner controls it
+    /// (embedded, `--exec`). `declared` are the timeouts the user declared for a network target.
+    /// A network target can only be opened for the default profile.
+    pub fn open(spec: TargetSpec, declared: Timeouts, profile: Profile) -> io::Result<Target> {
+        let p = profile.settings();
+        let profile_timeouts = Timeouts {
+            handshake: Some(p.timeouts.0),
+            idle: Some(p.timeouts.1),
+            drain: Some(p.timeouts.2),
+        };
+        let (addr, control, timeouts) = match &spec {
+            TargetSpec::Tcp(_) | TargetSpec::Unix(_) if profile != Profile::Default => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("a network target runs with its own settings, not profile {profile}"),
+                ));
+            }
+            TargetSpec::Tcp(a) => (Addr::Tcp(a.clone()), Control::None, declared),
+            TargetSpec::Unix(path) => (Addr::Unix(path.clone()), Control::None, declared),
             TargetSpec::Embedded(m) => {
                 let h = echowire_server::Server::builder()
-                    .config(embedded_config(*m))
+                    .config(embedded_config(*m, profile))
                     .start()?;
                 let a = h.tcp_addr().expect("embedded server listens on TCP");
-                (Addr::Tcp(a.to_string()), Some(h))
+                (
+                    Addr::Tcp(a.to_string()),
+                    Control::Embedded(h),
+                    profile_timeouts,
+                )
+            }
+            TargetSpec::Exec(e) => {
+                let (addr, process) = start_process(e, &p)?;
+                (addr, Control::Process(process), profile_timeouts)
             }
         };
-        if let TargetSpec::Embedded(m) = &spec {
-            let c = embedded_config(*m);
-            timeouts = Timeouts {
-                handshake: Some(c.handshake_timeout),
-                idle: Some(c.idle_timeout),
-                drain: Some(c.drain_timeout),
-            };
-        }
-        Ok(Target {
+        let target = Target {
             spec,
+            profile,
             timeouts,
             addr,
-            _server: server,
-        })
+            control,
+        };
+        if let Control::Process(_) = &target.control {
+            target.wait_until_accepting()?;
+        }
+        Ok(target)
+    }
+
+    fn wait_until_accepting(&self) -> io::Result<()> {
+        let deadline = std::time::Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Control::Process(p) = &self.control
+                && let Some(status) = process_status(p)
+            {
+                return Err(io::Error::other(format!(
+                    "the target exited ({status}) before accepting connections; its stderr: {}",
+                    self.log_tail().unwrap_or_default()
+                )));
+            }
+            match self.connect() {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the target did not accept connections at {} within {:?}: {e}; its stderr: {}",
+                            self.address(),
+                            STARTUP_TIMEOUT,
+                            self.log_tail().unwrap_or_default()
+                        ),
+                    ));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Whether the runner started this target (so it can restart and signal it).
+    pub fn controlled(&self) -> bool {
+        !matches!(self.control, Control::None)
+    }
+
+    /// Starts a graceful shutdown, as SIGTERM does (spec §3.8): for an `--exec` target the
+    /// signal itself, for the embedded server its shutdown call.
+    pub fn terminate(&self) -> io::Result<()> {
+        match &self.control {
+            Control::None => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the runner does not control a network target",
+            )),
+            Control::Embedded(h) => {
+                h.begin_shutdown();
+                Ok(())
+            }
+            Control::Process(p) => {
+                let pid = p.child.lock().unwrap_or_else(|e| e.into_inner()).id();
+                signal(pid, nix::sys::signal::Signal::SIGTERM)
+            }
+        }
+    }
+
+    /// The end of what an `--exec` target wrote to its standard error and output.
+    pub fn log_tail(&self) -> Option<String> {
+        match &self.control {
+            Control::Process(p) => Some(tail(&p.dir.path().join("stderr.log"), 4000)),
+            _ => None,
+        }
     }
 
     /// The address connections go to.
@@ -179,6 +509,73 @@ impl Target {
             Addr::Unix(p) => Ok(Conn::Unix(UnixStream::connect(p)?)),
         }
     }
+}
+
+fn process_status(p: &Process) -> Option<std::process::ExitStatus> {
+    p.child
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .try_wait()
+        .ok()
+        .flatten()
+}
+
+fn start_process(e: &ExecSpec, p: &ProfileSettings) -> io::Result<(Addr, Process)> {
+    let dir = tempfile::Builder::new()
+        .prefix("echowire-target-")
+        .tempdir()?;
+    let sock = dir.path().join("target.sock");
+    let (addr, listen, host, port) = if e.unix {
+        (
+            Addr::Unix(sock.clone()),
+            format!("unix:{}", sock.display()),
+            String::new(),
+            String::new(),
+        )
+    } else {
+        // A free loopback port: bound, read, released. Another process could take it in
+        // between; the startup check then fails with the target's own message.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        (
+            Addr::Tcp(format!("127.0.0.1:{port}")),
+            format!("127.0.0.1:{port}"),
+            "127.0.0.1".to_string(),
+            port.to_string(),
+        )
+    };
+    let ms = |d: Duration| d.as_millis().to_string();
+    let vars = [
+        ("listen", listen),
+        ("host", host),
+        ("port", port),
+        ("unix_path", sock.display().to_string()),
+        ("max_frame_size", p.max_frame_size.to_string()),
+        ("max_outstanding", p.max_outstanding.to_string()),
+        ("workers", p.workers.to_string()),
+        ("queue_depth", p.queue_depth.to_string()),
+        ("handshake_timeout_ms", ms(p.timeouts.0)),
+        ("idle_timeout_ms", ms(p.timeouts.1)),
+        ("drain_timeout_ms", ms(p.timeouts.2)),
+    ];
+    let command = e.render(&vars);
+    let log = std::fs::File::create(dir.path().join("stderr.log"))?;
+    let child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("exec {command}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    Ok((
+        addr,
+        Process {
+            child: std::sync::Mutex::new(child),
+            dir,
+            grace: p.timeouts.2 + Duration::from_secs(5),
+        },
+    ))
 }
 
 /// A connection to the target.

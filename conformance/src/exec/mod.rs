@@ -310,6 +310,21 @@ impl Exec {
                 self.finished = true;
                 // Dropping `self.conn` with the run closes the socket: a reset.
             }
+            Step::Signal(sig) => {
+                // What was sent goes out first, so the signal finds it read (or in flight).
+                self.writer.sync(self.settings.timeout);
+                let crate::step::Signal::Terminate = sig;
+                log_entry(
+                    &self.log,
+                    self.start,
+                    Dir::ClientToServer,
+                    0,
+                    "(to the target: SIGTERM, graceful shutdown)".into(),
+                );
+                target
+                    .terminate()
+                    .map_err(|e| fail(i, "the target signalled", e.to_string()))?;
+            }
             Step::Parallel(p) => {
                 let settings = self.settings;
                 let results: Vec<RunResult> = std::thread::scope(|s| {
