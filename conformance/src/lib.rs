@@ -197,6 +197,55 @@ pub fn cuts(case: &Case, strategies: &[Strategy], seed: u64) -> Vec<Planned> {
 
 /// Runs one case against one target.
 pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options) -> CaseResult {
+    // A profile's cases hold its limits with slow requests: sampling `boundaries` at 8 points
+    // keeps them at seconds, not minutes; the default profile's cases cut everywhere.
+    let points = (case.profile != Profile::Default).then_some(8);
+    run_case_with(target.timeouts, info, case, opts, points, &|settings| {
+        exec::run(target, &case.steps, settings)
+    })
+}
+
+/// Runs one case that signals its target: each run on a fresh instance of the case's profile.
+/// `boundaries` is sampled at 8 points here (each point costs a start of the target).
+fn run_signalling_case(
+    spec: &TargetSpec,
+    info: &TargetInfo,
+    case: &Case,
+    opts: &Options,
+) -> CaseResult {
+    let one = || Target::open(spec.clone(), opts.timeouts, case.profile);
+    let first = match one() {
+        Ok(t) => t,
+        Err(e) => return cannot_start(case.profile, &e),
+    };
+    let timeouts = first.timeouts;
+    let first = Mutex::new(Some(first));
+    run_case_with(timeouts, info, case, opts, Some(8), &|settings| {
+        let reuse = first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let target = match reuse.map_or_else(one, Ok) {
+            Ok(t) => t,
+            Err(e) => {
+                return RunResult::failed_to_start(
+                    settings.cut,
+                    "a fresh instance of the target",
+                    format!("it did not start: {e}"),
+                );
+            }
+        };
+        exec::run(&target, &case.steps, settings)
+    })
+}
+
+/// Runs one case's planned runs through `run_one`. `boundary_points`: how many offsets the
+/// `boundaries` strategy samples (`None`: every offset of a case up to 256 octets, else 32).
+fn run_case_with(
+    timeouts: target::Timeouts,
+    info: &TargetInfo,
+    case: &Case,
+    opts: &Options,
+    boundary_points: Option<u64>,
+    run_one: &dyn Fn(RunSettings) -> RunResult,
+) -> CaseResult {
     let started = Instant::now();
     for req in &case.requires {
         let (ok, why) = match req.as_str() {
@@ -209,7 +258,7 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
                 "unsupported: the target's handshake does not offer rkyv".to_string(),
             ),
             t @ ("handshake_timeout" | "idle_timeout" | "drain_timeout") => (
-                target.timeouts.declared(t),
+                timeouts.declared(t),
                 format!(
                     "the target's {} is not declared (--{})",
                     t.replace('_', " "),
@@ -248,7 +297,7 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
         cut,
         timeout: opts.timeout,
         coalesce: case.coalesce,
-        timeouts: target.timeouts,
+        timeouts,
     };
     for planned in cuts(case, &opts.strategies, opts.seed) {
         let cut = match planned {
@@ -256,21 +305,23 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
             Planned::Boundaries => {
                 // Every k for small cases, 32 evenly spaced points for larger ones.
                 if t.sent == 0 {
-                    t.record(exec::run(target, &case.steps, settings(Cut::Whole)));
+                    t.record(run_one(settings(Cut::Whole)));
                 }
                 let sent = t.sent;
-                let ks: Vec<u64> = if sent <= 256 {
-                    (1..sent).collect()
-                } else {
-                    (1..=32).map(|i| i * sent / 33).collect()
+                let ks: Vec<u64> = match boundary_points {
+                    None if sent <= 256 => (1..sent).collect(),
+                    n => {
+                        let n = n.unwrap_or(32).min(sent.saturating_sub(1));
+                        (1..=n).map(|i| i * sent / (n + 1)).collect()
+                    }
                 };
                 for k in ks {
-                    t.record(exec::run(target, &case.steps, settings(Cut::At(k))));
+                    t.record(run_one(settings(Cut::At(k))));
                 }
                 continue;
             }
         };
-        t.record(exec::run(target, &case.steps, settings(cut)));
+        t.record(run_one(settings(cut)));
     }
     let Tally { runs, failures, .. } = t;
     let failed = !failures.is_empty();
@@ -443,6 +494,13 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
                 continue;
             }
             match Target::open(spec.clone(), opts.timeouts, profile) {
+                Ok(t) if profile.exclusive() => {
+                    let one = Options {
+                        jobs: 1,
+                        ..opts.clone()
+                    };
+                    run_batch(&t, &info, &batch, &progress, &one)
+                }
                 Ok(t) => run_batch(&t, &info, &batch, &progress, &opts),
                 Err(e) => {
                     for &i in &batch {
@@ -458,10 +516,7 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
             let r = if !target.controlled() {
                 CaseResult::skipped(needs_control(case.profile))
             } else {
-                match Target::open(spec.clone(), opts.timeouts, case.profile) {
-                    Ok(t) => run_case(&t, &info, case, &opts),
-                    Err(e) => cannot_start(case.profile, &e),
-                }
+                run_signalling_case(spec, &info, case, &opts)
             };
             progress.record(i, r);
         }

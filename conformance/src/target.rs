@@ -160,6 +160,12 @@ impl Profile {
     /// Every profile, in the order the runner starts them.
     pub const ALL: [Profile; 3] = [Profile::Default, Profile::Small, Profile::Busy];
 
+    /// Whether its cases must run one at a time: their limits are shared by the whole server
+    /// (the heavy-request queue), not per connection.
+    pub fn exclusive(self) -> bool {
+        self == Profile::Busy
+    }
+
     /// Its name in case files and reports.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,8 +1,11 @@
 //! The worker pool for heavy requests (COMPUTE).
 //!
-//! A fixed number of threads take jobs from one bounded MPMC queue (crossbeam-channel). When the
-//! queue is full, [`Pool::submit`] fails at once and the caller answers ERROR BUSY (spec §8.4):
-//! the server never queues without limit. Workers never touch sockets: a job carries a `reply`
+//! A fixed number of threads take jobs from one bounded MPMC queue (crossbeam-channel). The pool
+//! admits at most `threads + depth` jobs at once — every worker busy and `depth` jobs waiting —
+//! counted from submission to the end of the job; beyond that [`Pool::submit`] fails at once and
+//! the caller answers ERROR BUSY (spec §8.4): the server never queues without limit. Counting
+//! admitted jobs, not the channel's length, makes the bound exact: with the channel alone, a job
+//! a worker had not yet taken would make the bound depend on thread scheduling. Workers never touch sockets: a job carries a `reply`
 //! closure that hands the response back to the connection's owner (the reactor's completion
 //! channel plus its `mio::Waker`, or a connection thread's channel).
 //!
@@ -11,7 +14,7 @@
 //! `Queued → Running`; whoever wins decides, so a request is answered exactly once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, TrySendError, bounded};
@@ -103,6 +106,10 @@ impl std::fmt::Debug for Job {
 pub struct Pool {
     tx: Option<Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
+    /// Jobs submitted and not yet finished (or skipped as cancelled).
+    admitted: Arc<AtomicUsize>,
+    /// `threads + depth`.
+    capacity: usize,
 }
 
 impl Pool {
@@ -112,21 +119,30 @@ impl Pool {
         depth: usize,
         counters: Arc<crate::counters::Counters>,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = bounded::<Job>(depth.max(1));
+        let capacity = threads.max(1) + depth.max(1);
+        // Room for every admitted job, so a send never blocks and never fails for space.
+        let (tx, rx) = bounded::<Job>(capacity);
+        let admitted = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for i in 0..threads.max(1) {
             let rx = rx.clone();
             let counters = counters.clone();
+            let admitted = admitted.clone();
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("echowire-worker-{i}"))
                     .spawn(move || {
                         for job in rx {
                             if !job.state.try_start() {
-                                continue; // cancelled while queued: the owner already answered
+                                // Cancelled while queued: the owner already answered.
+                                admitted.fetch_sub(1, Ordering::AcqRel);
+                                continue;
                             }
                             let response = (job.work)();
                             counters.jobs_completed.fetch_add(1, Ordering::Relaxed);
+                            // The place is free before the reply, so a client that sends its
+                            // next request on reading this one's result finds it free.
+                            admitted.fetch_sub(1, Ordering::AcqRel);
                             (job.reply)(response);
                         }
                     })?,
@@ -135,14 +151,27 @@ impl Pool {
         Ok(Pool {
             tx: Some(tx),
             threads: handles,
+            admitted,
+            capacity,
         })
     }
 
     /// Queues a job, or gives it back if the queue is full (answer BUSY).
     pub fn submit(&self, job: Job) -> Result<(), Job> {
         let Some(tx) = &self.tx else { return Err(job) };
-        tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+        let admit = self
+            .admitted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            });
+        if admit.is_err() {
+            return Err(job);
+        }
+        tx.try_send(job).map_err(|e| {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            match e {
+                TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+            }
         })
     }
 

@@ -72,13 +72,14 @@ def pause(ms): return {"pause": {"ms": ms}}
 def still_alive(id_=0xABCD): return [ping(id_, 77), pong(id_, 77)]
 
 CASES = {}
-def case(file, id_, level, title, description, steps, requires=(), timing=False, coalesce=True):
+def case(file, id_, level, title, description, steps, requires=(), timing=False, coalesce=True, profile=None):
     assert id_ not in [c["id"] for f in CASES.values() for c in f], id_
     c = {"id": id_, "section": id_.split("-")[0], "level": level, "title": title,
          "description": description, "steps": steps}
     if requires: c["requires"] = list(requires)
     if timing: c["timing_sensitive"] = True
     if not coalesce: c["coalesce"] = False
+    if profile: c["profile"] = profile
     CASES.setdefault(file, []).append(c)
 
 GOODBYE_CLOSE = [exp("GOODBYE", 0, code="NO_ERROR"), closed()]
@@ -665,6 +666,134 @@ for rule, body in [(1, bytes(4)), (2, bytes(2) + struct.pack("<iI", -2, 0)), (3,
          "Receivers reject every archive that fails a rule of 6.9.3 (6.9).",
          [hs(2, caps=1), frame("SUM", 1, body_hex=body.hex(), flags=1), err("MALFORMED_BODY", 1)] + still_alive(),
          requires=["v2", "rkyv"])
+
+# ---- limits at their edges (profiles: the runner starts the target with these settings) ----------
+# Profile "small": max_frame_size 4096 (the minimum of 3.4), max_outstanding 2.
+# Profile "busy": one heavy-request worker with a queue of one, max_outstanding 16.
+def echo_len(id_, length): return {"send": {"echo_fill": {"request_id": id_, "length": length}}}
+def reply_len(id_, length): return {"expect": {"frame": {"type": "ECHO_REPLY", "request_id": id_, "length": length}}}
+F = "3.4-limits.json"
+case(F, "3.4-response-at-client-limit", "MUST", "A response whose Length equals the client's max_frame_size is sent",
+     "The client announced 4096; an ECHO of Length 4096 is answered with an ECHO_REPLY of Length 4096 (3.4).",
+     [hs(1, max_frame=4096), echo_len(1, 4096), reply_len(1, 4096)] + still_alive())
+case(F, "3.4-response-too-large", "MUST", "A response above the client's max_frame_size is ERROR RESPONSE_TOO_LARGE",
+     "The client announced 4096; the reply to an ECHO of Length 4097 would exceed it, so the server answers "
+     "the request with ERROR RESPONSE_TOO_LARGE and the connection continues (3.4, 5.4).",
+     [hs(1, max_frame=4096), echo_len(1, 4097), err("RESPONSE_TOO_LARGE", 1)] + still_alive())
+case(F, "3.4-response-too-large-v2", "MUST", "RESPONSE_TOO_LARGE in version 2, retry_after_ms 0",
+     "(3.4, 4.8: retry_after_ms is 0 for every code but BUSY and SHUTTING_DOWN)",
+     [hs(2, max_frame=4096), echo_len(1, 5000), exp("ERROR", 1, code="RESPONSE_TOO_LARGE", retry_after_ms=0)] + still_alive(),
+     requires=["v2"])
+case(F, "3.4-response-too-large-then-fits", "MUST", "After RESPONSE_TOO_LARGE a smaller request is served",
+     "(3.4)", [hs(1, max_frame=4096), echo_len(1, 8192), err("RESPONSE_TOO_LARGE", 1), echo_len(2, 4000), reply_len(2, 4000)])
+case(F, "3.4-client-limit-above-16mib-is-16mib", "MUST", "A client max_frame_size above 16 MiB is treated as 16 MiB",
+     "HELLO announces 2^32-1; the server accepts it (3.4) and serves requests.",
+     [hs(1, max_frame=0xFFFFFFFF)] + still_alive())
+case(F, "3.4-small-welcome-announces-4096", "MUST", "A server configured with the minimum limit announces 4096",
+     "(3.4; profile small)", [hs(1), nothing(0)] if False else
+     [{"handshake": {"min_version": 1, "max_version": 1, "max_frame_size": 16 << 20, "capabilities": 0,
+                     "expect": {"body": {"max_frame_size": 4096, "max_outstanding": 2}}}}] + still_alive(), profile="small")
+case(F, "3.4-small-length-4096-accepted", "MUST", "At the minimum limit, a frame of Length 4096 is served",
+     "(2.2, 3.4; profile small)", [hs(1), echo_len(1, 4096), reply_len(1, 4096)] + still_alive(), profile="small")
+case(F, "3.4-small-length-4097-too-large", "MUST", "At the minimum limit, Length 4097 is FRAME_TOO_LARGE",
+     "(2.2, 3.4; profile small)", [hs(1), {"send": {"length_prefix": 4097}}, err("FRAME_TOO_LARGE", 0), closed()],
+     profile="small")
+case(F, "3.4-small-length-limit-expression", "MUST", "The announced limit, read from WELCOME, is enforced exactly",
+     "(2.2, 3.4; profile small)", [hs(1), echo_len(1, "limit+1"), err("FRAME_TOO_LARGE", 0), closed()], profile="small")
+
+F = "8.4-limits.json"
+case(F, "8.4-small-max-outstanding-exact", "MUST", "The request above max_outstanding is TOO_MANY_OUTSTANDING",
+     "max_outstanding is 2: two slow COMPUTEs are outstanding, a third request is refused with "
+     "TOO_MANY_OUTSTANDING, the two are answered (2.7 rule 10, 8.4; profile small).",
+     [hs(1), compute(1, SLOW), compute(2, SLOW), compute(3, 1),
+      unordered(err("TOO_MANY_OUTSTANDING", 3), result(1, SLOW), result(2, SLOW))] + still_alive(), profile="small", coalesce=False)
+case(F, "8.4-small-ping-counts-as-outstanding", "MUST", "A PING above max_outstanding is TOO_MANY_OUTSTANDING",
+     "PING counts against max_outstanding like every request (2.7 rule 10.3; profile small).",
+     [hs(1), compute(1, SLOW), compute(2, SLOW), ping(3, 5),
+      unordered(err("TOO_MANY_OUTSTANDING", 3), result(1, SLOW), result(2, SLOW))], profile="small", coalesce=False)
+case(F, "8.4-small-outstanding-freed-by-responses", "MUST", "Answered requests free their place under max_outstanding",
+     "(8.4; profile small)",
+     [hs(1), compute(1, 10), compute(2, 10), unordered(result(1, 10), result(2, 10)),
+      compute(3, 10), compute(4, 10), unordered(result(3, 10), result(4, 10))], profile="small", coalesce=False)
+case(F, "8.4-small-outstanding-freed-by-errors", "MUST", "A request answered with an ERROR is no longer outstanding",
+     "(8.4; profile small)",
+     [hs(1), compute(1, 0), compute(2, 0), unordered(err("INVALID_ARGUMENT", 1), err("INVALID_ARGUMENT", 2)),
+      compute(3, 10), compute(4, 10), unordered(result(3, 10), result(4, 10))], profile="small", coalesce=False)
+case(F, "8.4-small-argument-before-outstanding", "MUST", "INVALID_ARGUMENT comes before TOO_MANY_OUTSTANDING",
+     "Two slow COMPUTEs fill max_outstanding; a COMPUTE with cost 0 is INVALID_ARGUMENT, not TOO_MANY_OUTSTANDING "
+     "(2.7 rule 10.1 before 10.3; profile small).",
+     [hs(1), compute(1, SLOW), compute(2, SLOW), compute(3, 0),
+      unordered(err("INVALID_ARGUMENT", 3), result(1, SLOW), result(2, SLOW))], profile="small", coalesce=False)
+case(F, "8.4-small-too-many-is-not-fatal", "MUST", "TOO_MANY_OUTSTANDING keeps the connection",
+     "(5.4; profile small)",
+     [hs(1), compute(1, SLOW), compute(2, SLOW), echo(3, b"x"),
+      unordered(err("TOO_MANY_OUTSTANDING", 3), result(1, SLOW), result(2, SLOW)), echo(4, b"y"), reply(4, b"y")],
+     profile="small", coalesce=False)
+case(F, "8.4-busy-third-heavy-request", "SHOULD", "With one worker and a queue of one, the third COMPUTE is BUSY",
+     "Heavy work runs on a bounded queue: one COMPUTE runs, one waits, the third is answered BUSY (8.4; profile busy).",
+     [hs(1), compute(1, SLOW), compute(2, SLOW), compute(3, SLOW),
+      unordered(err("BUSY", 3), result(1, SLOW), result(2, SLOW))], profile="busy", coalesce=False)
+case(F, "8.4-busy-v2-retry-after", "MUST", "BUSY in version 2 is a request error of the frame's ID",
+     "(4.8, 8.4; profile busy)",
+     [hs(2), compute(1, SLOW), compute(2, SLOW), compute(3, SLOW),
+      unordered({"expect": {"frame": {"type": "ERROR", "request_id": 3, "body": {"code": "BUSY"}}}},
+                result(1, SLOW), result(2, SLOW))] + still_alive(), requires=["v2"], profile="busy", coalesce=False)
+case(F, "8.4-busy-light-requests-still-served", "MUST", "While the workers are busy, ECHO and PING are answered at once",
+     "Heavy work must not block the connection: with the only worker busy, an ECHO and a PING sent after the "
+     "COMPUTEs are answered before the COMPUTE results (3.6, 8.4; profile busy).",
+     [hs(1), compute(1, SLOW), compute(2, SLOW), echo(3, b"e"), ping(4, 9), reply(3, b"e"), pong(4, 9),
+      unordered(result(1, SLOW), result(2, SLOW))], profile="busy", coalesce=False)
+case(F, "8.4-busy-recovers", "MUST", "After BUSY, the server serves heavy requests again once the queue drains",
+     "(8.4; profile busy)",
+     [hs(1), compute(1, SLOW), compute(2, SLOW), compute(3, SLOW),
+      {"expect": {"unordered": [{"request_id": 3, "$one_of": [{"type": "ERROR", "body": {"code": "BUSY"}},
+                                                              {"type": "COMPUTE_RESULT"}]}]}},
+      unordered(result(1, SLOW), result(2, SLOW)), compute(4, 10), result(4, 10)], profile="busy", coalesce=False)
+
+# ---- 3.8 the server's own shutdown (the runner signals the target: SIGTERM) -------------------------
+SIGTERM = {"signal": "terminate"}
+SHUT = {"type": "GOODBYE", "request_id": 0, "body": {"code": "SHUTTING_DOWN"}}
+F = "3.8-shutdown.json"
+case(F, "3.8-shutdown-idle-connection", "MUST", "On shutdown an idle connection gets GOODBYE SHUTTING_DOWN and a clean close",
+     "(3.5: OPEN + server shutdown -> GOODBYE SHUTTING_DOWN; 3.8)",
+     [hs(1)] + still_alive() + [SIGTERM, {"expect": {"frame": SHUT}}, closed()])
+case(F, "3.8-shutdown-v2", "MUST", "Shutdown in version 2", "(3.8)",
+     [hs(2)] + still_alive() + [SIGTERM, {"expect": {"frame": SHUT}}, closed()], requires=["v2"])
+case(F, "3.8-shutdown-answers-outstanding", "MUST", "On shutdown, outstanding work is answered before the close",
+     "A slow COMPUTE is outstanding when the server starts its shutdown: its result and GOODBYE SHUTTING_DOWN "
+     "(in either order, 3.6.1 rule 4), then a clean close (3.8).",
+     [hs(1), compute(1, SLOW), SIGTERM, {"expect": {"unordered": [SHUT, result(1, SLOW)["expect"]["frame"]]}}, closed()],
+     timing=True)
+case(F, "3.8-shutdown-refuses-new-requests", "MUST", "During the shutdown drain, a new request is SHUTTING_DOWN",
+     "With a slow COMPUTE outstanding, the server's GOODBYE arrives; an ECHO sent after it is refused with "
+     "ERROR SHUTTING_DOWN, the COMPUTE answered, then the close (3.8).",
+     [hs(1), compute(1, SLOW), SIGTERM, {"expect": {"frame": SHUT}}, echo(2, b"late"),
+      unordered(err("SHUTTING_DOWN", 2), result(1, SLOW)), closed()], timing=True)
+case(F, "3.8-shutdown-ping-refused", "MUST", "During the shutdown drain, PING is SHUTTING_DOWN too",
+     "(3.5: DRAINING + request of any type, PING included -> ERROR SHUTTING_DOWN)",
+     [hs(1), compute(1, SLOW), SIGTERM, {"expect": {"frame": SHUT}}, ping(2, 1),
+      unordered(err("SHUTTING_DOWN", 2), result(1, SLOW)), closed()], timing=True)
+case(F, "3.8-shutdown-pipelined-before-signal", "MUST", "Requests read before the shutdown are all answered",
+     "(3.8)", [hs(1), echo(1, b"a"), echo(2, b"b"), ping(3, 3), reply(1, b"a"), reply(2, b"b"), pong(3, 3),
+               SIGTERM, {"expect": {"frame": SHUT}}, closed()])
+case(F, "3.8-shutdown-client-goodbye-during-drain", "MUST", "A client GOODBYE during the server's drain ends it cleanly",
+     "Both sides said GOODBYE: the server answers what is outstanding and closes; it sends no second GOODBYE (3.5, 3.8).",
+     [hs(1), compute(1, SLOW), SIGTERM, {"expect": {"frame": SHUT}}, goodbye(), result(1, SLOW), closed()],
+     timing=True)
+case(F, "3.8-shutdown-half-close-during-drain", "MUST", "A client half-close during the server's drain: answered, then closed",
+     "(3.8, 3.9)", [hs(1), compute(1, SLOW), SIGTERM, {"expect": {"frame": SHUT}}, half_close(), result(1, SLOW), closed()],
+     timing=True)
+case(F, "3.8-shutdown-drain-timeout-is-abortive", "MUST", "A shutdown drain that outlasts the drain timeout ends abortively",
+     "A COMPUTE of the largest cost outlasts the drain timeout: the server closes abortively, never with a clean "
+     "end of stream that would mark the COMPUTE as not processed (3.8, 3.11). On a Unix-domain socket, which has "
+     "no reset, any close is accepted.",
+     [hs(1), compute(1, 1 << 24), SIGTERM, {"expect": {"frame": SHUT}},
+      {"expect": {"closed": "reset", "within_ms": "drain_timeout+3000"}}], requires=["drain_timeout"], timing=True)
+case(F, "3.8-shutdown-during-handshake", "MUST", "A connection still in its handshake at shutdown is closed",
+     "The preface was sent but not HELLO; at shutdown the server closes the connection (it may first send GOODBYE "
+     "or ERROR) without waiting for the handshake timeout (3.5, 3.8).",
+     [preface(), pause(200), SIGTERM,
+      {"expect": {"closed": "any", "within_ms": 5000}}])
 
 # the many-computes case above used a shortcut: rewrite it properly
 for c in CASES["3.6-pipelining.json"]:

@@ -131,16 +131,26 @@ fn fail(step: usize, expected: impl Into<String>, observed: impl Into<String>) -
     }
 }
 
+impl RunResult {
+    /// A run that failed before its first step (no connection, no target).
+    pub fn failed_to_start(cut: Cut, expected: &str, observed: String) -> RunResult {
+        RunResult {
+            cut: cut.to_string(),
+            local_addr: String::new(),
+            failure: Some(fail(0, expected, observed)),
+            wire: Vec::new(),
+            sent_bytes: 0,
+        }
+    }
+}
+
 /// Runs `steps` on a new connection to `target`.
 pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult {
     let start = Instant::now();
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let failed = |local_addr: String, expected: &str, observed: String| RunResult {
-        cut: settings.cut.to_string(),
         local_addr,
-        failure: Some(fail(0, expected, observed)),
-        wire: Vec::new(),
-        sent_bytes: 0,
+        ..RunResult::failed_to_start(settings.cut, expected, observed)
     };
     let conn = match target.connect() {
         Ok(c) => c,
