@@ -429,6 +429,9 @@ pub enum ExpectKind {
     Unordered(Vec<Pattern>),
     /// The server closed.
     Closed(CloseHow),
+    /// The server closed, after any number of frames (read and discarded): for a close that
+    /// comes while the server still has output queued (`"skip_frames": true`).
+    ClosedAfterFrames(CloseHow),
     /// Nothing arrives (no octet, no close) for this long.
     Nothing(Millis),
 }
@@ -446,6 +449,8 @@ struct ExpectRepr {
     closed: Option<CloseHow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nothing: Option<Wait>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    skip_frames: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     within_ms: Option<Millis>,
 }
@@ -463,8 +468,11 @@ impl TryFrom<ExpectRepr> for Expect {
         if let Some(p) = r.unordered {
             kinds.push(ExpectKind::Unordered(p));
         }
-        if let Some(c) = r.closed {
-            kinds.push(ExpectKind::Closed(c));
+        match (r.closed, r.skip_frames) {
+            (Some(c), false) => kinds.push(ExpectKind::Closed(c)),
+            (Some(c), true) => kinds.push(ExpectKind::ClosedAfterFrames(c)),
+            (None, true) => return Err("skip_frames goes only with closed".into()),
+            (None, false) => {}
         }
         if let Some(n) = r.nothing {
             kinds.push(ExpectKind::Nothing(n.ms));
@@ -490,6 +498,7 @@ impl From<Expect> for ExpectRepr {
             unordered: None,
             closed: None,
             nothing: None,
+            skip_frames: false,
             within_ms: e.within_ms,
         };
         match e.kind {
@@ -497,6 +506,10 @@ impl From<Expect> for ExpectRepr {
             ExpectKind::OneOf(p) => r.one_of = Some(p),
             ExpectKind::Unordered(p) => r.unordered = Some(p),
             ExpectKind::Closed(c) => r.closed = Some(c),
+            ExpectKind::ClosedAfterFrames(c) => {
+                r.closed = Some(c);
+                r.skip_frames = true;
+            }
             ExpectKind::Nothing(ms) => r.nothing = Some(Wait { ms }),
         }
         r
@@ -578,7 +591,7 @@ pub fn validate(steps: &[Step]) -> Result<(), String> {
                     ExpectKind::OneOf(ps) | ExpectKind::Unordered(ps) => {
                         ps.iter().try_for_each(Pattern::validate)
                     }
-                    ExpectKind::Closed(_) => Ok(()),
+                    ExpectKind::Closed(_) | ExpectKind::ClosedAfterFrames(_) => Ok(()),
                     ExpectKind::Nothing(ms) => millis(ms),
                 })
             }

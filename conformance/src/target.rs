@@ -177,10 +177,12 @@ impl Profile {
 
     /// Its settings.
     pub fn settings(self) -> ProfileSettings {
+        // The drain timeout leaves room for an implementation whose COMPUTE is slow (an
+        // interpreted one takes about a second for the cases' slow COMPUTE).
         let timeouts = (
             Duration::from_secs(2),
             Duration::from_secs(3),
-            Duration::from_secs(2),
+            Duration::from_secs(5),
         );
         match self {
             Profile::Default => ProfileSettings {

@@ -27,7 +27,7 @@ pub struct Request {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RequestKind {
-    /// PING (sent by clients; a [`ServerSession`] answers it itself and never emits it).
+    /// PING (sent by clients; a [`ServerSession`](super::ServerSession) answers it itself and never emits it).
     Ping {
         /// Opaque value.
         data: u64,

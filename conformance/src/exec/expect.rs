@@ -75,8 +75,19 @@ impl Exec {
                 }
             }
             ExpectKind::Unordered(pats) => self.expect_unordered(i, pats, self.deadline(e)),
-            ExpectKind::Closed(how) => {
-                let ev = self.next_event(self.deadline(e));
+            ExpectKind::Closed(how) | ExpectKind::ClosedAfterFrames(how) => {
+                let deadline = self.deadline(e);
+                let mut ev = self.next_event(deadline);
+                if matches!(e.kind, ExpectKind::ClosedAfterFrames(_)) {
+                    while matches!(ev, Ev::Frame(_)) {
+                        ev = self.next_event(deadline);
+                    }
+                    // An abortive close cuts the frame in flight: what was buffered is dropped.
+                    if let (Ev::Invalid(_), Some(c)) = (&ev, self.closed) {
+                        self.buf.clear();
+                        ev = Ev::Closed(c);
+                    }
+                }
                 // Over a Unix-domain socket there is no reset: an abortive close is an end of
                 // stream.
                 let reset_visible = self.conn.has_reset();

@@ -1,0 +1,104 @@
+//! The suite against a second implementation: `impls/python/echowire_server.py`, a small server
+//! written from the spec in another language, started by the runner through `--exec` (every
+//! profile, a fresh instance for each shutdown case), over TCP and over a Unix socket. It must
+//! pass every case; only the cases of the optional RKYV capability, which it does not offer, may
+//! be skipped.
+
+use std::time::Duration;
+
+use echowire_conformance::split::Strategy;
+use echowire_conformance::target::{ExecSpec, TargetSpec};
+use echowire_conformance::verdict::Outcome;
+use echowire_conformance::{Options, case};
+
+fn template() -> String {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../impls/python/echowire_server.py"
+    );
+    format!(
+        "python3 {script} --listen {{listen}} --max-frame {{max_frame_size}} \
+         --max-outstanding {{max_outstanding}} --workers {{workers}} --queue-depth {{queue_depth}} \
+         --handshake-timeout-ms {{handshake_timeout_ms}} --idle-timeout-ms {{idle_timeout_ms}} \
+         --drain-timeout-ms {{drain_timeout_ms}}"
+    )
+}
+
+/// The two tests run one after the other: the Python server computes COMPUTE digests under one
+/// interpreter lock, and two instances side by side on a small machine would push the slow cases
+/// past the profile's drain timeout.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run(unix: bool, strategies: Vec<Strategy>) {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let spec = ExecSpec {
+        template: template(),
+        unix,
+    };
+    spec.validate().expect("the template is valid");
+    let opts = Options {
+        targets: vec![TargetSpec::Exec(spec)],
+        strategies,
+        timeout: Duration::from_secs(15),
+        // Two cases at a time: the server hashes under one interpreter lock, so more slow
+        // COMPUTEs side by side would outlast the profile's 5 s drain timeout on a 2-core machine.
+        jobs: 2,
+        ..Options::default()
+    };
+    let report = echowire_conformance::run(case::builtin(), opts, &|_, _, _, _, _| {});
+    let t = &report.targets[0];
+    assert!(
+        t.error.is_none(),
+        "{:?} (stderr: {:?})",
+        t.error,
+        t.log_tail
+    );
+    assert!(t.died_after.is_none(), "died after {:?}", t.died_after);
+    let mut bad = Vec::new();
+    for (c, r) in report.cases.iter().zip(&t.results) {
+        let rkyv = c.requires.iter().any(|x| x == "rkyv");
+        match r.outcome {
+            Outcome::Pass => {}
+            Outcome::Skipped if rkyv => {}
+            _ => bad.push(format!(
+                "{} {:?} {:?} {:?}",
+                c.id,
+                r.outcome,
+                r.reason,
+                r.failures.first().map(|f| (&f.cut, &f.failure))
+            )),
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "the Python server fails {} case(s) (stderr: {:?}):\n{}",
+        bad.len(),
+        t.log_tail,
+        bad.join("\n")
+    );
+    let passed = t
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Pass)
+        .count();
+    println!(
+        "python server over {}: {passed} of {} cases pass, the rest need RKYV",
+        if unix { "a Unix socket" } else { "TCP" },
+        t.results.len()
+    );
+}
+
+#[test]
+fn the_python_server_passes_over_tcp() {
+    run(
+        false,
+        vec![Strategy::Whole, Strategy::Bytewise, Strategy::Random(1)],
+    );
+}
+
+#[test]
+fn the_python_server_passes_over_a_unix_socket() {
+    run(true, vec![Strategy::Whole, Strategy::Coalesced]);
+}
