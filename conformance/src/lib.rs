@@ -16,6 +16,7 @@
 pub mod case;
 pub mod exec;
 pub mod load;
+pub mod proxy;
 pub mod report;
 pub mod split;
 pub mod step;

@@ -45,6 +45,30 @@ pub enum Step {
     /// Signal the target: `"terminate"` starts its graceful shutdown (SIGTERM, spec §3.8). The
     /// case then runs on an instance of its own.
     Signal(Signal),
+    /// Write ECHOs without reading until the server stops reading (backpressure, spec §8.4),
+    /// then read every reply.
+    Flood(Flood),
+}
+
+/// `{"flood": {...}}`: ECHO requests with IDs from `first_id` up, each with a payload of
+/// `payload_len` octets (every octet the ID's low octet), written whole (the split strategy does
+/// not apply) without reading anything, until a write makes no progress for `stall_ms` — the
+/// server stopped reading, as §8.4 requires of a server whose output queue is full — or until
+/// `max_bytes` were written, which fails the step: a server that reads that much from a client
+/// that reads nothing queues without bound. After the stall every ECHO written (the one the stall
+/// cut included, completed as the server resumes reading) must be answered with its payload, in
+/// any order.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flood {
+    /// The first ECHO's request ID.
+    pub first_id: u32,
+    /// Octets of each payload.
+    pub payload_len: u32,
+    /// Octets the server may read from a non-reading client before it must stop reading.
+    pub max_bytes: u64,
+    /// A write that makes no progress for this long is the stall.
+    pub stall_ms: u64,
 }
 
 /// `{"signal": "terminate"}`.
@@ -414,8 +438,11 @@ impl Pattern {
 pub struct Expect {
     /// What must happen.
     pub kind: ExpectKind,
-    /// Its deadline, if not the run's default.
+    /// Its deadline, if not the run's default (patience: never below the run's `--timeout`).
     pub within_ms: Option<Millis>,
+    /// A bound the spec sets (e.g. a timeout fires at most 1 s late, §8.3): the expectation fails
+    /// if it is not met this long after the step starts, whatever the run's `--timeout`.
+    pub at_most_ms: Option<Millis>,
 }
 
 /// The kinds of expectation.
@@ -453,6 +480,8 @@ struct ExpectRepr {
     skip_frames: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     within_ms: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at_most_ms: Option<Millis>,
 }
 
 impl TryFrom<ExpectRepr> for Expect {
@@ -483,9 +512,13 @@ impl TryFrom<ExpectRepr> for Expect {
                 kinds.len()
             ));
         }
+        if r.within_ms.is_some() && r.at_most_ms.is_some() {
+            return Err("an expectation takes within_ms or at_most_ms, not both".into());
+        }
         Ok(Expect {
             kind: kinds.remove(0),
             within_ms: r.within_ms,
+            at_most_ms: r.at_most_ms,
         })
     }
 }
@@ -500,6 +533,7 @@ impl From<Expect> for ExpectRepr {
             nothing: None,
             skip_frames: false,
             within_ms: e.within_ms,
+            at_most_ms: e.at_most_ms,
         };
         match e.kind {
             ExpectKind::Frame(p) => r.frame = Some(p),
@@ -522,6 +556,7 @@ impl Expect {
         Expect {
             kind: ExpectKind::Frame(Pattern(p)),
             within_ms: None,
+            at_most_ms: None,
         }
     }
 
@@ -582,7 +617,11 @@ pub fn validate(steps: &[Step]) -> Result<(), String> {
             },
             Step::Send(s) => s.build(2, 1 << 20).map(|_| ()),
             Step::Expect(e) => {
-                let deadline = e.within_ms.as_ref().map_or(Ok(()), millis);
+                let deadline = e
+                    .within_ms
+                    .as_ref()
+                    .or(e.at_most_ms.as_ref())
+                    .map_or(Ok(()), millis);
                 deadline.and_then(|()| match &e.kind {
                     ExpectKind::Frame(p) => p.validate(),
                     ExpectKind::OneOf(ps) | ExpectKind::Unordered(ps) if ps.is_empty() => {
@@ -602,6 +641,19 @@ pub fn validate(steps: &[Step]) -> Result<(), String> {
             }
             Step::Parallel(p) => validate(&p.steps).map_err(|e| format!("in parallel: {e}")),
             Step::Signal(_) => Ok(()),
+            Step::Flood(f) => {
+                if f.first_id == 0 {
+                    Err("first_id must not be 0".into())
+                } else if !(1..=1 << 20).contains(&f.payload_len) {
+                    Err(format!("payload_len {} (1..=1048576)", f.payload_len))
+                } else if !(1 << 20..=1 << 30).contains(&f.max_bytes) {
+                    Err(format!("max_bytes {} (1 MiB..=1 GiB)", f.max_bytes))
+                } else if !(100..=60_000).contains(&f.stall_ms) {
+                    Err(format!("stall_ms {} (100..=60000)", f.stall_ms))
+                } else {
+                    Ok(())
+                }
+            }
         };
         r.map_err(|e| format!("step {i}: {e}"))?;
     }

@@ -6,7 +6,7 @@ mod mutant;
 use std::time::Duration;
 
 use echowire_conformance::split::Strategy;
-use echowire_conformance::target::TargetSpec;
+use echowire_conformance::target::{ExecSpec, TargetSpec};
 use echowire_conformance::verdict::Outcome;
 use echowire_conformance::{Options, case};
 use mutant::{FAULTS, Fault};
@@ -85,15 +85,118 @@ fn every_mutant_is_killed_by_a_named_case() {
             "{f:?} is not caught by {}",
             killer(f)
         );
-        // ...and everything it fails under whole writes, for the kill matrix.
-        let all = failing_cases(f, vec![Strategy::Whole], &[]);
+        // ...and which of all the named killers it fails under whole writes: the kill matrix.
+        let killers: Vec<String> = FAULTS.iter().map(|&g| killer(g).to_string()).collect();
+        let all = failing_cases(f, vec![Strategy::Whole], &killers);
         println!(
-            "{f:?}: named killer {} fails; under `whole` {} case(s) fail: {}",
+            "{f:?}: named killer {} fails; of the {} named killers, {} fail: {}",
             killer(f),
+            killers.len(),
             all.len(),
             all.join(" ")
         );
         matrix.push((f, all.len()));
     }
-    println!("\nkill matrix (mutant, cases failing under whole): {matrix:?}");
+    println!("\nkill matrix (mutant, named killers it fails under whole): {matrix:?}");
+}
+
+/// The Python server's mutants (`impls/python/mutants.py`): each is the second implementation
+/// with one realistic bug, a one-line edit of its source, spread over every section of the spec.
+/// Each must fail the case named beside it in the mutant table (under `whole` and `bytewise`; a
+/// SHOULD case counts, as `--strict` would fail it). The matrix printed is mutant × killer.
+#[test]
+fn every_python_mutant_is_killed_by_its_named_case() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../impls/python");
+    let list = std::process::Command::new("python3")
+        .arg(format!("{dir}/mutants.py"))
+        .arg("--list")
+        .output()
+        .expect("python3 runs (the tests need it; see README)");
+    assert!(
+        list.status.success(),
+        "mutants.py --list: {}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let mutants: Vec<serde_json::Value> =
+        serde_json::from_slice(&list.stdout).expect("mutants.py --list prints JSON");
+    let sections: std::collections::BTreeSet<String> = mutants
+        .iter()
+        .map(|m| m["section"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        mutants.len() >= 40,
+        "{} Python mutants: the corpus is to hold at least 40",
+        mutants.len()
+    );
+    let all = case::builtin();
+    let mutants = std::sync::Mutex::new(mutants.into_iter());
+    let results = std::sync::Mutex::new(Vec::new());
+    // Two mutants at a time: each is a Python process hashing under one interpreter lock.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let Some(m) = mutants.lock().unwrap().next() else {
+                        break;
+                    };
+                    let name = m["name"].as_str().unwrap().to_string();
+                    let killer = m["killer"].as_str().unwrap().to_string();
+                    assert!(
+                        all.iter().any(|c| c.id == killer),
+                        "mutant {name} names {killer}, which is not a case"
+                    );
+                    let outcome = python_mutant_outcome(dir, &name, &killer);
+                    results.lock().unwrap().push((name, killer, outcome));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort();
+    let survivors: Vec<String> = results
+        .iter()
+        .filter(|(_, _, o)| !matches!(o, Outcome::Fail | Outcome::NonStrict))
+        .map(|(n, k, o)| format!("{n} ({k}: {o:?})"))
+        .collect();
+    println!("Python mutant kill matrix (mutant, killer, outcome):");
+    for (n, k, o) in &results {
+        println!("  {n:45} {k:48} {o:?}");
+    }
+    println!(
+        "{} of {} Python mutants killed, over spec sections {sections:?}",
+        results.len() - survivors.len(),
+        results.len()
+    );
+    assert!(survivors.is_empty(), "surviving mutants: {survivors:?}");
+}
+
+fn python_mutant_outcome(dir: &str, name: &str, killer: &str) -> Outcome {
+    let template = format!(
+        "python3 {dir}/mutants.py {name} --listen {{listen}} --max-frame {{max_frame_size}} \
+         --max-outstanding {{max_outstanding}} --workers {{workers}} --queue-depth {{queue_depth}} \
+         --handshake-timeout-ms {{handshake_timeout_ms}} --idle-timeout-ms {{idle_timeout_ms}} \
+         --drain-timeout-ms {{drain_timeout_ms}}"
+    );
+    let opts = Options {
+        targets: vec![TargetSpec::Exec(ExecSpec {
+            template,
+            unix: false,
+        })],
+        strategies: vec![Strategy::Whole, Strategy::Bytewise],
+        timeout: Duration::from_secs(10),
+        jobs: 1,
+        liveness: false,
+        ..Options::default()
+    };
+    let cases = echowire_conformance::select(case::builtin(), &[killer.to_string()], &[], &[]);
+    let report = echowire_conformance::run(cases, opts, &|_, _, _, _, _| {});
+    let t = &report.targets[0];
+    // A mutant that does not start is not "killed": its edit broke the server, not a rule.
+    assert!(
+        t.error.is_none(),
+        "mutant {name} did not serve: {:?} (stderr: {:?})",
+        t.error,
+        t.log_tail
+    );
+    t.results[0].outcome
 }

@@ -38,12 +38,24 @@ impl Exec {
         Ok(())
     }
 
-    /// The deadline of an expectation: its own `within_ms` (never below the run's default), or
-    /// the run's default.
+    /// What was observed, saying so when a bound the spec sets ran out.
+    fn observed(&self, e: &Expect, ev: &Ev) -> String {
+        match (ev, &e.at_most_ms) {
+            (Ev::Timeout, Some(ms)) => format!(
+                "nothing within {} ms, the bound this case holds the server to",
+                self.ms(ms).as_millis()
+            ),
+            _ => ev.describe(),
+        }
+    }
+
+    /// The deadline of an expectation: its `at_most_ms` exactly (a bound the spec sets), or its
+    /// own `within_ms` (never below the run's default), or the run's default.
     fn deadline(&self, e: &Expect) -> Instant {
-        let d = match &e.within_ms {
-            Some(ms) => self.ms(ms).max(self.settings.timeout),
-            None => self.settings.timeout,
+        let d = match (&e.at_most_ms, &e.within_ms) {
+            (Some(ms), _) => self.ms(ms),
+            (None, Some(ms)) => self.ms(ms).max(self.settings.timeout),
+            (None, None) => self.settings.timeout,
         };
         Instant::now() + d
     }
@@ -59,7 +71,11 @@ impl Exec {
                 let ev = self.next_event(self.deadline(e));
                 match &ev {
                     Ev::Frame(v) if matches(&p, v) => Ok(()),
-                    _ => Err(fail(i, format!("frame {}", describe(&p)), ev.describe())),
+                    _ => Err(fail(
+                        i,
+                        format!("frame {}", describe(&p)),
+                        self.observed(e, &ev),
+                    )),
                 }
             }
             ExpectKind::OneOf(alts) => {
@@ -70,7 +86,7 @@ impl Exec {
                     _ => Err(fail(
                         i,
                         format!("one of {}", describe(&Value::Array(alts))),
-                        ev.describe(),
+                        self.observed(e, &ev),
                     )),
                 }
             }

@@ -28,6 +28,7 @@ use crate::step::{Expect, ExpectKind, Millis, Step};
 use crate::target::{Conn, Target, Timeouts};
 
 mod expect;
+mod flood;
 mod probe;
 mod reader;
 mod writer;
@@ -119,6 +120,10 @@ struct Exec {
     pending: Vec<u8>,
     deferred: Vec<(usize, Expect)>,
     finished: bool,
+    /// Set when the writer met the server's reset (a socket reports it to one call only).
+    peer_reset: Arc<std::sync::atomic::AtomicBool>,
+    /// Received octets are not logged one by one (a flood's replies; summarized instead).
+    quiet: bool,
 }
 
 type StepResult = Result<(), Failure>;
@@ -170,8 +175,17 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
             return failed(local_addr, "a usable connection", why);
         }
     };
+    let peer_reset = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut ex = Exec {
-        writer: Writer::start(wconn, settings.cut, log.clone(), start, settings.timeout),
+        writer: Writer::start(
+            wconn,
+            settings.cut,
+            log.clone(),
+            start,
+            settings.timeout,
+            peer_reset.clone(),
+        ),
+        peer_reset,
         conn,
         log: log.clone(),
         start,
@@ -187,6 +201,7 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
         pending: Vec::new(),
         deferred: Vec::new(),
         finished: false,
+        quiet: false,
     };
     let mut failure = None;
     for (i, step) in steps.iter().enumerate() {
@@ -293,6 +308,7 @@ impl Exec {
                 .writer
                 .send(Cmd::Trickle(t.hex.0.clone(), self.ms(&t.interval_ms))),
             Step::StopReading(w) => std::thread::sleep(self.ms(&w.ms)),
+            Step::Flood(f) => return self.flood(i, f),
             Step::Reset(_) => {
                 // What was sent goes out first, but a reset may come at any point: a server
                 // that stops reading (backpressure) must not hold the runner. If the writer is

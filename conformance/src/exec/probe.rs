@@ -96,10 +96,14 @@ fn probe_handshake(
     let mut chunk = [0u8; 4096];
     let started = std::time::Instant::now();
     loop {
-        if let Some(f) = dec
+        if let Some(mut f) = dec
             .decode(&mut buf)
             .map_err(|e| format!("the target does not speak Echowire: {e}"))?
         {
+            // The probe learns what the target supports; whether its WELCOME is written in header
+            // version 1 (§3.2) is for the cases to judge, so a wrong header version here must not
+            // hide the target's version 2 support and skip the very cases that would catch it.
+            f.header.version = 1;
             let ctx = DecodeContext {
                 receiver: Role::Client,
                 version: None,

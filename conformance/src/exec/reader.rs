@@ -62,6 +62,17 @@ impl Exec {
                 .conn
                 .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
             match self.conn.read(&mut chunk) {
+                Ok(0) if self.peer_reset.load(std::sync::atomic::Ordering::Acquire) => {
+                    // The writer met the reset; the read after it sees only the end.
+                    log_entry(
+                        &self.log,
+                        self.start,
+                        Dir::ServerToClient,
+                        self.rx_offset,
+                        "RST (reported to a write)".into(),
+                    );
+                    self.closed = Some(Closed::Reset);
+                }
                 Ok(0) => {
                     log_entry(
                         &self.log,
@@ -73,13 +84,15 @@ impl Exec {
                     self.closed = Some(Closed::Clean);
                 }
                 Ok(n) => {
-                    log_entry(
-                        &self.log,
-                        self.start,
-                        Dir::ServerToClient,
-                        self.rx_offset,
-                        hex::encode(&chunk[..n]),
-                    );
+                    if !self.quiet {
+                        log_entry(
+                            &self.log,
+                            self.start,
+                            Dir::ServerToClient,
+                            self.rx_offset,
+                            hex::encode(&chunk[..n]),
+                        );
+                    }
                     self.rx_offset += n as u64;
                     self.buf.extend_from_slice(&chunk[..n]);
                 }

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,6 +25,8 @@ pub(super) enum Cmd {
     Pause(Duration),
     Trickle(Vec<u8>, Duration),
     Sync(Sender<()>),
+    /// Write the flood's frames until the server stops reading; report on the sender.
+    Flood(super::flood::Plan, Sender<super::flood::Outcome>),
 }
 
 pub(super) struct Writer {
@@ -41,10 +44,12 @@ impl Writer {
         log: Log,
         start: Instant,
         deadline: Duration,
+        reset: Arc<AtomicBool>,
     ) -> Writer {
         let _ = conn.set_write_timeout(Some(deadline));
         let (tx, rx) = channel();
-        let thread = std::thread::spawn(move || writer_loop(conn, cut, rx, log, start));
+        let thread =
+            std::thread::spawn(move || writer_loop(conn, cut, rx, log, start, deadline, &reset));
         Writer {
             tx: Some(tx),
             thread: Some(thread),
@@ -84,7 +89,15 @@ pub(super) fn log_entry(log: &Log, start: Instant, dir: Dir, offset: u64, hex: S
         });
 }
 
-fn writer_loop(mut conn: Conn, cut: Cut, rx: Receiver<Cmd>, log: Log, start: Instant) -> u64 {
+fn writer_loop(
+    mut conn: Conn,
+    cut: Cut,
+    rx: Receiver<Cmd>,
+    log: Log,
+    start: Instant,
+    deadline: Duration,
+    reset: &AtomicBool,
+) -> u64 {
     let seed = match cut {
         Cut::Random(s) | Cut::Delayed(s) => s,
         _ => 0,
@@ -111,6 +124,11 @@ fn writer_loop(mut conn: Conn, cut: Cut, rx: Receiver<Cmd>, log: Log, start: Ins
                 *offset += chunk.len() as u64;
             }
             Err(e) => {
+                if e.kind() == std::io::ErrorKind::ConnectionReset {
+                    // The socket reports a reset once: to whichever call meets it first. The
+                    // reader, which then sees only the end of the stream, must know.
+                    reset.store(true, Ordering::Release);
+                }
                 log_entry(
                     &log,
                     start,
@@ -169,6 +187,21 @@ fn writer_loop(mut conn: Conn, cut: Cut, rx: Receiver<Cmd>, log: Log, start: Ins
             }
             Cmd::Sync(done) => {
                 let _ = done.send(());
+            }
+            Cmd::Flood(plan, done) => {
+                if !broken {
+                    let at = offset;
+                    let (written, ok) =
+                        super::flood::write(&mut conn, &plan, deadline, &done, reset);
+                    offset += written;
+                    let what = if ok {
+                        format!("(flood: {written} octets of ECHO frames, not shown)")
+                    } else {
+                        format!("(flood: {written} octets of ECHO frames, then a write error)")
+                    };
+                    log_entry(&log, start, Dir::ClientToServer, at, what);
+                    broken = !ok;
+                }
             }
         }
     }
