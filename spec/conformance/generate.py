@@ -500,9 +500,11 @@ SLOW = 1_000_000  # a COMPUTE still outstanding when the frames sent right after
 # C.1: a client ERROR with ID 0 ends the connection whatever its code's scope (3.10).
 F = "3.10-close.json"
 for cid, code, title in [("3.10-client-error-id-0-request-code", "UNEXPECTED_MESSAGE", "a request-scope code"),
-                         ("3.10-client-error-id-0-application-code", 0x8001, "an application code")]:
+                         ("3.10-client-error-id-0-application-code", 0x8001, "an application code"),
+                         ("3.10-client-error-id-0-reserved-code", 0x0777, "a code of the reserved range")]:
     case(F, cid, "MUST", f"A client ERROR with ID 0 and {title} ends the connection without a reply",
-         "Only servers send request errors; a client's ERROR with ID 0 always announces that it is closing (3.10).",
+         "Only servers send request errors; a client's ERROR with ID 0 always announces that it is closing (3.10); "
+         "a code of the reserved range is taken as INTERNAL_ERROR (7.1), which ends the connection too.",
          [hs(1), frame("ERROR", 0, {"code": code, "message": "", "retry_after_ms": 0}), closed("any")])
 case(F, "3.10-client-error-id-0-with-work-outstanding", "MUST", "After a client ERROR with ID 0 nothing more is answered",
      "The server queues nothing more, not even the result of a COMPUTE already running or a GOODBYE (3.10).",
@@ -665,7 +667,8 @@ for cid, body, values, title in [
     ("6.9-rkyv-empty", rkyv_le([]), [], "the empty archive (the 8-octet root alone)"),
     ("6.9-rkyv-padded", rkyv_le([40, 2], pad_front=8, pad_back=4), [40, 2], "a non-canonical archive with padding"),
 ]:
-    case(F, cid, "MUST", f"SUM with {title} is answered", "Receivers accept every archive that passes 6.9.3 (6.9).",
+    case(F, cid, "MUST", f"SUM with {title} is answered", "Receivers accept every archive that passes 6.9.3 (6.9); the "
+         "archive is exactly the body, its root found from the end (6.9.1), so padding before the data is no fault.",
          [hs(2, caps=1), frame("SUM", 1, body_hex=body.hex(), flags=1), exp("SUM_RESULT", 1, count=len(values), sum=sum(values))],
          requires=["v2", "rkyv"])
 for rule, body in [(1, bytes(4)), (2, bytes(2) + struct.pack("<iI", -2, 0)), (3, struct.pack("<q", 1) + struct.pack("<iI", -16, 1)),

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Generates spec/conformance/COVERAGE.md: every MUST/SHOULD sentence of spec/PROTOCOL.md, the
+cases that test it, and the sentences no case tests.
+
+A requirement is a sentence containing MUST, MUST NOT, SHOULD or SHOULD NOT (RFC 2119 capitals),
+outside Section 1.1 and the appendices. Its ID is its section and its ordinal within the section
+(`3.8/2`). A case covers it when both hold:
+  1. the case is filed under the sentence's section or a subsection of it, or its description
+     cites that section (e.g. "(3.5, 3.8)");
+  2. the case names one of the sentence's key terms: a message type, an error code or a field
+     name in backquotes. A sentence without key terms needs only condition 1.
+The mapping is mechanical, so it can be regenerated on every change and cannot drift; it can
+over-report (a case in the right section naming the right code may test a neighbouring
+sentence), never invent a section's coverage. Sentences about the client's behaviour (Section 9,
+or whose subject is "a client") are listed apart: a server suite cannot observe them.
+
+Usage: python3 spec/conformance/coverage.py   (writes COVERAGE.md beside this script)
+"""
+
+import glob
+import json
+import os
+import re
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SPEC = os.path.join(HERE, "..", "PROTOCOL.md")
+KEYWORD = re.compile(r"\b(MUST NOT|MUST|SHOULD NOT|SHOULD)\b")
+HEADING = re.compile(r"^#{2,4} (\d+(?:\.\d+)*)\.\s")
+
+
+def requirements():
+    """(section, text) for every requirement sentence, in document order."""
+    out = []
+    section = None
+    para = []
+
+    def flush():
+        if section is None or section.startswith("1.") or section == "1":
+            para.clear()
+            return
+        text = " ".join(line.strip() for line in para)
+        para.clear()
+        # Table rows: each row is its own statement.
+        for piece in re.split(r"(?<=[.;:])\s+(?=[A-Z*`(\d])|\s\|\s", text):
+            piece = piece.strip(" |-")
+            if KEYWORD.search(piece):
+                out.append((section, piece))
+
+    for line in open(SPEC, encoding="utf-8"):
+        if line.startswith("## Appendix"):
+            flush()
+            section = None
+            continue
+        m = HEADING.match(line)
+        if m:
+            flush()
+            section = m.group(1)
+            continue
+        if line.strip() == "" or line.lstrip().startswith(("- ", "* ")) or re.match(r"\s*\d+\.\s", line) \
+                or line.startswith("|"):
+            flush()
+        if line.strip():
+            para.append(line)
+    flush()
+    return out
+
+
+TERM = re.compile(r"\b([A-Z][A-Z0-9_]{2,})\b|`([a-z_]+)`")
+NOT_TERMS = {"MUST", "SHOULD", "NOT", "MAY", "REQUIRED", "SHALL", "OPTIONAL", "RECOMMENDED", "RFC"}
+
+# Requirements no byte on the wire can show, with the reason; matched by a distinctive fragment.
+NOT_OBSERVABLE = {
+    "16-aligned address": "where a receiver keeps a body in its own memory",
+    "buffer for one connection therefore never needs": "how much a receiver buffers internally "
+    "(the bound's visible effect, backpressure, is tested in 8.4)",
+    "map encoding is not canonical": "no message of the protocol contains a map",
+    "restrictive permissions": "file-system state of a Unix socket, outside the byte stream",
+}
+
+
+def terms(text):
+    found = set()
+    for a, b in TERM.findall(text):
+        if a and a not in NOT_TERMS:
+            found.add(a)
+        elif b:
+            found.add(b)
+    return found
+
+
+def is_client_requirement(section, text):
+    return section.startswith("9") or re.search(r"\b[Aa] client (MUST|SHOULD)|\bthe client (MUST|SHOULD)", text)
+
+
+def load_cases():
+    cases = []
+    for path in sorted(glob.glob(os.path.join(HERE, "*.json"))):
+        doc = json.load(open(path, encoding="utf-8"))
+        for c in doc["cases"]:
+            blob = json.dumps(c["steps"]) + " " + c["title"] + " " + c["description"]
+            cited = set(re.findall(r"\b(\d+(?:\.\d+)*)\b", c["description"])) | {c["section"]}
+            cases.append((c["id"], c["section"], cited, blob))
+    return cases
+
+
+def in_section(cited, section):
+    return any(s == section or s.startswith(section + ".") for s in cited)
+
+
+def in_parent(cited, section):
+    """A case filed under an enclosing section (6.9 for a sentence of 6.9.1)."""
+    return any(section.startswith(s + ".") for s in cited)
+
+
+def main():
+    reqs = requirements()
+    cases = load_cases()
+    rows, uncovered, client, unobservable = [], [], [], []
+    counter = {}
+    for section, text in reqs:
+        counter[section] = counter.get(section, 0) + 1
+        rid = f"{section}/{counter[section]}"
+        keys = terms(text)
+        hits = [cid for cid, _sec, cited, blob in cases
+                if (in_section(cited, section) and (not keys or any(k in blob for k in keys)))
+                or (in_parent(cited, section) and keys and any(k in blob for k in keys))]
+        short = text if len(text) <= 160 else text[:157] + "..."
+        short = short.replace("|", "\\|")
+        why = next((w for frag, w in NOT_OBSERVABLE.items() if frag in text), None)
+        if why and not hits:
+            unobservable.append((rid, short, why))
+            continue
+        if is_client_requirement(section, text) and not hits:
+            client.append((rid, short))
+            continue
+        rows.append((rid, short, hits))
+        if not hits:
+            uncovered.append((rid, short))
+    out = ["# Coverage of the spec's requirements by the conformance cases", "",
+           "Generated by `coverage.py` from `spec/PROTOCOL.md` and the case files; do not edit. How a case is",
+           "matched to a sentence is described in `coverage.py` (section plus a shared key term).", "",
+           f"- Requirement sentences (MUST, MUST NOT, SHOULD, SHOULD NOT): **{len(reqs)}**",
+           f"- Tested by at least one case: **{len(rows) - len(uncovered)}**",
+           f"- Not tested (observable from a server, no case yet): **{len(uncovered)}**",
+           f"- The client's requirements (not observable by a server suite): **{len(client)}**",
+           f"- Not observable on the wire at all: **{len(unobservable)}**", ""]
+    out += ["## Not tested", ""]
+    if uncovered:
+        out += ["| ID | Requirement |", "|---|---|"] + [f"| {rid} | {t} |" for rid, t in uncovered]
+    else:
+        out.append("None.")
+    out += ["", "## Not observable on the wire", "", "| ID | Requirement | Why |", "|---|---|---|"]
+    out += [f"| {rid} | {t} | {w} |" for rid, t, w in unobservable]
+    out += ["", "## The client's requirements", "", "| ID | Requirement |", "|---|---|"]
+    out += [f"| {rid} | {t} |" for rid, t in client]
+    out += ["", "## Every requirement and its cases", "", "| ID | Requirement | Cases |", "|---|---|---|"]
+    for rid, t, hits in rows:
+        shown = ", ".join(hits[:8]) + (f" and {len(hits) - 8} more" if len(hits) > 8 else "")
+        out.append(f"| {rid} | {t} | {shown or '**none**'} |")
+    open(os.path.join(HERE, "COVERAGE.md"), "w", encoding="utf-8").write("\n".join(out) + "\n")
+    print(f"{len(reqs)} requirements: {len(rows) - len(uncovered)} tested, {len(uncovered)} not, "
+          f"{len(client)} the client's, {len(unobservable)} not observable on the wire")
+
+
+if __name__ == "__main__":
+    main()
