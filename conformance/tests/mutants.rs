@@ -2,6 +2,7 @@
 //! and the unbroken control server passes. Prints the kill matrix (mutant × killing cases).
 
 mod mutant;
+mod pyserver;
 
 use std::time::Duration;
 
@@ -145,7 +146,7 @@ fn every_python_mutant_is_killed_by_its_named_case() {
                         all.iter().any(|c| c.id == killer),
                         "mutant {name} names {killer}, which is not a case"
                     );
-                    let outcome = python_mutant_outcome(dir, &name, &killer);
+                    let outcome = python_mutant_outcome(&name, &killer);
                     results.lock().unwrap().push((name, killer, outcome));
                 }
             });
@@ -170,13 +171,8 @@ fn every_python_mutant_is_killed_by_its_named_case() {
     assert!(survivors.is_empty(), "surviving mutants: {survivors:?}");
 }
 
-fn python_mutant_outcome(dir: &str, name: &str, killer: &str) -> Outcome {
-    let template = format!(
-        "python3 {dir}/mutants.py {name} --listen {{listen}} --max-frame {{max_frame_size}} \
-         --max-outstanding {{max_outstanding}} --workers {{workers}} --queue-depth {{queue_depth}} \
-         --handshake-timeout-ms {{handshake_timeout_ms}} --idle-timeout-ms {{idle_timeout_ms}} \
-         --drain-timeout-ms {{drain_timeout_ms}}"
-    );
+fn python_mutant_outcome(name: &str, killer: &str) -> Outcome {
+    let template = pyserver::template(&format!("mutants.py {name}"));
     let opts = Options {
         targets: vec![TargetSpec::Exec(ExecSpec {
             template,

@@ -11,18 +11,7 @@ use echowire_conformance::target::{ExecSpec, TargetSpec};
 use echowire_conformance::verdict::Outcome;
 use echowire_conformance::{Options, case};
 
-fn template() -> String {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../impls/python/echowire_server.py"
-    );
-    format!(
-        "python3 {script} --listen {{listen}} --max-frame {{max_frame_size}} \
-         --max-outstanding {{max_outstanding}} --workers {{workers}} --queue-depth {{queue_depth}} \
-         --handshake-timeout-ms {{handshake_timeout_ms}} --idle-timeout-ms {{idle_timeout_ms}} \
-         --drain-timeout-ms {{drain_timeout_ms}}"
-    )
-}
+mod pyserver;
 
 /// The two tests run one after the other: the Python server computes COMPUTE digests under one
 /// interpreter lock, and two instances side by side on a small machine would push the slow cases
@@ -34,7 +23,7 @@ fn run(unix: bool, strategies: Vec<Strategy>) {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let spec = ExecSpec {
-        template: template(),
+        template: pyserver::template("echowire_server.py"),
         unix,
     };
     spec.validate().expect("the template is valid");
