@@ -48,6 +48,9 @@ pub struct Case {
     pub title: String,
     /// What is expected and why.
     pub description: String,
+    /// The sentences of spec/PROTOCOL.md the case tests, by reference ([`crate::spec`]).
+    #[serde(default)]
+    pub spec: Vec<crate::spec::SpecRef>,
     /// The steps, typed and validated at load ([`crate::step`]), executed by [`crate::exec`].
     pub steps: Vec<Step>,
     /// Optional capabilities the target must offer (`v2`, `rkyv`), else the case is Skipped.
@@ -68,6 +71,18 @@ pub struct Case {
 }
 
 impl Case {
+    /// The spec's sentences this case tests, read from the embedded spec (a reference that no
+    /// longer resolves shows why instead).
+    pub fn requirement(&self) -> Vec<String> {
+        self.spec
+            .iter()
+            .map(|r| match crate::spec::resolve(r) {
+                Ok(s) => crate::spec::display(s),
+                Err(e) => format!("§{}: (reference unresolved: {e})", r.section),
+            })
+            .collect()
+    }
+
     /// Whether a step signals the target (a drain): the case then needs an instance of its own.
     pub fn signals(&self) -> bool {
         fn any(steps: &[Step]) -> bool {

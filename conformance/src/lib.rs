@@ -15,13 +15,18 @@
 
 pub mod case;
 pub mod exec;
+pub mod expected;
 pub mod load;
+pub mod progress;
 pub mod proxy;
 pub mod report;
+pub mod shrink;
+pub mod spec;
 pub mod split;
 pub mod step;
 pub mod target;
 pub mod verdict;
+pub mod wire;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -55,6 +60,8 @@ pub struct Options {
     pub liveness: bool,
     /// The timeouts network targets declare (spec §8.3); the embedded target declares its own.
     pub timeouts: target::Timeouts,
+    /// Shrink a failure under a multi-cut split to a minimal set of cuts ([`shrink`]).
+    pub shrink: bool,
 }
 
 impl Default for Options {
@@ -69,6 +76,7 @@ impl Default for Options {
             color: false,
             liveness: true,
             timeouts: target::Timeouts::default(),
+            shrink: true,
         }
     }
 }
@@ -98,6 +106,9 @@ pub struct CaseResult {
     pub failures: Vec<RunResult>,
     /// Milliseconds spent.
     pub millis: u64,
+    /// The smallest failing split found from a failure under a multi-cut split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<shrink::Shrunk>,
 }
 
 /// One target's part of a report.
@@ -118,6 +129,9 @@ pub struct TargetReport {
     /// The case after which the liveness probe failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub died_after: Option<String>,
+    /// What the failed liveness probe saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub died_reason: Option<String>,
     /// The end of an `--exec` target's standard error (and output).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_tail: Option<String>,
@@ -147,7 +161,9 @@ impl Report {
                 && t.warning.is_none()
                 && t.died_after.is_none()
                 && t.results.iter().all(|r| {
-                    r.outcome != Outcome::Fail && !(strict && r.outcome == Outcome::NonStrict)
+                    let failed = matches!(r.outcome, Outcome::Fail | Outcome::UnexpectedPass)
+                        || (strict && r.outcome == Outcome::NonStrict);
+                    !failed
                 })
         })
     }
@@ -162,7 +178,7 @@ fn fnv(s: &str) -> u64 {
 
 /// One planned run of a case: a concrete cut, or the `boundaries` strategy, which becomes one
 /// cut per offset once a whole run has counted the case's octets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Planned {
     /// Run under this cut.
     Cut(Cut),
@@ -191,6 +207,7 @@ pub fn cuts(case: &Case, strategies: &[Strategy], seed: u64) -> Vec<Planned> {
             ),
             Strategy::Delayed => out.push(Planned::Cut(Cut::Delayed(base))),
             Strategy::Boundaries => out.push(Planned::Boundaries),
+            Strategy::Exactly(c) => out.push(Planned::Cut(c.clone())),
         }
     }
     out
@@ -275,6 +292,7 @@ fn run_case_with(
                 runs: 0,
                 failures: Vec::new(),
                 millis: 0,
+                shrunk: None,
             };
         }
     }
@@ -283,12 +301,25 @@ fn run_case_with(
         runs: usize,
         sent: u64,
         failures: Vec<RunResult>,
+        /// A failure under an unsplit write (the split is then not the cause).
+        unsplit_failed: bool,
+        /// The first failure under a multi-cut split, to shrink.
+        to_shrink: Option<(Cut, RunResult)>,
     }
     impl Tally {
-        fn record(&mut self, r: RunResult) {
+        fn record(&mut self, cut: Cut, r: RunResult) {
             self.runs += 1;
             self.sent = self.sent.max(r.sent_bytes);
-            if r.failure.is_some() && self.failures.len() < 3 {
+            if r.failure.is_none() {
+                return;
+            }
+            if matches!(cut, Cut::Whole | Cut::Coalesced) {
+                self.unsplit_failed = true;
+            }
+            if cut.is_multi() && self.to_shrink.is_none() {
+                self.to_shrink = Some((cut, r.clone()));
+            }
+            if self.failures.len() < 3 {
                 self.failures.push(r);
             }
         }
@@ -306,7 +337,7 @@ fn run_case_with(
             Planned::Boundaries => {
                 // Every k for small cases, 32 evenly spaced points for larger ones.
                 if t.sent == 0 {
-                    t.record(run_one(settings(Cut::Whole)));
+                    t.record(Cut::Whole, run_one(settings(Cut::Whole)));
                 }
                 let sent = t.sent;
                 let ks: Vec<u64> = match boundary_points {
@@ -317,13 +348,21 @@ fn run_case_with(
                     }
                 };
                 for k in ks {
-                    t.record(run_one(settings(Cut::At(k))));
+                    t.record(Cut::At(k), run_one(settings(Cut::At(k))));
                 }
                 continue;
             }
         };
-        t.record(run_one(settings(cut)));
+        t.record(cut.clone(), run_one(settings(cut)));
     }
+    let shrunk = match t.to_shrink.take() {
+        Some((cut, failed)) if opts.shrink && !t.unsplit_failed && !case.signals() => {
+            Some(shrink::shrink(&case.id, &cut, &failed, &|c| {
+                run_one(settings(c))
+            }))
+        }
+        _ => None,
+    };
     let Tally { runs, failures, .. } = t;
     let failed = !failures.is_empty();
     let reason = (case.level == case::Level::Info).then(|| {
@@ -339,6 +378,7 @@ fn run_case_with(
         runs,
         failures,
         millis: started.elapsed().as_millis() as u64,
+        shrunk,
     }
 }
 
@@ -350,12 +390,38 @@ impl CaseResult {
             runs: 0,
             failures: Vec::new(),
             millis: 0,
+            shrunk: None,
         }
     }
 }
 
-/// Progress callback: target name, cases done, cases in all, the case, its result.
-pub type OnResult<'a> = &'a (dyn Fn(&str, usize, usize, &Case, &CaseResult) + Sync);
+/// What a run reports while it runs (progress output).
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A case started against a target.
+    Started {
+        /// The target's name.
+        target: &'a str,
+        /// The case.
+        case: &'a Case,
+    },
+    /// A case finished.
+    Finished {
+        /// The target's name.
+        target: &'a str,
+        /// Cases finished for this target, this one included.
+        done: usize,
+        /// Cases in all for this target.
+        total: usize,
+        /// The case.
+        case: &'a Case,
+        /// Its result.
+        result: &'a CaseResult,
+    },
+}
+
+/// Progress callback.
+pub type OnEvent<'a> = &'a (dyn Fn(Event<'_>) + Sync);
 
 /// The results of one target so far, shared by the batches that fill them.
 struct Progress<'a> {
@@ -363,19 +429,30 @@ struct Progress<'a> {
     cases: &'a [Case],
     results: Vec<Mutex<Option<CaseResult>>>,
     done: AtomicUsize,
-    died: Mutex<Option<String>>,
-    on_result: OnResult<'a>,
+    /// The case after which the liveness probe failed, and what it saw.
+    died: Mutex<Option<(String, String)>>,
+    on_event: OnEvent<'a>,
 }
 
 impl Progress<'_> {
     fn record(&self, i: usize, r: CaseResult) {
         let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        (self.on_result)(&self.name, n, self.cases.len(), &self.cases[i], &r);
+        (self.on_event)(Event::Finished {
+            target: &self.name,
+            done: n,
+            total: self.cases.len(),
+            case: &self.cases[i],
+            result: &r,
+        });
         *self.results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
     }
 
     fn died_after(&self) -> Option<String> {
-        self.died.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.died
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|d| d.0.clone())
     }
 }
 
@@ -390,6 +467,10 @@ fn run_batch(target: &Target, info: &TargetInfo, batch: &[usize], p: &Progress, 
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = batch.get(k) else { break };
                     let case = &p.cases[i];
+                    (p.on_event)(Event::Started {
+                        target: &p.name,
+                        case,
+                    });
                     let r = if let Some(after) = p.died_after() {
                         CaseResult::skipped(format!("the target died after case {after}"))
                     } else {
@@ -400,8 +481,7 @@ fn run_batch(target: &Target, info: &TargetInfo, batch: &[usize], p: &Progress, 
                         {
                             let mut d = p.died.lock().unwrap_or_else(|p| p.into_inner());
                             if d.is_none() {
-                                *d = Some(case.id.clone());
-                                eprintln!("liveness probe failed after {}: {e}", case.id);
+                                *d = Some((case.id.clone(), e));
                             }
                         }
                         r
@@ -413,14 +493,14 @@ fn run_batch(target: &Target, info: &TargetInfo, batch: &[usize], p: &Progress, 
     });
 }
 
-/// Runs every case against every target. `on_result` sees each result as it completes
+/// Runs every case against every target. `on_event` sees each case start and finish
 /// (progress output).
 ///
 /// Per target: the cases of the default profile run on one instance; when the runner controls
 /// the target (embedded, `--exec`), each other profile gets an instance of its own, and each
 /// case that signals the target (a drain) gets a fresh instance and runs alone. A network target
 /// has those cases Skipped, with the reason.
-pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
+pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
     let started = Instant::now();
     let mut targets = Vec::new();
     for spec in &opts.targets {
@@ -435,6 +515,7 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
                     error: Some(format!("cannot start: {e}")),
                     warning: None,
                     died_after: None,
+                    died_reason: None,
                     log_tail: None,
                     results: Vec::new(),
                 });
@@ -452,6 +533,7 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
                     error: Some(e),
                     warning: None,
                     died_after: None,
+                    died_reason: None,
                     log_tail: target.log_tail(),
                     results: Vec::new(),
                 });
@@ -475,7 +557,7 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
             results: cases.iter().map(|_| Mutex::new(None)).collect(),
             done: AtomicUsize::new(0),
             died: Mutex::new(None),
-            on_result,
+            on_event,
         };
         for profile in Profile::ALL {
             let batch: Vec<usize> = (0..cases.len())
@@ -514,6 +596,10 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
         // (the instance was told to shut down).
         for i in (0..cases.len()).filter(|&i| cases[i].signals()) {
             let case = &cases[i];
+            on_event(Event::Started {
+                target: &name,
+                case,
+            });
             let r = if !target.controlled() {
                 CaseResult::skipped(needs_control(case.profile))
             } else {
@@ -521,6 +607,10 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
             };
             progress.record(i, r);
         }
+        let died = progress
+            .died
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
         let results = progress
             .results
             .into_iter()
@@ -536,10 +626,8 @@ pub fn run(cases: Vec<Case>, opts: Options, on_result: OnResult) -> Report {
             info: Some(info),
             error: None,
             warning,
-            died_after: progress
-                .died
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner()),
+            died_after: died.as_ref().map(|d| d.0.clone()),
+            died_reason: died.map(|d| d.1),
             log_tail: target.log_tail(),
             results,
         });
@@ -574,6 +662,7 @@ fn cannot_start(profile: Profile, e: &std::io::Error) -> CaseResult {
         runs: 0,
         failures: Vec::new(),
         millis: 0,
+        shrunk: None,
     }
 }
 

@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the suite (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the cases: ID, level, title.
     List(ListArgs),
     /// Generate load and measure latency and throughput (closed or open loop).
@@ -159,9 +159,23 @@ struct RunArgs {
     /// Write a self-contained HTML report.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// No progress lines, only the report.
+    /// No progress on standard error, only the report.
     #[arg(long)]
     quiet: bool,
+    /// Replay exactly this split: cut the client's stream after these octet counts (what a
+    /// shrunk failure reports), e.g. --cut-at 13,27. Replaces --splits.
+    #[arg(long, value_name = "OFFSETS", value_parser = echowire_conformance::split::parse_cut_set)]
+    cut_at: Option<echowire_conformance::split::Cut>,
+    /// Do not shrink failures under multi-cut splits to their smallest failing split.
+    #[arg(long)]
+    no_shrink: bool,
+    /// Cases the target is known to fail (one ID or glob per line, # comments): listed failures
+    /// do not fail the run; a listed case that passes does, until its line is removed.
+    #[arg(long, value_name = "FILE")]
+    expected_failures: Option<PathBuf>,
+    /// Write the IDs of the cases that failed, in the --expected-failures format.
+    #[arg(long, value_name = "FILE")]
+    write_failures: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -186,7 +200,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::List(l)) => list(&l),
-        Some(Command::Run(r)) => run(r),
+        Some(Command::Run(r)) => run(*r),
         Some(Command::Load(l)) => load_cmd(l),
         None => run(cli.run),
     }
@@ -220,9 +234,35 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let expected = match &args.expected_failures {
+        None => None,
+        Some(path) => {
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|text| {
+                    let all = match &args.select.cases {
+                        Some(dir) => case::load_dir(dir)?,
+                        None => case::builtin(),
+                    };
+                    echowire_conformance::expected::ExpectedFailures::parse(
+                        &path.display().to_string(),
+                        &text,
+                        &all,
+                    )
+                });
+            match parsed {
+                Ok(x) => Some(x),
+                Err(e) => {
+                    eprintln!("error: --expected-failures {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     // The NO_COLOR convention: only a non-empty value disables colour.
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let color = std::io::stdout().is_terminal() && !no_color;
+    let err_color = std::io::stderr().is_terminal() && !no_color;
     let mut targets = args.target.clone();
     for template in &args.exec {
         let e = echowire_conformance::target::ExecSpec {
@@ -241,33 +281,47 @@ fn run(args: RunArgs) -> ExitCode {
         } else {
             targets
         },
-        strategies: args.splits.clone(),
+        strategies: match &args.cut_at {
+            Some(cut) => vec![Strategy::Exactly(cut.clone())],
+            None => args.splits.clone(),
+        },
         seed: args.seed,
         timeout: args.timeout,
         jobs: args.jobs,
         progress: !args.quiet,
         color,
         liveness: true,
+        shrink: !args.no_shrink,
         timeouts: echowire_conformance::target::Timeouts {
             handshake: args.handshake_timeout,
             idle: args.idle_timeout,
             drain: args.drain_timeout,
         },
     };
-    let quiet = args.quiet;
-    let progress = move |target: &str,
-                         n: usize,
-                         total: usize,
-                         case: &case::Case,
-                         r: &echowire_conformance::CaseResult| {
-        if !quiet {
-            println!(
-                "{}",
-                report::terminal::progress_line(target, n, total, case, r, color)
-            );
+    let total = cases.len() * opts.targets.len();
+    let progress = (!args.quiet).then(|| {
+        echowire_conformance::progress::Progress::new(
+            total,
+            std::io::stderr().is_terminal(),
+            err_color,
+        )
+    });
+    let ticker = progress.as_ref().map(|p| p.spawn_ticker());
+    let on_event = |ev: echowire_conformance::Event<'_>| {
+        if let Some(p) = &progress {
+            p.event(ev);
         }
     };
-    let report = echowire_conformance::run(cases, opts, &progress);
+    let mut report = echowire_conformance::run(cases, opts, &on_event);
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    if let Some(t) = ticker {
+        let _ = t.join();
+    }
+    if let Some(x) = &expected {
+        x.apply(&mut report);
+    }
     print!("{}", report::terminal::render(&report, color));
     let mut io_failed = false;
     let mut write = |path: &Option<PathBuf>, what: &str, text: String| {
@@ -279,7 +333,7 @@ fn run(args: RunArgs) -> ExitCode {
                 );
                 io_failed = true;
             } else {
-                println!("{what} report: {}", p.display());
+                eprintln!("{what} written to {}", p.display());
             }
         }
     };
@@ -294,6 +348,11 @@ fn run(args: RunArgs) -> ExitCode {
         report::junit::render(&report, args.strict),
     );
     write(&args.html, "HTML", report::html::render(&report));
+    write(
+        &args.write_failures,
+        "failure list",
+        echowire_conformance::expected::failure_list(&report),
+    );
     for t in &report.targets {
         if let Some(e) = &t.error {
             eprintln!("error: target {}: {e}", t.name);

@@ -22,6 +22,8 @@ pub enum Strategy {
     Coalesced,
     /// Chunks with pauses between them (TCP_NODELAY on), so the server sees separate reads.
     Delayed,
+    /// Exactly this cut (`--cut-at`: the replay of one failing split).
+    Exactly(Cut),
 }
 
 impl FromStr for Strategy {
@@ -59,12 +61,13 @@ impl fmt::Display for Strategy {
             Strategy::Random(n) => write!(f, "random:{n}"),
             Strategy::Coalesced => f.write_str("coalesced"),
             Strategy::Delayed => f.write_str("delayed"),
+            Strategy::Exactly(c) => write!(f, "{c}"),
         }
     }
 }
 
 /// One concrete way to write a connection's bytes (a strategy expanded into runs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cut {
     /// One write per send.
     Whole,
@@ -72,6 +75,9 @@ pub enum Cut {
     Bytewise,
     /// Split once at this connection offset.
     At(u64),
+    /// Split at each of these connection offsets (ascending), with a pause between the pieces:
+    /// the replay of a shrunk split (`--cut-at`).
+    Set(std::sync::Arc<[u64]>),
     /// Random chunk sizes from this seed.
     Random(u64),
     /// Sends merged (the executor merges; the writer writes whole).
@@ -86,11 +92,46 @@ impl fmt::Display for Cut {
             Cut::Whole => f.write_str("whole"),
             Cut::Bytewise => f.write_str("bytewise"),
             Cut::At(k) => write!(f, "boundaries k={k}"),
+            Cut::Set(ks) => {
+                let list: Vec<String> = ks.iter().map(u64::to_string).collect();
+                write!(f, "cut-at {}", list.join(","))
+            }
             Cut::Random(seed) => write!(f, "random seed={seed}"),
             Cut::Coalesced => f.write_str("coalesced"),
             Cut::Delayed(seed) => write!(f, "delayed seed={seed}"),
         }
     }
+}
+
+impl Cut {
+    /// Whether the cut writes a send in more than one piece at points it chose (the splits a
+    /// failure can be shrunk from).
+    pub fn is_multi(&self) -> bool {
+        matches!(
+            self,
+            Cut::Bytewise | Cut::Random(_) | Cut::Delayed(_) | Cut::Set(_)
+        )
+    }
+}
+
+/// Parses `--cut-at 13,27`: ascending, distinct, non-zero offsets.
+pub fn parse_cut_set(s: &str) -> Result<Cut, String> {
+    let mut ks = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let k: u64 = part
+            .parse()
+            .map_err(|_| format!("{part:?} is not an octet offset"))?;
+        if k == 0 || ks.last().is_some_and(|&last| last >= k) {
+            return Err(format!(
+                "{s:?}: offsets must be ascending and above 0 (a cut after octet k)"
+            ));
+        }
+        ks.push(k);
+    }
+    if ks.is_empty() {
+        return Err("--cut-at needs at least one offset".into());
+    }
+    Ok(Cut::Set(ks.into()))
 }
 
 /// Chunk sizes for `len` bytes under a random cut: 1..=32 bytes each.

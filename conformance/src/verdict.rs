@@ -24,6 +24,11 @@ pub enum Outcome {
     Info,
     /// Not run: the target does not offer what the case needs.
     Skipped,
+    /// Failed, and listed in the expected-failures file: does not fail the run.
+    ExpectedFail,
+    /// Passed although listed in the expected-failures file: fails the run until the entry is
+    /// removed, so the list stays current.
+    UnexpectedPass,
 }
 
 impl Outcome {
@@ -45,6 +50,8 @@ impl Outcome {
             Outcome::Fail => "FAIL",
             Outcome::Info => "INFO",
             Outcome::Skipped => "SKIPPED",
+            Outcome::ExpectedFail => "XFAIL",
+            Outcome::UnexpectedPass => "XPASS",
         }
     }
 }
@@ -140,11 +147,15 @@ pub fn eval(expr: &str, limit: u32) -> Option<u64> {
 
 /// A short human description of a pattern (for reports).
 pub fn describe(pattern: &Value) -> String {
-    let s = pattern.to_string();
-    // Cut at a character boundary: case files and server bytes may hold any UTF-8.
-    match s.char_indices().nth(400) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s,
+    cut(&pattern.to_string(), 400)
+}
+
+/// `s` cut to at most `max` characters (with `…` when cut). Case files and server bytes may
+/// hold any UTF-8, so strings are cut at character boundaries, never at a byte index.
+pub fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => s.get(..at).map_or_else(String::new, |h| format!("{h}…")),
+        None => s.to_string(),
     }
 }
 

@@ -36,11 +36,12 @@ fn failing_cases(f: Fault, strategies: Vec<Strategy>, select: &[String]) -> Vec<
         timeout: Duration::from_secs(10),
         jobs: 4,
         liveness: false,
+        shrink: false,
         ..Options::default()
     };
     // The timing cases (section 8.3) are informational and slow; they cannot kill anything.
     let cases = echowire_conformance::select(case::builtin(), select, &[], &["8.3-*".into()]);
-    let report = echowire_conformance::run(cases, opts, &|_, _, _, _, _| {});
+    let report = echowire_conformance::run(cases, opts, &|_| {});
     let t = &report.targets[0];
     assert!(t.error.is_none(), "{f:?}: {:?}", t.error);
     report
@@ -182,10 +183,11 @@ fn python_mutant_outcome(name: &str, killer: &str) -> Outcome {
         timeout: Duration::from_secs(10),
         jobs: 1,
         liveness: false,
+        shrink: false,
         ..Options::default()
     };
     let cases = echowire_conformance::select(case::builtin(), &[killer.to_string()], &[], &[]);
-    let report = echowire_conformance::run(cases, opts, &|_, _, _, _, _| {});
+    let report = echowire_conformance::run(cases, opts, &|_| {});
     let t = &report.targets[0];
     // A mutant that does not start is not "killed": its edit broke the server, not a rule.
     assert!(

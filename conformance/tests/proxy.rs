@@ -34,7 +34,7 @@ fn failures_through(mode: Mode, select: &[String]) -> (Vec<String>, usize, u64) 
         ..Options::default()
     };
     let cases = echowire_conformance::select(case::builtin(), select, &[], &[]);
-    let report = echowire_conformance::run(cases, opts, &|_, _, _, _, _| {});
+    let report = echowire_conformance::run(cases, opts, &|_| {});
     let target = &report.targets[0];
     assert!(target.error.is_none(), "{mode:?}: {:?}", target.error);
     let passed = target

@@ -18,7 +18,7 @@ fn run(model: Model, strategies: Vec<Strategy>, jobs: usize) -> Report {
         timeout: Duration::from_secs(15),
         ..Options::default()
     };
-    echowire_conformance::run(case::builtin(), opts, &|_, _, _, _, _| {})
+    echowire_conformance::run(case::builtin(), opts, &|_| {})
 }
 
 fn assert_all_pass(report: &Report) {
@@ -237,7 +237,7 @@ fn several_targets_one_comparison_report() {
         ..Options::default()
     };
     let cases = echowire_conformance::select(case::builtin(), &[], &["4".into()], &[]);
-    let report = echowire_conformance::run(cases, opts, &|_, _, _, _, _| {});
+    let report = echowire_conformance::run(cases, opts, &|_| {});
     assert_eq!(report.targets.len(), 2);
     let text = echowire_conformance::report::terminal::render(&report, false);
     assert!(text.contains("== Comparison (case × target)"), "{text}");

@@ -29,6 +29,10 @@ MUTANTS = [
      "limit = self.server.max_frame", "2.2-hello-length-4097"),
     ("short-frame-limit-7", "2.2", "Length 7 is taken for a frame (the minimum is checked as 7)",
      "if length < 8:", "if length < 7:", "2.2-length-7"),
+    ("short-read-at-frame-start-dropped", "2.2",
+     "a read that ends inside a frame's Length field, with nothing buffered, is dropped (only whole splits are handled)",
+     "        self.inbuf += data\n", "        if self.inbuf or len(data) >= 4:\n            self.inbuf += data\n",
+     "2.2-echo-1"),
     # ---- 2.4 flags -------------------------------------------------------------------------------
     ("only-high-flags-checked", "2.4", "only the high flag byte is checked for undefined bits",
      "if flags:\n            return self.error(rid, INVALID_FLAGS",

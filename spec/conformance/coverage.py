@@ -30,6 +30,12 @@ HEADING = re.compile(r"^#{2,4} (\d+(?:\.\d+)*)\.\s")
 
 def requirements():
     """(section, text) for every requirement sentence, in document order."""
+    return [(sec, t) for sec, t in sentences() if KEYWORD.search(t)]
+
+
+def sentences():
+    """(section, text) for every sentence of the numbered sections (not 1.x, not the appendices),
+    in document order. The runner splits the same way (conformance/src/spec.rs)."""
     out = []
     section = None
     para = []
@@ -43,7 +49,7 @@ def requirements():
         # Table rows: each row is its own statement.
         for piece in re.split(r"(?<=[.;:])\s+(?=[A-Z*`(\d])|\s\|\s", text):
             piece = piece.strip(" |-")
-            if KEYWORD.search(piece):
+            if piece:
                 out.append((section, piece))
 
     for line in open(SPEC, encoding="utf-8"):

@@ -9,6 +9,8 @@ Run: python3 spec/conformance/generate.py
 """
 import hashlib
 import json
+import re
+import sys
 import os
 import struct
 
@@ -1002,6 +1004,61 @@ for cases in CASES.values():
     for c in cases:
         if c["id"] not in ORDER_IS_THE_POINT:
             c["steps"] = permit_orders(c["steps"])
+
+# ---- the spec's words: each case refers to the sentence(s) of spec/PROTOCOL.md it tests ---------
+# A reference is a section and a quote (the sentence's first words, as many as make it unique in
+# its section); the runner shows the whole sentence, read from PROTOCOL.md when it is built, and
+# its tests fail if a quote no longer resolves to exactly one sentence. The sentence is chosen by
+# the rule coverage.py documents (section plus a shared key term), the best-scoring first.
+sys.path.insert(0, HERE)
+import coverage as cov  # noqa: E402
+
+SENTENCES = cov.sentences()
+
+
+def prose(text):
+    return len(text) >= 30 and re.search(r"[a-z]{3}", text) and "```" not in text and "+--" not in text
+
+
+def quote_for(section, text):
+    same = [t for sec, t in SENTENCES if sec == section]
+    words = text.split(" ")
+    for k in range(6, len(words) + 1):
+        q = " ".join(words[:k])
+        if sum(q in t for t in same) == 1:
+            return q
+    return text
+
+
+def spec_refs(c):
+    blob = json.dumps(c["steps"]) + " " + c["title"] + " " + c["description"]
+    cited = set(re.findall(r"\b(\d+(?:\.\d+)*)\b", c["description"])) | {c["section"]}
+    scored = []
+    for n, (sec, text) in enumerate(SENTENCES):
+        if not cov.KEYWORD.search(text) or not prose(text):
+            continue
+        keys = cov.terms(text)
+        shared = [k for k in keys if k in blob]
+        hit = (cov.in_section(cited, sec) and (not keys or shared)) or (cov.in_parent(cited, sec) and shared)
+        if hit:
+            score = 10 * (sec == c["section"]) + 2 * len(shared) + (sec in cited)
+            scored.append((-score, n, sec, text))
+    scored.sort()
+    if scored:
+        best = scored[0][0]
+        chosen = [(sec, text) for score, _n, sec, text in scored if score == best][:2]
+    else:
+        own = [(sec, t) for sec, t in SENTENCES if sec == c["section"] and prose(t)]
+        keyed = [(sec, t) for sec, t in own if any(k in blob for k in cov.terms(t))]
+        reqs = [(sec, t) for sec, t in own if cov.KEYWORD.search(t)]
+        chosen = (keyed or reqs or own)[:1]
+    assert chosen, f"no sentence of section {c['section']} for {c['id']}"
+    return [{"section": sec, "quote": quote_for(sec, text)} for sec, text in chosen]
+
+
+for cases in CASES.values():
+    for c in cases:
+        c["spec"] = spec_refs(c)
 
 total = 0
 for name, cases in sorted(CASES.items()):

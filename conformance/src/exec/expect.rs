@@ -41,9 +41,13 @@ impl Exec {
     /// What was observed, saying so when a bound the spec sets ran out.
     fn observed(&self, e: &Expect, ev: &Ev) -> String {
         match (ev, &e.at_most_ms) {
-            (Ev::Timeout, Some(ms)) => format!(
-                "nothing within {} ms, the bound this case holds the server to",
-                self.ms(ms).as_millis()
+            (Ev::Timeout(partial), Some(ms)) => format!(
+                "no whole frame within {} ms, the bound this case holds the server to{}",
+                self.ms(ms).as_millis(),
+                partial
+                    .as_ref()
+                    .map(|p| format!("; what arrived is {p}"))
+                    .unwrap_or_default()
             ),
             _ => ev.describe(),
         }
@@ -126,7 +130,7 @@ impl Exec {
                 let d = self.ms(ms);
                 let ev = self.next_event(Instant::now() + d);
                 match ev {
-                    Ev::Timeout => Ok(()),
+                    Ev::Timeout(_) => Ok(()),
                     other => Err(fail(
                         i,
                         format!("nothing for {} ms", d.as_millis()),

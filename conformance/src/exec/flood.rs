@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::reader::Ev;
 use super::writer::Cmd;
-use super::{Exec, StepResult, fail, log_entry};
+use super::{Exec, StepResult, fail, log_note};
 use crate::step::Flood;
 use crate::target::Conn;
 
@@ -147,7 +147,7 @@ impl Exec {
         );
         let frames = match rx.recv_timeout(wait) {
             Ok(Outcome::Stalled { frames, bytes }) => {
-                log_entry(
+                log_note(
                     &self.log,
                     self.start,
                     super::Dir::ClientToServer,
@@ -238,7 +238,7 @@ impl Exec {
             Ok(())
         })();
         self.quiet = false;
-        log_entry(
+        log_note(
             &self.log,
             self.start,
             super::Dir::ServerToClient,

@@ -36,7 +36,7 @@ mod writer;
 pub use probe::{ProbeError, TargetInfo, alive, probe};
 use reader::Closed;
 pub use reader::frame_json;
-use writer::{Cmd, Log, Writer, log_entry};
+use writer::{Cmd, Log, Writer, log_note};
 
 /// Direction of a wire-log entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -58,8 +58,12 @@ pub struct WireEntry {
     pub at_ms: u64,
     /// Stream offset of the first byte.
     pub offset: u64,
-    /// The bytes, hex (or a note such as "FIN", "RST", "write error: ...").
+    /// The octets written or read, hex (empty for a note).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub hex: String,
+    /// An event instead of octets: "FIN", "RST", "write error: ...", a signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Why a run failed.
@@ -90,7 +94,7 @@ pub struct RunResult {
 }
 
 /// Per-run settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RunSettings {
     /// How bytes are cut.
     pub cut: Cut,
@@ -151,11 +155,12 @@ impl RunResult {
 
 /// Runs `steps` on a new connection to `target`.
 pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult {
+    let cut = settings.cut.to_string();
     let start = Instant::now();
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let failed = |local_addr: String, expected: &str, observed: String| RunResult {
         local_addr,
-        ..RunResult::failed_to_start(settings.cut, expected, observed)
+        ..RunResult::failed_to_start(settings.cut.clone(), expected, observed)
     };
     let conn = match target.connect() {
         Ok(c) => c,
@@ -179,7 +184,7 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
     let mut ex = Exec {
         writer: Writer::start(
             wconn,
-            settings.cut,
+            settings.cut.clone(),
             log.clone(),
             start,
             settings.timeout,
@@ -219,7 +224,7 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
     let sent_bytes = ex.writer.finish();
     let wire = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
     RunResult {
-        cut: settings.cut.to_string(),
+        cut,
         local_addr,
         failure,
         wire,
@@ -321,7 +326,7 @@ impl Exec {
                     let _ = self.conn.shutdown(Shutdown::Write);
                 }
                 self.writer.finish();
-                log_entry(
+                log_note(
                     &self.log,
                     self.start,
                     Dir::ClientToServer,
@@ -340,7 +345,7 @@ impl Exec {
                 // What was sent goes out first, so the signal finds it read (or in flight).
                 self.writer.sync(self.settings.timeout);
                 let crate::step::Signal::Terminate = sig;
-                log_entry(
+                log_note(
                     &self.log,
                     self.start,
                     Dir::ClientToServer,
@@ -352,10 +357,10 @@ impl Exec {
                     .map_err(|e| fail(i, "the target signalled", e.to_string()))?;
             }
             Step::Parallel(p) => {
-                let settings = self.settings;
+                let settings = &self.settings;
                 let results: Vec<RunResult> = std::thread::scope(|s| {
                     let hs: Vec<_> = (0..p.connections)
-                        .map(|_| s.spawn(|| run(target, &p.steps, settings)))
+                        .map(|_| s.spawn(|| run(target, &p.steps, settings.clone())))
                         .collect();
                     hs.into_iter()
                         .map(|h| h.join().expect("parallel connection thread"))

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use echowire_codec::message::{self, DecodeContext, Message, Role};
 use serde_json::{Value, json};
 
-use super::writer::log_entry;
+use super::writer::{log_entry, log_note};
 use super::{Dir, Exec};
 use crate::verdict::describe;
 
@@ -21,7 +21,8 @@ pub(super) enum Ev {
     Frame(Value),
     Closed(Closed),
     Invalid(String),
-    Timeout,
+    /// The deadline passed; what had arrived of a frame that never completed, if anything.
+    Timeout(Option<String>),
 }
 
 impl Ev {
@@ -31,7 +32,10 @@ impl Ev {
             Ev::Closed(Closed::Clean) => "end of stream (FIN)".into(),
             Ev::Closed(Closed::Reset) => "connection reset (RST)".into(),
             Ev::Invalid(e) => format!("invalid bytes from the server: {e}"),
-            Ev::Timeout => "nothing before the deadline".into(),
+            Ev::Timeout(None) => "nothing before the deadline".into(),
+            Ev::Timeout(Some(partial)) => {
+                format!("no whole frame before the deadline; what arrived is {partial}")
+            }
         }
     }
 }
@@ -46,17 +50,18 @@ impl Exec {
                 Err(e) => return Ev::Invalid(e.to_string()),
             }
             if let Some(c) = self.closed {
-                if !self.buf.is_empty() {
-                    return Ev::Invalid(format!(
-                        "stream ended inside a frame ({} bytes buffered)",
-                        self.buf.len()
-                    ));
+                if let Some(partial) = self.arrived() {
+                    let how = match c {
+                        Closed::Clean => "ended (FIN)",
+                        Closed::Reset => "was reset",
+                    };
+                    return Ev::Invalid(format!("the stream {how} inside a frame: {partial}"));
                 }
                 return Ev::Closed(c);
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ev::Timeout;
+                return Ev::Timeout(self.arrived());
             }
             let _ = self
                 .conn
@@ -64,7 +69,7 @@ impl Exec {
             match self.conn.read(&mut chunk) {
                 Ok(0) if self.peer_reset.load(std::sync::atomic::Ordering::Acquire) => {
                     // The writer met the reset; the read after it sees only the end.
-                    log_entry(
+                    log_note(
                         &self.log,
                         self.start,
                         Dir::ServerToClient,
@@ -74,7 +79,7 @@ impl Exec {
                     self.closed = Some(Closed::Reset);
                 }
                 Ok(0) => {
-                    log_entry(
+                    log_note(
                         &self.log,
                         self.start,
                         Dir::ServerToClient,
@@ -103,7 +108,7 @@ impl Exec {
                     ) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log_entry(
+                    log_note(
                         &self.log,
                         self.start,
                         Dir::ServerToClient,
@@ -114,6 +119,18 @@ impl Exec {
                 }
             }
         }
+    }
+
+    /// The octets of a frame that has not completed, in words ("9 of 12 header octets").
+    fn arrived(&self) -> Option<String> {
+        (!self.buf.is_empty()).then(|| {
+            format!(
+                "{} octets at stream offset {}: {}",
+                self.buf.len(),
+                self.rx_offset - self.buf.len() as u64,
+                crate::wire::partial(&self.buf)
+            )
+        })
     }
 
     fn frame_event(&mut self, frame: echowire_codec::Frame) -> Ev {

@@ -77,7 +77,17 @@ impl Writer {
     }
 }
 
+/// Logs octets written or read (hex).
 pub(super) fn log_entry(log: &Log, start: Instant, dir: Dir, offset: u64, hex: String) {
+    push(log, start, dir, offset, hex, None);
+}
+
+/// Logs an event that is not octets: an end of stream, a reset, a write error, a signal.
+pub(super) fn log_note(log: &Log, start: Instant, dir: Dir, offset: u64, note: String) {
+    push(log, start, dir, offset, String::new(), Some(note));
+}
+
+fn push(log: &Log, start: Instant, dir: Dir, offset: u64, hex: String, note: Option<String>) {
     let at_ms = start.elapsed().as_millis() as u64;
     log.lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -86,6 +96,7 @@ pub(super) fn log_entry(log: &Log, start: Instant, dir: Dir, offset: u64, hex: S
             at_ms,
             offset,
             hex,
+            note,
         });
 }
 
@@ -129,7 +140,7 @@ fn writer_loop(
                     // reader, which then sees only the end of the stream, must know.
                     reset.store(true, Ordering::Release);
                 }
-                log_entry(
+                log_note(
                     &log,
                     start,
                     Dir::ClientToServer,
@@ -151,12 +162,26 @@ fn writer_loop(
                         vec![first, data.len() - first]
                     }
                     Cut::At(_) => vec![data.len()],
+                    Cut::Set(ref ks) => {
+                        let end = offset + data.len() as u64;
+                        let mut sizes = Vec::new();
+                        let mut at = offset;
+                        for &k in ks.iter().filter(|&&k| k > offset && k < end) {
+                            sizes.push((k - at) as usize);
+                            at = k;
+                        }
+                        sizes.push((end - at) as usize);
+                        sizes
+                    }
                     Cut::Random(_) => random_chunks(&mut rng, data.len(), 32),
                     Cut::Delayed(_) => random_chunks(&mut rng, data.len(), (data.len() / 3).max(1)),
                 };
                 let mut at = 0;
                 for (i, n) in sizes.iter().enumerate() {
-                    if i > 0 && matches!(cut, Cut::Delayed(_) | Cut::At(_)) && pauses_left > 0 {
+                    if i > 0
+                        && matches!(cut, Cut::Delayed(_) | Cut::At(_) | Cut::Set(_))
+                        && pauses_left > 0
+                    {
                         pauses_left -= 1;
                         // A pause long enough for the server to read the previous chunk alone.
                         std::thread::sleep(Duration::from_millis(5));
@@ -167,7 +192,7 @@ fn writer_loop(
             }
             Cmd::HalfClose => {
                 let _ = conn.shutdown(Shutdown::Write);
-                log_entry(
+                log_note(
                     &log,
                     start,
                     Dir::ClientToServer,
@@ -199,7 +224,7 @@ fn writer_loop(
                     } else {
                         format!("(flood: {written} octets of ECHO frames, then a write error)")
                     };
-                    log_entry(&log, start, Dir::ClientToServer, at, what);
+                    log_note(&log, start, Dir::ClientToServer, at, what);
                     broken = !ok;
                 }
             }

@@ -1,111 +1,112 @@
-//! JUnit XML: one `<testsuite>` per target; every `<testcase>` has a `name` (the case ID and
-//! title) and a `classname` (the spec section); MUST failures are `<failure message=...>`,
-//! skipped and non-strict cases `<skipped message=...>` (so SHOULD misses do not fail CI unless
-//! `--strict`, where they become failures).
+//! JUnit XML, written with `quick-junit` (the counts are derived from the test cases, so they
+//! always agree). One `<testsuite>` per target. Every `<testcase>`:
+//!
+//! * `classname` is `echowire.section-2-2`: CI systems split a classname at its last dot into
+//!   package and class, so the section's own dots are written as dashes;
+//! * `name` is the case ID and title;
+//! * MUST failures, SHOULD failures under `--strict`, and listed cases that pass (`XPASS`) are
+//!   `<failure>`; a target that cannot be reached or dies is one `<error>` test case; skipped,
+//!   SHOULD (non-strict) and expected failures are `<skipped>`; every one carries its reason in
+//!   `message`, and failures the whole text (spec sentence, decoded wire log, replay command).
 
-use std::fmt::Write;
+use std::time::Duration;
 
-use super::{Counts, wire_lines};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+
+use super::{failure_text, summary};
 use crate::Report;
 use crate::verdict::Outcome;
 
-fn esc(s: &str) -> String {
+/// The classname of a section (`echowire.section-2-2`).
+pub fn classname(section: &str) -> String {
+    format!("echowire.section-{}", section.replace('.', "-"))
+}
+
+/// XML 1.0 cannot carry most control characters, even escaped.
+fn clean(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .collect::<String>()
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r')
+                || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}' && c != '\u{7f}')
+        })
+        .collect()
+}
+
+fn non_success(kind: NonSuccessKind, message: &str, ty: &str, text: String) -> TestCaseStatus {
+    let mut st = TestCaseStatus::non_success(kind);
+    st.set_message(clean(message))
+        .set_type(ty)
+        .set_description(clean(&text));
+    st
+}
+
+fn skipped(message: &str) -> TestCaseStatus {
+    let mut st = TestCaseStatus::skipped();
+    st.set_message(clean(message));
+    st
 }
 
 /// Renders the report.
 pub fn render(report: &Report, strict: bool) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"echowire-conformance\">\n",
-    );
+    let mut out = quick_junit::Report::new("echowire-conformance");
+    out.set_time(report.elapsed);
     for t in &report.targets {
-        let c = Counts::of(report, t, None);
-        let failures = c.fail + if strict { c.non_strict } else { 0 };
-        let skipped = c.skipped + if strict { 0 } else { c.non_strict };
-        let errors = usize::from(t.error.is_some() || t.died_after.is_some());
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"echowire-conformance/{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{:.3}\">",
-            esc(&t.name),
-            c.total(),
-            report.elapsed.as_secs_f64()
-        );
-        if let Some(e) = t.error.as_ref().or(t.died_after.as_ref()) {
-            let _ = writeln!(
-                out,
-                "    <testcase classname=\"target\" name=\"target reachable and alive\"><error message=\"{}\"/></testcase>",
-                esc(e)
+        let mut suite = TestSuite::new(clean(&format!("echowire-conformance {}", t.name)));
+        suite.set_time(report.elapsed);
+        if let Some(e) = &t.error {
+            let mut tc = TestCase::new(
+                "target reachable",
+                non_success(NonSuccessKind::Error, e, "UNREACHABLE", e.clone()),
             );
+            tc.set_classname("echowire.target");
+            suite.add_test_case(tc);
+        }
+        if let Some(d) = &t.died_after {
+            let why = format!(
+                "the target stopped serving after case {d}: the liveness probe (a new connection, handshake and one ECHO) failed: {}",
+                t.died_reason.as_deref().unwrap_or("no reason recorded")
+            );
+            let mut tc = TestCase::new(
+                "target alive after every case",
+                non_success(NonSuccessKind::Error, &why, "DIED", why.clone()),
+            );
+            tc.set_classname("echowire.target");
+            suite.add_test_case(tc);
         }
         for (case, r) in report.cases.iter().zip(&t.results) {
-            let _ = write!(
-                out,
-                "    <testcase classname=\"section {}\" name=\"{} {}\" time=\"{:.3}\"",
-                esc(&case.section),
-                esc(&case.id),
-                esc(&case.title),
-                r.millis as f64 / 1000.0
-            );
-            let detail = || {
-                let mut d = format!("{}\nrequirement: {}\n", case.level, case.description);
-                for f in &r.failures {
-                    if let Some(x) = &f.failure {
-                        let _ = writeln!(
-                            d,
-                            "split {} local {} step {}: expected {} observed {}",
-                            f.cut, f.local_addr, x.step, x.expected, x.observed
-                        );
-                        for l in wire_lines(&f.wire, 200).iter().take(40) {
-                            let _ = writeln!(d, "  {l}");
-                        }
-                    }
-                }
-                d
-            };
-            let first = r
-                .failures
-                .iter()
-                .find_map(|f| f.failure.as_ref())
-                .map(|f| format!("expected {}; observed {}", f.expected, f.observed))
-                .unwrap_or_default();
-            match (r.outcome, strict) {
-                (Outcome::Fail, _) | (Outcome::NonStrict, true) => {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
-                        esc(&first),
+            let text = || failure_text(report, t, case, r);
+            let status = match (r.outcome, strict) {
+                (Outcome::Fail, _) | (Outcome::NonStrict, true) | (Outcome::UnexpectedPass, _) => {
+                    non_success(
+                        NonSuccessKind::Failure,
+                        &summary(r),
                         r.outcome.label(),
-                        esc(&detail())
-                    );
+                        text(),
+                    )
                 }
                 (Outcome::NonStrict, false) => {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <skipped message=\"SHOULD not met (non-strict): {}\"/>\n    </testcase>",
-                        esc(&first)
-                    );
+                    skipped(&format!("SHOULD not met (non-strict): {}", summary(r)))
                 }
-                (Outcome::Skipped, _) => {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                        esc(r.reason.as_deref().unwrap_or("skipped"))
-                    );
-                }
-                _ => {
-                    let _ = writeln!(out, "/>");
-                }
-            }
+                (Outcome::ExpectedFail, _) => skipped(&format!(
+                    "{}: {}",
+                    r.reason.as_deref().unwrap_or("expected failure"),
+                    summary(r)
+                )),
+                (Outcome::Skipped, _) => skipped(r.reason.as_deref().unwrap_or("skipped")),
+                (Outcome::Pass | Outcome::Info, _) => TestCaseStatus::success(),
+            };
+            let mut tc = TestCase::new(clean(&format!("{} {}", case.id, case.title)), status);
+            tc.set_classname(classname(&case.section))
+                .set_time(Duration::from_millis(r.millis));
+            suite.add_test_case(tc);
         }
-        out.push_str("  </testsuite>\n");
+        out.add_test_suite(suite);
     }
-    out.push_str("</testsuites>\n");
-    out
+    out.to_string().unwrap_or_else(|e| {
+        // Only an I/O error of the in-memory writer could get here; say so in valid JUnit.
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"echowire-conformance\" tests=\"1\" failures=\"0\" errors=\"1\"><testsuite name=\"echowire-conformance\" tests=\"1\" failures=\"0\" errors=\"1\"><testcase classname=\"echowire.report\" name=\"report written\"><error message=\"cannot write the JUnit report: {}\"/></testcase></testsuite></testsuites>\n",
+            clean(&e.to_string()).replace(['<', '>', '&', '"'], "_")
+        )
+    })
 }

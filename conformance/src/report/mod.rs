@@ -1,12 +1,18 @@
-//! Report formats: [`terminal`], [`json`] (documented schema), [`junit`], [`html`].
+//! Report formats: [`terminal`], [`json`] (schema in `spec/conformance/report.schema.json`),
+//! [`junit`], [`html`]. They share the counting, the decoded wire log's text form and the
+//! failure text here, so every format says the same thing about a failure.
 
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod terminal;
 
-use crate::verdict::Outcome;
-use crate::{Report, TargetReport};
+use std::fmt::Write;
+
+use crate::case::Case;
+use crate::verdict::{Outcome, cut};
+use crate::wire::{self, Item, Kind};
+use crate::{CaseResult, Report, TargetReport};
 
 /// Counts by outcome for one target.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -21,6 +27,10 @@ pub struct Counts {
     pub info: usize,
     /// Skipped.
     pub skipped: usize,
+    /// Failed as the expected-failures list says.
+    pub expected_fail: usize,
+    /// Passed although listed as expected failures.
+    pub unexpected_pass: usize,
 }
 
 impl Counts {
@@ -37,6 +47,8 @@ impl Counts {
                 Outcome::NonStrict => c.non_strict += 1,
                 Outcome::Info => c.info += 1,
                 Outcome::Skipped => c.skipped += 1,
+                Outcome::ExpectedFail => c.expected_fail += 1,
+                Outcome::UnexpectedPass => c.unexpected_pass += 1,
             }
         }
         c
@@ -44,7 +56,13 @@ impl Counts {
 
     /// Total.
     pub fn total(&self) -> usize {
-        self.pass + self.fail + self.non_strict + self.info + self.skipped
+        self.pass
+            + self.fail
+            + self.non_strict
+            + self.info
+            + self.skipped
+            + self.expected_fail
+            + self.unexpected_pass
     }
 }
 
@@ -55,20 +73,180 @@ pub fn sections(report: &Report) -> Vec<String> {
     s
 }
 
-/// A wire log as text lines (`c2s +offset hex`), each entry cut to `max` hex characters.
-pub fn wire_lines(wire: &[crate::exec::WireEntry], max: usize) -> Vec<String> {
-    wire.iter()
-        .map(|w| {
-            let dir = match w.dir {
-                crate::exec::Dir::ClientToServer => "C>S",
-                crate::exec::Dir::ServerToClient => "S>C",
+/// Lines of a decoded log shown at most; a longer log keeps its start and its end (where the
+/// server's last answer is) and says how much it left out.
+pub const MAX_LOG_LINES: usize = 80;
+
+/// The decoded wire log as text: per item a summary line and a hex + ASCII line.
+pub fn wire_text(items: &[Item]) -> Vec<String> {
+    let line = |it: &Item| {
+        let dir = match it.dir {
+            crate::exec::Dir::ClientToServer => "C>S",
+            crate::exec::Dir::ServerToClient => "S>C",
+        };
+        let mut out = vec![format!(
+            "{:>6} ms {dir} @{:<6} {}{}",
+            it.at_ms,
+            it.offset,
+            it.text,
+            match (it.kind, it.writes) {
+                (Kind::Note, _) => String::new(),
+                (_, 1) => format!("  [{} octets, 1 {}]", it.octets, io_word(it, false)),
+                (_, w) => format!("  [{} octets, {w} {}]", it.octets, io_word(it, true)),
+            }
+        )];
+        if !it.hex.is_empty() {
+            let more = if it.more > 0 {
+                format!(" …+{} octets", it.more)
+            } else {
+                String::new()
             };
-            // Entries are hex or notes ("write error: ..."): cut at a character boundary.
-            let hex = match w.hex.char_indices().nth(max) {
-                Some((at, _)) => format!("{}… ({} bytes)", &w.hex[..at], w.hex.len() / 2),
-                None => w.hex.clone(),
-            };
-            format!("{:>6}ms {dir} @{:<6} {hex}", w.at_ms, w.offset)
+            out.push(format!("{:>21}{}{more}  |{}|", "", it.hex, it.ascii));
+        }
+        out
+    };
+    let mut out = Vec::new();
+    let per = 2;
+    if items.len() * per <= MAX_LOG_LINES {
+        for it in items {
+            out.extend(line(it));
+        }
+        return out;
+    }
+    let keep = MAX_LOG_LINES / per / 2;
+    for it in &items[..keep] {
+        out.extend(line(it));
+    }
+    out.push(format!(
+        "{:>21}… {} frames and events left out …",
+        "",
+        items.len() - 2 * keep
+    ));
+    for it in &items[items.len() - keep..] {
+        out.extend(line(it));
+    }
+    out
+}
+
+fn io_word(it: &Item, plural: bool) -> &'static str {
+    match (it.dir, plural) {
+        (crate::exec::Dir::ClientToServer, false) => "write",
+        (crate::exec::Dir::ClientToServer, true) => "writes",
+        (crate::exec::Dir::ServerToClient, false) => "read",
+        (crate::exec::Dir::ServerToClient, true) => "reads",
+    }
+}
+
+/// The arguments that select a target on the command line (for replay commands).
+pub fn target_args(report: &Report, t: &TargetReport) -> String {
+    let spec = report
+        .options
+        .targets
+        .iter()
+        .find(|s| s.to_string() == t.name);
+    match spec {
+        Some(crate::target::TargetSpec::Exec(e)) => format!(
+            "--exec {}{}",
+            shell_quote(&e.template),
+            if e.unix { " --exec-unix" } else { "" }
+        ),
+        _ => format!("--target {}", shell_quote(&t.name)),
+    }
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The one-line reason of a result: the first failure's expected/observed, else its reason.
+pub fn summary(r: &CaseResult) -> String {
+    let first = r.failures.iter().find_map(|f| {
+        f.failure.as_ref().map(|x| {
+            format!(
+                "step {}: expected {}; observed {}",
+                x.step,
+                cut(&x.expected, 300),
+                cut(&x.observed, 300)
+            )
         })
-        .collect()
+    });
+    first
+        .or_else(|| r.reason.clone())
+        .unwrap_or_else(|| r.outcome.label().to_string())
+}
+
+/// The whole failure, as text: the spec's sentences, each failing run with its decoded wire
+/// log, and the smallest failing split with its replay command.
+pub fn failure_text(report: &Report, t: &TargetReport, case: &Case, r: &CaseResult) -> String {
+    let mut d = String::new();
+    for s in case.requirement() {
+        let _ = writeln!(d, "spec: {s}");
+    }
+    if let Some(reason) = &r.reason {
+        let _ = writeln!(d, "note: {reason}");
+    }
+    let base = format!("echowire-conformance {}", target_args(report, t));
+    for f in &r.failures {
+        let Some(x) = &f.failure else { continue };
+        let _ = writeln!(d, "split: {}   local address: {}", f.cut, f.local_addr);
+        let _ = writeln!(d, "step {}: expected {}", x.step, x.expected);
+        let _ = writeln!(d, "        observed {}", x.observed);
+        let _ = writeln!(
+            d,
+            "wire log (C>S: runner to server, S>C: server to runner):"
+        );
+        for l in wire_text(&wire::decode(&f.wire)) {
+            let _ = writeln!(d, "  {l}");
+        }
+        let _ = writeln!(
+            d,
+            "replay: {base} --case {} {}",
+            case.id,
+            replay_split(&f.cut, &report.options)
+        );
+    }
+    if let Some(s) = &r.shrunk {
+        let _ = writeln!(
+            d,
+            "smallest failing split (from {}, {} cuts, {} replays): {}",
+            s.from, s.cuts_before, s.runs, s.words
+        );
+        let _ = writeln!(d, "replay: {base} {}", s.replay);
+    }
+    d
+}
+
+/// The `--splits`/`--seed`/`--cut-at` arguments that replay a run's cut.
+pub fn replay_split(cut: &str, opts: &crate::Options) -> String {
+    let seed = opts.seed;
+    if let Some(k) = cut.strip_prefix("boundaries k=") {
+        return format!("--cut-at {k}");
+    }
+    if let Some(list) = cut.strip_prefix("cut-at ") {
+        return format!("--cut-at {list}");
+    }
+    let strategy = cut.split_whitespace().next().unwrap_or("whole");
+    match strategy {
+        "random" => {
+            let n = opts
+                .strategies
+                .iter()
+                .find_map(|s| match s {
+                    crate::split::Strategy::Random(n) => Some(*n),
+                    _ => None,
+                })
+                .unwrap_or(1);
+            format!("--splits random:{n} --seed {seed}")
+        }
+        "delayed" => format!("--splits delayed --seed {seed}"),
+        other => format!("--splits {other}"),
+    }
 }

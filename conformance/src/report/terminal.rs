@@ -1,40 +1,35 @@
-//! The terminal report: progress while running, results grouped by section, failure details,
-//! summary. Colours only on a terminal and never when `NO_COLOR` is set (decided by the caller).
+//! The terminal report: results grouped by section, each failure with the spec's sentence, what
+//! was expected and observed, the decoded wire log, the smallest failing split and a replay
+//! command; then the summary. Colours only when the caller says so (a terminal, and `NO_COLOR`
+//! unset or empty).
 
 use std::fmt::Write;
 
-use super::{Counts, sections, wire_lines};
+use super::{Counts, failure_text, sections};
 use crate::Report;
-use crate::case::Case;
 use crate::verdict::Outcome;
 
-fn paint(color: bool, outcome: Outcome, s: &str) -> String {
+/// `s` in the outcome's colour.
+pub fn paint(color: bool, outcome: Outcome, s: &str) -> String {
     if !color {
         return s.to_string();
     }
     let code = match outcome {
         Outcome::Pass => "32",
-        Outcome::Fail => "31;1",
+        Outcome::Fail | Outcome::UnexpectedPass => "31;1",
         Outcome::NonStrict => "33",
         Outcome::Info => "36",
         Outcome::Skipped => "90",
+        Outcome::ExpectedFail => "35",
     };
     format!("\x1b[{code}m{s}\x1b[0m")
 }
 
-/// One progress line.
-pub fn progress_line(
-    target: &str,
-    n: usize,
-    total: usize,
-    case: &Case,
-    r: &crate::CaseResult,
-    color: bool,
-) -> String {
-    let label = paint(color, r.outcome, &format!("{:<10}", r.outcome.label()));
-    format!(
-        "[{n:>3}/{total}] {target} {label} {} ({} runs, {} ms)",
-        case.id, r.runs, r.millis
+/// Whether a result is shown with its details.
+pub fn is_problem(o: Outcome) -> bool {
+    matches!(
+        o,
+        Outcome::Fail | Outcome::NonStrict | Outcome::UnexpectedPass
     )
 }
 
@@ -59,11 +54,19 @@ pub fn render(report: &Report, color: bool) -> String {
         }
         for s in sections(report) {
             let c = Counts::of(report, t, Some(&s));
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "\n   §{s:<6} {:>3} pass {:>3} fail {:>3} non-strict {:>3} info {:>3} skipped",
                 c.pass, c.fail, c.non_strict, c.info, c.skipped
             );
+            if c.expected_fail + c.unexpected_pass > 0 {
+                let _ = write!(
+                    out,
+                    " {:>3} xfail {:>3} xpass",
+                    c.expected_fail, c.unexpected_pass
+                );
+            }
+            out.push('\n');
             for (case, r) in report
                 .cases
                 .iter()
@@ -80,15 +83,16 @@ pub fn render(report: &Report, color: bool) -> String {
                 );
             }
         }
-        let mut first = true;
-        for (case, r) in report.cases.iter().zip(&t.results) {
-            if !matches!(r.outcome, Outcome::Fail | Outcome::NonStrict) {
-                continue;
-            }
-            if first {
-                let _ = writeln!(out, "\n   Failures ({}):", t.name);
-                first = false;
-            }
+        let problems: Vec<_> = report
+            .cases
+            .iter()
+            .zip(&t.results)
+            .filter(|(_, r)| is_problem(r.outcome))
+            .collect();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "\n   Failures ({}, {}):", t.name, problems.len());
+        }
+        for (case, r) in problems {
             let _ = writeln!(
                 out,
                 "\n   {} {} [{}] {}",
@@ -97,34 +101,37 @@ pub fn render(report: &Report, color: bool) -> String {
                 case.level,
                 case.title
             );
-            let _ = writeln!(out, "     requirement: {}", case.description);
-            for f in &r.failures {
-                let Some(fail) = &f.failure else { continue };
-                let _ = writeln!(
-                    out,
-                    "     split: {}   local address: {}",
-                    f.cut, f.local_addr
-                );
-                let _ = writeln!(out, "     step {}: expected {}", fail.step, fail.expected);
-                let _ = writeln!(out, "             observed {}", fail.observed);
-                let _ = writeln!(out, "     wire log:");
-                for l in wire_lines(&f.wire, 160).iter().take(60) {
-                    let _ = writeln!(out, "       {l}");
-                }
+            for l in failure_text(report, t, case, r).lines() {
+                let _ = writeln!(out, "     {l}");
             }
         }
         if let Some(d) = &t.died_after {
             let _ = writeln!(
                 out,
-                "\n   The target DIED after case {d}: later cases were not run."
+                "\n   The target DIED after case {d}: later cases were not run{}.",
+                t.died_reason
+                    .as_ref()
+                    .map(|r| format!(" (liveness probe: {r})"))
+                    .unwrap_or_default()
             );
+        }
+        if let Some(tail) = &t.log_tail
+            && report
+                .targets
+                .iter()
+                .any(|t| t.results.iter().any(|r| is_problem(r.outcome)))
+        {
+            let _ = writeln!(out, "\n   The target's last output:");
+            for l in tail.lines() {
+                let _ = writeln!(out, "     | {l}");
+            }
         }
     }
     if report.targets.len() > 1 {
         let _ = writeln!(out, "\n== Comparison (case × target)");
         let _ = write!(out, "   {:<44}", "case");
         for t in &report.targets {
-            let _ = write!(out, " {:<20}", t.name);
+            let _ = write!(out, " {:<20}", crate::verdict::cut(&t.name, 20));
         }
         let _ = writeln!(out);
         for (i, case) in report.cases.iter().enumerate() {
@@ -150,9 +157,9 @@ pub fn render(report: &Report, color: bool) -> String {
     );
     for t in &report.targets {
         let c = Counts::of(report, t, None);
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "   {}: {} cases: {} passed, {} failed, {} non-strict, {} info, {} skipped{}",
+            "   {}: {} cases: {} passed, {} failed, {} non-strict, {} info, {} skipped",
             t.name,
             c.total(),
             c.pass,
@@ -160,11 +167,18 @@ pub fn render(report: &Report, color: bool) -> String {
             c.non_strict,
             c.info,
             c.skipped,
-            t.error
-                .as_ref()
-                .map(|e| format!(" — ERROR: {e}"))
-                .unwrap_or_default()
         );
+        if c.expected_fail + c.unexpected_pass > 0 {
+            let _ = write!(
+                out,
+                ", {} expected failures, {} listed but passing",
+                c.expected_fail, c.unexpected_pass
+            );
+        }
+        if let Some(e) = &t.error {
+            let _ = write!(out, " — ERROR: {e}");
+        }
+        out.push('\n');
     }
     out
 }
