@@ -184,15 +184,26 @@ pub fn section_key(s: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Whether an ID or glob (`*` matches any run of characters) selects `id`.
+/// Whether an ID or glob (`*` matches any run of characters) selects `id`. Linear in practice:
+/// on a mismatch only the last `*` is retried (patterns come from the command line and files).
 pub fn glob_match(pattern: &str, id: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
-            _ => false,
+    let (p, s) = (pattern.as_bytes(), id.as_bytes());
+    let (mut pi, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
         }
     }
-    go(pattern.as_bytes(), id.as_bytes())
+    p[pi..].iter().all(|&c| c == b'*')
 }

@@ -97,6 +97,10 @@ fn cmp_num(observed: &Value, bound: &Value, f: impl Fn(u64, u64) -> bool) -> boo
     matches!((observed.as_u64(), bound.as_u64()), (Some(a), Some(b)) if f(a, b))
 }
 
+/// The largest `$fill` expanded (a pattern can name any length; no frame is larger than this,
+/// and a larger one is left as it is, so it matches nothing instead of exhausting memory).
+pub const MAX_FILL: u64 = 64 << 20;
+
 /// Replaces `{"$fill": byte, "len": n}` with its hex string and evaluates `"limit"` expressions
 /// in `length` fields, so patterns and bodies are plain JSON.
 pub fn expand(v: &Value, limit: u32) -> Value {
@@ -105,7 +109,8 @@ pub fn expand(v: &Value, limit: u32) -> Value {
             if let (Some(b), Some(n)) = (
                 o.get("$fill").and_then(Value::as_u64),
                 o.get("len").and_then(Value::as_u64),
-            ) {
+            ) && n <= MAX_FILL
+            {
                 return Value::String(hex::encode(vec![b as u8; n as usize]));
             }
             let mut out = serde_json::Map::new();
@@ -139,7 +144,7 @@ pub fn eval(expr: &str, limit: u32) -> Option<u64> {
     let (sign, n) = rest.split_at(1);
     let n: u64 = n.parse().ok()?;
     match sign {
-        "+" => Some(limit + n),
+        "+" => limit.checked_add(n),
         "-" => limit.checked_sub(n),
         _ => None,
     }

@@ -10,6 +10,8 @@ use echowire_conformance::verdict::Outcome;
 use echowire_conformance::{Options, Report, case};
 use echowire_server::Model;
 
+mod validate;
+
 fn run(model: Model, strategies: Vec<Strategy>, jobs: usize) -> Report {
     let opts = Options {
         targets: vec![TargetSpec::Embedded(model)],
@@ -54,7 +56,14 @@ fn assert_all_pass(report: &Report) {
 fn reactor_passes_every_case_under_every_split() {
     let mut s = echowire_conformance::default_strategies();
     s.push(Strategy::Boundaries);
-    assert_all_pass(&run(Model::Reactor, s, 4));
+    let report = run(Model::Reactor, s, 4);
+    assert_all_pass(&report);
+    // The reports of a passing run of the whole suite: valid, and the HTML compact.
+    let html = echowire_conformance::report::html::render(&report);
+    println!("HTML report of a passing run: {} bytes", html.len());
+    assert!(html.len() < 200 * 1024, "{} bytes", html.len());
+    validate::junit(&echowire_conformance::report::junit::render(&report, true));
+    validate::json(&echowire_conformance::report::json::render(&report));
 }
 
 #[test]
@@ -164,25 +173,16 @@ fn cli_reports_and_exit_codes() {
         !stdout.contains('\x1b'),
         "no colours when NO_COLOR is set / not a terminal"
     );
-    // JSON: documented schema.
+    // JSON: its schema.
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
+    validate::json(&v);
     assert!(v["cases"].as_array().unwrap().len() >= 10);
     assert_eq!(v["targets"][0]["summary"]["fail"], 0);
-    // JUnit: every testcase has name and classname.
+    // JUnit: the XSD, consistent counts, classnames CI systems split correctly.
     let x = std::fs::read_to_string(&junit).unwrap();
-    assert!(x.starts_with("<?xml"));
-    let testcases: Vec<&str> = x
-        .lines()
-        .filter(|l| l.trim_start().starts_with("<testcase "))
-        .collect();
-    assert!(testcases.len() >= 10);
-    for t in &testcases {
-        assert!(
-            t.contains(" classname=\"section ") && t.contains(" name=\""),
-            "{t}"
-        );
-    }
+    validate::junit(&x);
+    assert!(x.contains("classname=\"echowire.section-3-1\""), "{x}");
     // HTML: one self-contained file.
     let h = std::fs::read_to_string(&html).unwrap();
     assert!(h.starts_with("<!DOCTYPE html>") && h.contains("</html>"));

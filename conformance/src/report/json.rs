@@ -1,4 +1,4 @@
-//! The JSON report, `schema_version` 2. Its JSON Schema is `spec/conformance/report.schema.json`
+//! The JSON report, `schema_version` 2. Its JSON Schema is `spec/conformance/schema/report.schema.json`
 //! (the tests validate reports against it); in short:
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! Report formats: [`terminal`], [`json`] (schema in `spec/conformance/report.schema.json`),
+//! Report formats: [`terminal`], [`json`] (schema in `spec/conformance/schema/report.schema.json`),
 //! [`junit`], [`html`]. They share the counting, the decoded wire log's text form and the
 //! failure text here, so every format says the same thing about a failure.
 
