@@ -6,7 +6,7 @@ mod pyserver;
 
 use std::time::Duration;
 
-use echowire_conformance::split::Strategy;
+use echowire_conformance::split::{Cut, Strategy};
 use echowire_conformance::target::{ExecSpec, TargetSpec};
 use echowire_conformance::verdict::Outcome;
 use echowire_conformance::{Options, case};
@@ -174,12 +174,19 @@ fn every_python_mutant_is_killed_by_its_named_case() {
 
 fn python_mutant_outcome(name: &str, killer: &str) -> Outcome {
     let template = pyserver::template(&format!("mutants.py {name}"));
+    // Whole writes, bytewise, and the HELLO's Length field written one octet at a time with
+    // pauses (a server that reads quickly coalesces bytewise writes; these pieces it cannot).
+    let length_field = Cut::Set(std::sync::Arc::from([9u64, 10, 11]));
     let opts = Options {
         targets: vec![TargetSpec::Exec(ExecSpec {
             template,
             unix: false,
         })],
-        strategies: vec![Strategy::Whole, Strategy::Bytewise],
+        strategies: vec![
+            Strategy::Whole,
+            Strategy::Bytewise,
+            Strategy::Exactly(length_field),
+        ],
         timeout: Duration::from_secs(10),
         jobs: 1,
         liveness: false,
