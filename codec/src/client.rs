@@ -194,14 +194,24 @@ impl<S: Read + Write> Client<S> {
                 Err(ClientError::Server { code, message }.into())
             }
             ClientEvent::Welcome(_) => Err(ClientError::Protocol("second WELCOME".into()).into()),
-            ClientEvent::Rejected { code, message } => Err(rejected(code, message).into()),
+            // §3.10: a request-scope ERROR with ID 0 reports a frame the server rejected; the
+            // connection goes on (this client never sends frames with ID 0, so it concerns
+            // nothing outstanding).
+            ClientEvent::Rejected { .. } => Ok(None),
         }
     }
 
     fn next_event(&mut self) -> Result<ClientEvent, Error> {
         loop {
-            if let Some(ev) = self.session.poll_event(&mut self.buf)? {
-                return Ok(ev);
+            match self.session.poll_event(&mut self.buf) {
+                Ok(Some(ev)) => return Ok(ev),
+                Ok(None) => {}
+                Err(e) => {
+                    // The session queued its ERROR for the server (spec §9.3): send it, best
+                    // effort (the connection is over either way), then report the fault.
+                    let _ = self.flush();
+                    return Err(e.into());
+                }
             }
             let cap = self.session.read_capacity(&self.buf).clamp(1, 64 * 1024);
             let start = self.buf.len();
@@ -302,19 +312,10 @@ impl<S: Read + Write> Client<S> {
                 Ok(ClientEvent::Welcome(_)) => {
                     return Err(ClientError::Protocol("second WELCOME".into()).into());
                 }
-                Ok(ClientEvent::Rejected { code, message }) => {
-                    return Err(rejected(code, message).into());
-                }
+                Ok(ClientEvent::Rejected { .. }) => {}
                 Err(Error::Session(ClientError::Closed)) => return Ok(rest),
                 Err(e) => return Err(e),
             }
         }
     }
-}
-
-/// This client sends no frame with ID 0 that a correct server rejects: report it as a violation.
-fn rejected(code: crate::error::ErrorCode, message: String) -> ClientError {
-    ClientError::Protocol(format!(
-        "server rejected a frame with ID 0: {code}: {message}"
-    ))
 }

@@ -14,6 +14,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod case;
+pub mod client;
 pub mod exec;
 pub mod expected;
 pub mod load;

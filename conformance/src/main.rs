@@ -33,6 +33,58 @@ enum Command {
     List(ListArgs),
     /// Generate load and measure latency and throughput (closed or open loop).
     Load(LoadArgs),
+    /// Test a client: the runner plays the server and drives the client through a driver
+    /// program (spec/conformance/CLIENT-DRIVER.md).
+    Client(ClientArgs),
+}
+
+#[derive(Args, Debug)]
+struct ClientArgs {
+    /// The client's driver command (run by /bin/sh; commands on its stdin, events on its
+    /// stdout, JSON lines). Repeatable: one report comparing the clients.
+    #[arg(long, value_name = "CMD", required = true)]
+    exec: Vec<String>,
+    /// Only these cases (ID or glob with *). Repeatable.
+    #[arg(long = "case", value_name = "ID-OR-GLOB")]
+    case: Vec<String>,
+    /// Skip these cases (ID or glob). Repeatable.
+    #[arg(long = "exclude", value_name = "ID-OR-GLOB")]
+    exclude: Vec<String>,
+    /// Split strategies of the server's octets: whole, bytewise, boundaries, random:N, delayed.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "whole,bytewise,random:2,delayed",
+        value_delimiter = ','
+    )]
+    splits: Vec<Strategy>,
+    /// Seed of the random and delayed splits.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Deadline of each wait.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_wait)]
+    timeout: Duration,
+    /// Cases run in parallel.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// SHOULD failures fail the run too.
+    #[arg(long)]
+    strict: bool,
+    /// Write the JSON report.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a self-contained HTML report.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// No progress on standard error.
+    #[arg(long)]
+    quiet: bool,
+    /// List the client cases instead of running them.
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Args, Debug)]
@@ -202,6 +254,7 @@ fn main() -> ExitCode {
         Some(Command::List(l)) => list(&l),
         Some(Command::Run(r)) => run(*r),
         Some(Command::Load(l)) => load_cmd(l),
+        Some(Command::Client(c)) => client_cmd(c),
         None => run(cli.run),
     }
 }
@@ -359,6 +412,91 @@ fn run(args: RunArgs) -> ExitCode {
         }
     }
     if report.passed(args.strict) && !io_failed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn client_cmd(a: ClientArgs) -> ExitCode {
+    use echowire_conformance::client;
+    let cases: Vec<client::ClientCase> = client::builtin()
+        .into_iter()
+        .filter(|c| a.case.is_empty() || a.case.iter().any(|p| case::glob_match(p, &c.id)))
+        .filter(|c| !a.exclude.iter().any(|p| case::glob_match(p, &c.id)))
+        .collect();
+    if cases.is_empty() {
+        eprintln!("error: no client case matches the selection");
+        return ExitCode::from(2);
+    }
+    if a.list {
+        for c in &cases {
+            println!("{:<46} {:<6} {}", c.id, c.level.to_string(), c.title);
+        }
+        println!("{} client cases", cases.len());
+        return ExitCode::SUCCESS;
+    }
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let color = std::io::stdout().is_terminal() && !no_color;
+    let opts = Options {
+        targets: Vec::new(),
+        strategies: a.splits.clone(),
+        seed: a.seed,
+        timeout: a.timeout,
+        jobs: a.jobs,
+        progress: !a.quiet,
+        color,
+        shrink: false,
+        ..Options::default()
+    };
+    let progress = (!a.quiet).then(|| {
+        echowire_conformance::progress::Progress::new(
+            cases.len() * a.exec.len(),
+            std::io::stderr().is_terminal(),
+            std::io::stderr().is_terminal() && !no_color,
+        )
+    });
+    let ticker = progress.as_ref().map(|p| p.spawn_ticker());
+    let on_event = |ev: echowire_conformance::Event<'_>| {
+        if let Some(p) = &progress {
+            p.event(ev);
+        }
+    };
+    let report = client::run(&a.exec, cases, opts, &on_event);
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    if let Some(t) = ticker {
+        let _ = t.join();
+    }
+    print!("{}", report::terminal::render(&report, color));
+    let mut ok = true;
+    for (path, text) in [
+        (
+            &a.json,
+            a.json.as_ref().map(|_| {
+                serde_json::to_string_pretty(&report::json::render(&report)).unwrap_or_default()
+            }),
+        ),
+        (
+            &a.junit,
+            a.junit
+                .as_ref()
+                .map(|_| report::junit::render(&report, a.strict)),
+        ),
+        (
+            &a.html,
+            a.html.as_ref().map(|_| report::html::render(&report)),
+        ),
+    ] {
+        if let (Some(p), Some(t)) = (path, text)
+            && let Err(e) = std::fs::write(p, t)
+        {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            ok = false;
+        }
+    }
+    if report.passed(a.strict) && ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -135,6 +135,28 @@ pub enum ClientError {
     /// The request is not valid in the negotiated version or capabilities.
     #[error("not available on this connection: {0}")]
     Unsupported(&'static str),
+    /// The server broke a rule whose code is not PROTOCOL_ERROR (spec §9.3: a response with ID
+    /// 0, a GOODBYE with a non-zero ID are INVALID_REQUEST_ID).
+    #[error("protocol violation by server ({code}): {detail}")]
+    Violation {
+        /// The code the client sends in its ERROR.
+        code: ErrorCode,
+        /// What happened.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// The code a client sends in its ERROR (ID 0) for a fault of the server (spec §9.2, §9.3);
+    /// `None` for errors that are not the server's fault.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Decode(d) => Some(d.code()),
+            ClientError::Protocol(_) => Some(ErrorCode::PROTOCOL_ERROR),
+            ClientError::Violation { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,12 +342,33 @@ impl ClientSession {
             Ok(Some(frame)) => frame,
             Ok(None) => return Ok(None),
             Err(e) => {
-                self.state = State::Closed;
-                return Err(e.into());
+                let e = e.into();
+                self.abort(&e);
+                return Err(e);
             }
         };
-        self.handle_frame(&frame)
-            .inspect_err(|_| self.state = State::Closed)
+        self.handle_frame(&frame).inspect_err(|e| self.abort(e))
+    }
+
+    /// A fault of the server is a connection error (spec §9.2, §9.3): queue ERROR (ID 0) with
+    /// its code — in header version 1 during the handshake, else the negotiated one — and close.
+    fn abort(&mut self, e: &ClientError) {
+        if self.state != State::Closed
+            && let Some(code) = e.code()
+        {
+            let version = match self.state {
+                State::Handshake => BASE_VERSION,
+                _ => self.version(),
+            };
+            let detail = e.to_string();
+            let msg = Message::Error(message::Error {
+                code,
+                message: detail.chars().take(200).collect::<String>().into(),
+                retry_after_ms: 0,
+            });
+            self.outbox.push_own(&msg, version, 0);
+        }
+        self.state = State::Closed;
     }
 
     /// The server closed the connection (EOF). Returns an error if requests were left unanswered
@@ -346,6 +389,14 @@ impl ClientSession {
     fn handle_frame(&mut self, frame: &Frame) -> Result<Option<ClientEvent>, ClientError> {
         let h: FrameHeader = frame.header;
         if self.state == State::Handshake {
+            // §2.7 rule 2 (connection state) comes before the rules on version, flags and IDs:
+            // before WELCOME only WELCOME or ERROR is acceptable (§9.2: PROTOCOL_ERROR).
+            if !matches!(h.msg_type, MessageType::Welcome | MessageType::Error) {
+                return Err(ClientError::Protocol(format!(
+                    "expected WELCOME or ERROR, got {}",
+                    h.msg_type
+                )));
+            }
             let ctx = DecodeContext {
                 receiver: Role::Client,
                 version: None,
@@ -392,7 +443,8 @@ impl ClientSession {
                     self.state = State::Open;
                     Ok(Some(ClientEvent::Welcome(n)))
                 }
-                Message::Error(e) if h.request_id == 0 => {
+                // §9.2: an ERROR with any ID ends the handshake; the client sends nothing.
+                Message::Error(e) => {
                     self.state = State::Closed;
                     Ok(Some(ClientEvent::ConnectionError {
                         code: e.code,
@@ -412,6 +464,15 @@ impl ClientSession {
         let msg = message::decode(frame, &ctx)?;
         let id = h.request_id;
         let response = match msg {
+            Message::Goodbye(_) if id != 0 => {
+                return Err(ClientError::Violation {
+                    code: ErrorCode::INVALID_REQUEST_ID,
+                    detail: format!("GOODBYE with request ID {id}"),
+                });
+            }
+            Message::Welcome(_) => {
+                return Err(ClientError::Protocol("a second WELCOME".into()));
+            }
             Message::Goodbye(g) => {
                 self.peer_goodbye = true;
                 self.state = if self.outstanding.is_empty() {
@@ -448,6 +509,12 @@ impl ClientSession {
                 }
             },
         };
+        if id == 0 {
+            return Err(ClientError::Violation {
+                code: ErrorCode::INVALID_REQUEST_ID,
+                detail: format!("{} with request ID 0", h.msg_type),
+            });
+        }
         let Some(request_type) = self.outstanding.remove(&id) else {
             return Err(ClientError::Protocol(format!(
                 "response {} for request ID {id}, which is not outstanding",
