@@ -57,6 +57,8 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "async-client")]
+pub mod async_client;
 pub mod body;
 #[cfg(feature = "client")]
 pub mod client;

@@ -364,8 +364,28 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
         read_pause_until: None,
     };
     let mut failure = None;
-    for (i, step) in case.steps.iter().enumerate() {
-        if let Err(f) = run.step(i, step) {
+    let mut i = 0;
+    while i < case.steps.len() {
+        // Consecutive `event` steps are one group matched in any order: a client delivers
+        // responses to different requests independently (each caller awaits its own).
+        let group: Vec<&Value> = case.steps[i..]
+            .iter()
+            .map_while(|s| match s {
+                CStep::Event(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        let r = if group.len() > 1 {
+            let n = group.len();
+            let r = run.events(i, &group);
+            i += n;
+            r
+        } else {
+            let r = run.step(i, &case.steps[i]);
+            i += 1;
+            r
+        };
+        if let Err(f) = r {
             failure = Some(f);
             break;
         }
@@ -493,22 +513,7 @@ impl Run<'_> {
                     Err(e) => Err(fail(i, "the client to close the connection", e)),
                 }
             }
-            CStep::Event(p) => {
-                let deadline = Instant::now() + self.timeout();
-                match self.next_event(deadline) {
-                    Some(ev) if matches(p, &ev) => Ok(()),
-                    Some(ev) => Err(fail(
-                        i,
-                        format!("the driver to report {}", describe(p)),
-                        format!("it reported {}", describe(&ev)),
-                    )),
-                    None => Err(fail(
-                        i,
-                        format!("the driver to report {}", describe(p)),
-                        "no event before the deadline (the client neither delivered nor failed)",
-                    )),
-                }
-            }
+            CStep::Event(p) => self.events(i, &[p]),
             CStep::NoEvent(ms) => {
                 match self.next_event(Instant::now() + Duration::from_millis(*ms)) {
                     None => Ok(()),
@@ -581,6 +586,42 @@ impl Run<'_> {
         }
     }
 
+    /// The driver's next events match `group`, in any order. A `lost` or `closed` event no
+    /// pattern asks for is passed over (they follow a failure the patterns already check).
+    fn events(&mut self, i: usize, group: &[&Value]) -> StepResult {
+        let mut left: Vec<&Value> = group.to_vec();
+        let deadline = Instant::now() + self.timeout();
+        let expected = || format!("the driver to report {}", left_text(group));
+        while !left.is_empty() {
+            let Some(ev) = self.next_event(deadline) else {
+                let rest: Vec<String> = left.iter().map(|p| describe(p)).collect();
+                return Err(fail(
+                    i,
+                    expected(),
+                    format!(
+                        "no event before the deadline for {} (the client neither delivered nor failed)",
+                        rest.join(", ")
+                    ),
+                ));
+            };
+            if let Some(k) = left.iter().position(|p| matches(p, &ev)) {
+                left.remove(k);
+                continue;
+            }
+            let kind = ev["event"].as_str().unwrap_or("");
+            let asked = group.iter().any(|p| p["event"].as_str() == Some(kind));
+            if matches!(kind, "lost" | "closed") && !asked {
+                continue;
+            }
+            return Err(fail(
+                i,
+                expected(),
+                format!("it reported {}", describe(&ev)),
+            ));
+        }
+        Ok(())
+    }
+
     fn closed_or_nothing(&self) -> String {
         match self.client_closed {
             Some(how) => format!("the client closed the connection ({how})"),
@@ -599,6 +640,13 @@ impl Run<'_> {
             match self.listener.accept() {
                 Ok((c, _)) => break c,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Ok(Some(status)) = self.driver.child.try_wait() {
+                        return Err(fail(
+                            i,
+                            "the client to connect",
+                            format!("the driver exited ({status}) without connecting"),
+                        ));
+                    }
                     if Instant::now() >= deadline {
                         return Err(fail(
                             i,
@@ -824,6 +872,15 @@ impl Run<'_> {
                 }
             }
         }
+    }
+}
+
+fn left_text(group: &[&Value]) -> String {
+    let all: Vec<String> = group.iter().map(|p| describe(p)).collect();
+    if all.len() == 1 {
+        all.join("")
+    } else {
+        format!("in any order: {}", all.join(", "))
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod case;
 pub mod client;
+pub mod driver;
 pub mod exec;
 pub mod expected;
 pub mod load;

@@ -5,23 +5,15 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::net::TcpStream;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use echowire_codec::client::{Client, Error};
-use echowire_codec::error::ErrorCode;
-use echowire_codec::message::Sum;
-use echowire_codec::session::{ClientConfig, ClientError, RequestKind, Response};
+use echowire_codec::session::{ClientConfig, ClientError};
+use echowire_conformance::driver::{code_name, emit, request_kind, response_event};
 use serde_json::{Value, json};
-
-fn emit(v: Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
-    let _ = out.flush();
-}
 
 fn failed(stage: &str, e: &Error) {
     let code = match e {
@@ -36,66 +28,6 @@ fn failed(stage: &str, e: &Error) {
         json!({"event": "failed", "stage": stage, "detail": e.to_string(),
                 "sent_code": code, "server_code": server_code}),
     );
-}
-
-/// The code's name as the spec writes it (`BUSY`), or its number.
-fn code_name(c: ErrorCode) -> String {
-    c.name().map_or_else(|| c.to_string(), str::to_string)
-}
-
-fn request_kind(cmd: &Value) -> Result<RequestKind, String> {
-    let body = &cmd["body"];
-    let hex = |k: &str| {
-        // `{"fill": byte, "len": n}` stands for n copies of byte (large payloads).
-        if let (Some(b), Some(n)) = (body[k]["fill"].as_u64(), body[k]["len"].as_u64()) {
-            return Ok(Bytes::from(vec![b as u8; (n as usize).min(64 << 20)]));
-        }
-        hex::decode(body[k].as_str().unwrap_or(""))
-            .map(Bytes::from)
-            .map_err(|e| format!("{k}: {e}"))
-    };
-    Ok(match cmd["type"].as_str().unwrap_or("") {
-        "PING" => RequestKind::Ping {
-            data: body["data"].as_u64().unwrap_or(0),
-        },
-        "ECHO" => RequestKind::Echo {
-            payload: hex("payload")?,
-        },
-        "COMPUTE" => RequestKind::Compute {
-            cost: body["cost"].as_u64().unwrap_or(1) as u32,
-            seed: hex("seed")?,
-        },
-        "SUM" => RequestKind::Sum(Sum {
-            values: serde_json::from_value(body["values"].clone()).map_err(|e| e.to_string())?,
-        }),
-        "STATS" => RequestKind::Stats,
-        other => return Err(format!("unknown request type {other:?}")),
-    })
-}
-
-fn response_event(tag: &str, r: &Response) -> Value {
-    match r {
-        Response::Pong { data } => {
-            json!({"event": "response", "tag": tag, "type": "PONG", "body": {"data": data}})
-        }
-        Response::EchoReply { payload } => json!({"event": "response", "tag": tag,
-            "type": "ECHO_REPLY", "body": {"payload": hex::encode(payload)}}),
-        Response::ComputeResult { digest } => json!({"event": "response", "tag": tag,
-            "type": "COMPUTE_RESULT", "body": {"digest": hex::encode(digest)}}),
-        Response::SumResult(s) => json!({"event": "response", "tag": tag,
-            "type": "SUM_RESULT", "body": serde_json::to_value(s).unwrap_or(Value::Null)}),
-        Response::StatsReply(v) => json!({"event": "response", "tag": tag,
-            "type": "STATS_REPLY", "body": {"counters": v}}),
-        Response::Error {
-            code,
-            message,
-            retry_after_ms,
-        } => json!({"event": "error", "tag": tag, "code": code_name(*code),
-            "message": message, "retry_after_ms": retry_after_ms}),
-        Response::Application { type_code, body } => json!({"event": "response", "tag": tag,
-            "type": format!("0x{type_code:02x}"), "body": {"hex": hex::encode(body)}}),
-        other => json!({"event": "response", "tag": tag, "type": format!("{other:?}")}),
-    }
 }
 
 struct Conn {

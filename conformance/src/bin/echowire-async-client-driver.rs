@@ -1,0 +1,148 @@
+//! The client-conformance driver of `echowire_codec::async_client::AsyncClient`, the codec's
+//! tokio client (spec/conformance/CLIENT-DRIVER.md: commands on standard input, events on
+//! standard output, JSON lines). Each request is awaited by a task of its own, as an application
+//! pipelining requests would.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use echowire_codec::async_client::{AsyncClient, Error};
+use echowire_codec::session::ClientConfig;
+use echowire_conformance::driver::{code_name, emit, request_kind, response_event};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+
+fn failed(stage: &str, e: &Error) -> Value {
+    let (sent, server) = match e {
+        Error::Protocol { code, .. } => (Some(code_name(*code)), None),
+        Error::Server { code, .. } => (None, Some(code_name(*code))),
+        _ => (None, None),
+    };
+    json!({"event": "failed", "stage": stage, "detail": e.to_string(),
+           "sent_code": sent, "server_code": server})
+}
+
+enum Note {
+    /// An event to print as it is.
+    Event(Value),
+    /// The connection ended (`None`: gracefully).
+    Ended(Option<Error>),
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
+    let mut client: Option<AsyncClient> = None;
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut lost: Vec<Value> = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(note) = rx.recv() => match note {
+                // The interface orders a failure's events: `failed`, then `lost`, then `closed`.
+                Note::Event(v) if v["event"] == "lost" => lost.push(v),
+                Note::Event(v) => emit(v),
+                Note::Ended(why) => {
+                    if let Some(e) = why {
+                        emit(failed("response", &e));
+                    }
+                    for v in lost.drain(..) {
+                        emit(v);
+                    }
+                    // Every request task has its result by now (the connection task fails
+                    // them right after it says how it ended): let them report, then close.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    while let Ok(Note::Event(v)) = rx.try_recv() {
+                        emit(v);
+                    }
+                    emit(json!({"event": "closed"}));
+                    client = None;
+                }
+            },
+            line = lines.next_line() => {
+                let Ok(Some(line)) = line else { return };
+                let cmd: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                match cmd["cmd"].as_str().unwrap_or("") {
+                    "connect" => {
+                        let config = ClientConfig {
+                            min_version: cmd["min_version"].as_u64().unwrap_or(1) as u8,
+                            max_version: cmd["max_version"].as_u64().unwrap_or(2) as u8,
+                            max_frame_size: cmd["max_frame_size"].as_u64().unwrap_or(1 << 20) as u32,
+                            capabilities: cmd["capabilities"].as_u64().unwrap_or(0) as u32,
+                            ..ClientConfig::default()
+                        };
+                        let timeout = Duration::from_millis(cmd["timeout_ms"].as_u64().unwrap_or(2000));
+                        let addr = cmd["address"].as_str().unwrap_or("").to_string();
+                        match AsyncClient::connect_tcp(addr, config, timeout).await {
+                            Ok(c) => {
+                                let n = c.negotiated();
+                                emit(json!({"event": "welcome", "version": n.version,
+                                    "max_frame_size": n.max_frame_size,
+                                    "max_outstanding": n.max_outstanding,
+                                    "capabilities": n.capabilities}));
+                                let watcher = c.clone();
+                                let tx = tx.clone();
+                                tokio::spawn(async move {
+                                    let end = watcher.closed().await;
+                                    let _ = tx.send(Note::Ended(end.err()));
+                                });
+                                client = Some(c);
+                            }
+                            Err(e) => {
+                                emit(failed("handshake", &e));
+                                emit(json!({"event": "closed"}));
+                            }
+                        }
+                    }
+                    "request" => {
+                        let tag = cmd["tag"].as_str().unwrap_or("").to_string();
+                        let Some(c) = &client else {
+                            emit(json!({"event": "refused", "tag": tag, "detail": "not connected"}));
+                            continue;
+                        };
+                        let kind = match request_kind(&cmd) {
+                            Ok(k) => k,
+                            Err(e) => {
+                                emit(json!({"event": "refused", "tag": tag, "detail": e}));
+                                continue;
+                            }
+                        };
+                        let timeout = cmd["timeout_ms"].as_u64().map(Duration::from_millis);
+                        match c.send(kind).await {
+                            Ok(pending) => {
+                                ids.insert(tag.clone(), pending.id);
+                                let tx = tx.clone();
+                                tokio::spawn(async move {
+                                    let ev = match pending.response(timeout).await {
+                                        Ok(r) => response_event(&tag, &r),
+                                        Err(Error::Timeout) => json!({"event": "timeout", "tag": tag}),
+                                        Err(_) => json!({"event": "lost", "tag": tag}),
+                                    };
+                                    let _ = tx.send(Note::Event(ev));
+                                });
+                            }
+                            Err(e) => emit(json!({"event": "refused", "tag": tag, "detail": e.to_string()})),
+                        }
+                    }
+                    "cancel" => {
+                        if let (Some(c), Some(id)) = (&client, cmd["tag"].as_str().and_then(|t| ids.get(t))) {
+                            c.cancel(*id);
+                        }
+                    }
+                    "goodbye" => {
+                        if let Some(c) = client.clone() {
+                            tokio::spawn(async move {
+                                let _ = c.goodbye().await;
+                            });
+                        }
+                    }
+                    "exit" => return,
+                    other => emit(json!({"event": "unsupported", "cmd": other})),
+                }
+            }
+        }
+    }
+}
