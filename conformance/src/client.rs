@@ -312,6 +312,8 @@ struct Run<'a> {
     version: u8,
     client_closed: Option<&'static str>,
     read_pause_until: Option<Instant>,
+    /// The client's address, once it connected.
+    peer: String,
 }
 
 type StepResult = Result<(), Failure>;
@@ -362,6 +364,7 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
         version: 1,
         client_closed: None,
         read_pause_until: None,
+        peer: String::new(),
     };
     let mut failure = None;
     let mut i = 0;
@@ -404,12 +407,7 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
             ));
         }
     }
-    let local_addr = run
-        .conn
-        .as_ref()
-        .and_then(|c| c.peer_addr().ok())
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let local_addr = std::mem::take(&mut run.peer);
     RunResult {
         cut: cut.to_string(),
         local_addr,
@@ -661,6 +659,7 @@ impl Run<'_> {
         };
         let _ = conn.set_nonblocking(false);
         let _ = conn.set_nodelay(true);
+        self.peer = conn.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let _ = conn.set_write_timeout(Some(self.timeout()));
         self.conn = Some(conn);
         // The preface, then HELLO.
@@ -914,20 +913,41 @@ pub fn run_case(command: &str, case: &ClientCase, opts: &Options) -> CaseResult 
     let started = Instant::now();
     let mut runs = 0;
     let mut failures = Vec::new();
+    let mut unsplit_failed = false;
+    let mut to_shrink = None;
     for cut in client_cuts(case, opts) {
         runs += 1;
-        let r = run_once(command, case, cut, opts);
-        if r.failure.is_some() && failures.len() < 3 {
+        let r = run_once(command, case, cut.clone(), opts);
+        if r.failure.is_none() {
+            continue;
+        }
+        unsplit_failed |= cut == Cut::Whole;
+        if cut.is_multi() && to_shrink.is_none() {
+            to_shrink = Some((cut, r.clone()));
+        }
+        if failures.len() < 3 {
             failures.push(r);
         }
     }
+    // As for servers: a failure only under a multi-cut split of the server's octets is shrunk
+    // to the smallest set of cuts that still fails it.
+    let shrunk = match to_shrink {
+        Some((cut, failed)) if opts.shrink && !unsplit_failed => Some(crate::shrink::shrink(
+            &case.id,
+            &cut,
+            &failed,
+            &|c| run_once(command, case, c, opts),
+            Dir::ServerToClient,
+        )),
+        _ => None,
+    };
     CaseResult {
         outcome: Outcome::of(case.level, !failures.is_empty()),
         reason: None,
         runs,
         failures,
         millis: started.elapsed().as_millis() as u64,
-        shrunk: None,
+        shrunk,
     }
 }
 

@@ -359,9 +359,13 @@ fn run_case_with(
     }
     let shrunk = match t.to_shrink.take() {
         Some((cut, failed)) if opts.shrink && !t.unsplit_failed && !case.signals() => {
-            Some(shrink::shrink(&case.id, &cut, &failed, &|c| {
-                run_one(settings(c))
-            }))
+            Some(shrink::shrink(
+                &case.id,
+                &cut,
+                &failed,
+                &|c| run_one(settings(c)),
+                exec::Dir::ClientToServer,
+            ))
         }
         _ => None,
     };

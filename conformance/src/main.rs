@@ -85,6 +85,13 @@ struct ClientArgs {
     /// List the client cases instead of running them.
     #[arg(long)]
     list: bool,
+    /// Replay exactly this split of the server's octets (what a shrunk failure reports), e.g.
+    /// --cut-at 1,2,3. Replaces --splits.
+    #[arg(long, value_name = "OFFSETS", value_parser = echowire_conformance::split::parse_cut_set)]
+    cut_at: Option<echowire_conformance::split::Cut>,
+    /// Do not shrink failures under multi-cut splits.
+    #[arg(long)]
+    no_shrink: bool,
 }
 
 #[derive(Args, Debug)]
@@ -440,13 +447,16 @@ fn client_cmd(a: ClientArgs) -> ExitCode {
     let color = std::io::stdout().is_terminal() && !no_color;
     let opts = Options {
         targets: Vec::new(),
-        strategies: a.splits.clone(),
+        strategies: match &a.cut_at {
+            Some(cut) => vec![Strategy::Exactly(cut.clone())],
+            None => a.splits.clone(),
+        },
         seed: a.seed,
         timeout: a.timeout,
         jobs: a.jobs,
         progress: !a.quiet,
         color,
-        shrink: false,
+        shrink: !a.no_shrink,
         ..Options::default()
     };
     let progress = (!a.quiet).then(|| {

@@ -41,12 +41,12 @@ pub struct Shrunk {
     pub run: Option<RunResult>,
 }
 
-/// The offsets where the client's writes began (after the first), from a run's log.
-fn write_starts(r: &RunResult) -> Vec<u64> {
+/// The offsets where the runner's writes (in direction `dir`) began, after the first.
+fn write_starts(r: &RunResult, dir: Dir) -> Vec<u64> {
     let mut v: Vec<u64> = r
         .wire
         .iter()
-        .filter(|e| e.dir == Dir::ClientToServer && !e.hex.is_empty() && e.offset > 0)
+        .filter(|e| e.dir == dir && !e.hex.is_empty() && e.offset > 0)
         .map(|e| e.offset)
         .collect();
     v.sort_unstable();
@@ -54,16 +54,19 @@ fn write_starts(r: &RunResult) -> Vec<u64> {
     v
 }
 
-/// Shrinks the cuts of `failed` (a run under `cut`) with `run` (one replay under a cut).
+/// Shrinks the cuts of `failed` (a run under `cut`) with `run` (one replay under a cut). `dir`
+/// is the direction the runner writes: the client's stream when it tests a server, the
+/// server's when it tests a client.
 pub fn shrink(
     case_id: &str,
     cut: &Cut,
     failed: &RunResult,
     run: &dyn Fn(Cut) -> RunResult,
+    dir: Dir,
 ) -> Shrunk {
     let started = Instant::now();
     let mut runs = 0usize;
-    let stream = wire::client_stream(&failed.wire);
+    let stream = wire::stream(&failed.wire, dir);
     let result =
         |cuts: Vec<u64>, minimal: bool, words: String, runs: usize, last: Option<RunResult>| {
             let list: Vec<String> = cuts.iter().map(u64::to_string).collect();
@@ -94,8 +97,8 @@ pub fn shrink(
             Some(whole),
         );
     }
-    let natural = write_starts(&whole);
-    let all: Vec<u64> = write_starts(failed)
+    let natural = write_starts(&whole, dir);
+    let all: Vec<u64> = write_starts(failed, dir)
         .into_iter()
         .filter(|k| natural.binary_search(k).is_err())
         .collect();
@@ -185,7 +188,11 @@ pub fn shrink(
         .map(|&k| format!("after octet {k} ({})", wire::locate(&stream, k)))
         .collect();
     let words = format!(
-        "fails when the client's stream is cut {}{}",
+        "fails when the {} stream is cut {}{}",
+        match dir {
+            Dir::ClientToServer => "client's",
+            Dir::ServerToClient => "server's",
+        },
         places.join(" and "),
         if minimal {
             String::new()
@@ -257,7 +264,13 @@ mod tests {
     fn ddmin_finds_the_cuts_that_matter() {
         for bad in [vec![13u64], vec![5, 27], vec![1, 2, 39]] {
             let failed = run_with(&Cut::Bytewise, &bad);
-            let s = shrink("x", &Cut::Bytewise, &failed, &|c| run_with(&c, &bad));
+            let s = shrink(
+                "x",
+                &Cut::Bytewise,
+                &failed,
+                &|c| run_with(&c, &bad),
+                Dir::ClientToServer,
+            );
             assert_eq!(s.cuts, bad, "{s:?}");
             assert!(s.minimal, "{s:?}");
             assert_eq!(s.cuts_before, 39);
@@ -268,7 +281,13 @@ mod tests {
     #[test]
     fn a_failure_that_does_not_replay_is_reported_as_timing() {
         let failed = run_with(&Cut::Bytewise, &[3]);
-        let s = shrink("x", &Cut::Bytewise, &failed, &|c| run_with(&c, &[99]));
+        let s = shrink(
+            "x",
+            &Cut::Bytewise,
+            &failed,
+            &|c| run_with(&c, &[99]),
+            Dir::ClientToServer,
+        );
         assert!(s.cuts.is_empty());
         assert!(s.words.contains("timing"), "{}", s.words);
     }

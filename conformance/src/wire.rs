@@ -431,10 +431,10 @@ pub fn ascii(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The octets the runner sent, in order (the client stream).
-pub fn client_stream(wire: &[WireEntry]) -> Vec<u8> {
+/// The octets of one direction, in order.
+pub fn stream(wire: &[WireEntry], dir: Dir) -> Vec<u8> {
     let mut out = Vec::new();
-    for e in wire.iter().filter(|e| e.dir == Dir::ClientToServer) {
+    for e in wire.iter().filter(|e| e.dir == dir) {
         out.extend(hex::decode(&e.hex).unwrap_or_default());
     }
     out

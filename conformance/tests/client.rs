@@ -178,3 +178,51 @@ fn every_client_mutant_is_killed_by_its_case() {
         "surviving client mutants: {survivors:?}"
     );
 }
+
+#[test]
+fn the_client_command_line_runs_lists_and_reports() {
+    let bin = env!("CARGO_BIN_EXE_echowire-conformance");
+    let out = std::process::Command::new(bin)
+        .args(["client", "--exec", BLOCKING, "--list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("9.3-unknown-id") && text.contains("client cases"),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = std::process::Command::new(bin)
+        .args(["client", "--exec", BLOCKING, "--case", "9.3-*", "--quiet"])
+        .args([
+            "--splits",
+            "whole,bytewise",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    validate::json(&v);
+    // A driver that does not start is a failure, at once, not a hang.
+    let out = std::process::Command::new(bin)
+        .args([
+            "client",
+            "--exec",
+            "/nonexistent/driver",
+            "--case",
+            "9.1-goodbye",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the driver exited"));
+}

@@ -100,7 +100,8 @@ def is_client_requirement(section, text):
 
 def load_cases():
     cases = []
-    for path in sorted(glob.glob(os.path.join(HERE, "*.json"))):
+    # Server cases, and the client cases (client/), where the runner plays the server.
+    for path in sorted(glob.glob(os.path.join(HERE, "*.json")) + glob.glob(os.path.join(HERE, "client", "*.json"))):
         doc = json.load(open(path, encoding="utf-8"))
         for c in doc["cases"]:
             blob = json.dumps(c["steps"]) + " " + c["title"] + " " + c["description"]

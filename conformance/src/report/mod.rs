@@ -144,6 +144,9 @@ pub fn target_args(report: &Report, t: &TargetReport) -> String {
         .targets
         .iter()
         .find(|s| s.to_string() == t.name);
+    if let Some(command) = t.name.strip_prefix("client:") {
+        return format!("client --exec {}", shell_quote(command));
+    }
     match spec {
         Some(crate::target::TargetSpec::Exec(e)) => format!(
             "--exec {}{}",
