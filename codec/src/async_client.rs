@@ -23,6 +23,7 @@
 //! assert!(matches!(a.response(None).await?, Response::Pong { data: 1 }));
 //! client.goodbye().await?;
 //! # Ok(()) }
+//! # fn main() { let _ = demo(); }
 //! ```
 
 use std::collections::{HashMap, VecDeque};
