@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 
 use crate::case::{Case, Level};
 use crate::exec::{Dir, Failure, RunResult, WireEntry};
-use crate::split::{Cut, random_chunks};
+use crate::split::Cut;
 use crate::step::Send;
 use crate::verdict::{Outcome, describe, matches};
 use crate::{CaseResult, Event, Options, Report, TargetReport};
@@ -820,29 +820,8 @@ impl Run<'_> {
 
     /// Writes server octets, cut by the run's split.
     fn write(&mut self, bytes: &[u8]) {
-        let sizes: Vec<usize> = match &self.cut {
-            Cut::Whole | Cut::Coalesced => vec![bytes.len()],
-            Cut::Bytewise => vec![1; bytes.len()],
-            Cut::Random(_) => random_chunks(&mut self.rng, bytes.len(), 32),
-            Cut::Delayed(_) => random_chunks(&mut self.rng, bytes.len(), (bytes.len() / 3).max(1)),
-            Cut::At(k) if self.tx < *k && *k < self.tx + bytes.len() as u64 => {
-                let first = (k - self.tx) as usize;
-                vec![first, bytes.len() - first]
-            }
-            Cut::At(_) => vec![bytes.len()],
-            Cut::Set(ks) => {
-                let end = self.tx + bytes.len() as u64;
-                let mut sizes = Vec::new();
-                let mut at = self.tx;
-                for &k in ks.iter().filter(|&&k| k > self.tx && k < end) {
-                    sizes.push((k - at) as usize);
-                    at = k;
-                }
-                sizes.push((end - at) as usize);
-                sizes
-            }
-        };
-        let pause = matches!(self.cut, Cut::Delayed(_) | Cut::At(_) | Cut::Set(_));
+        let sizes = self.cut.chunk_sizes(&mut self.rng, self.tx, bytes.len());
+        let pause = self.cut.pauses();
         let mut at = 0;
         for (n, size) in sizes.into_iter().enumerate() {
             if n > 0 && pause {

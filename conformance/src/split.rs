@@ -114,6 +114,45 @@ impl Cut {
     }
 }
 
+impl Cut {
+    /// The sizes of the writes a send of `len` octets at stream `offset` is cut into. Shared by
+    /// the server runner's writer thread and the client runner (which cuts the server's octets).
+    pub fn chunk_sizes(
+        &self,
+        rng: &mut rand_chacha::ChaCha8Rng,
+        offset: u64,
+        len: usize,
+    ) -> Vec<usize> {
+        match self {
+            Cut::Whole | Cut::Coalesced => vec![len],
+            Cut::Bytewise => vec![1; len],
+            Cut::At(k) if offset < *k && *k < offset + len as u64 => {
+                let first = (k - offset) as usize;
+                vec![first, len - first]
+            }
+            Cut::At(_) => vec![len],
+            Cut::Set(ks) => {
+                let end = offset + len as u64;
+                let mut sizes = Vec::new();
+                let mut at = offset;
+                for &k in ks.iter().filter(|&&k| k > offset && k < end) {
+                    sizes.push((k - at) as usize);
+                    at = k;
+                }
+                sizes.push((end - at) as usize);
+                sizes
+            }
+            Cut::Random(_) => random_chunks(rng, len, 32),
+            Cut::Delayed(_) => random_chunks(rng, len, (len / 3).max(1)),
+        }
+    }
+
+    /// Whether the pieces are written with a pause between them (so the peer reads them apart).
+    pub fn pauses(&self) -> bool {
+        matches!(self, Cut::Delayed(_) | Cut::At(_) | Cut::Set(_))
+    }
+}
+
 /// Parses `--cut-at 13,27`: ascending, distinct, non-zero offsets.
 pub fn parse_cut_set(s: &str) -> Result<Cut, String> {
     let mut ks = Vec::new();

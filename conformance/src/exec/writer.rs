@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use super::{Dir, WireEntry};
-use crate::split::{Cut, random_chunks};
+use crate::split::Cut;
 use crate::target::Conn;
 
 pub(super) type Log = Arc<Mutex<Vec<WireEntry>>>;
@@ -154,34 +154,10 @@ fn writer_loop(
     for cmd in rx {
         match cmd {
             Cmd::Data(data) => {
-                let sizes: Vec<usize> = match cut {
-                    Cut::Whole | Cut::Coalesced => vec![data.len()],
-                    Cut::Bytewise => vec![1; data.len()],
-                    Cut::At(k) if offset < k && k < offset + data.len() as u64 => {
-                        let first = (k - offset) as usize;
-                        vec![first, data.len() - first]
-                    }
-                    Cut::At(_) => vec![data.len()],
-                    Cut::Set(ref ks) => {
-                        let end = offset + data.len() as u64;
-                        let mut sizes = Vec::new();
-                        let mut at = offset;
-                        for &k in ks.iter().filter(|&&k| k > offset && k < end) {
-                            sizes.push((k - at) as usize);
-                            at = k;
-                        }
-                        sizes.push((end - at) as usize);
-                        sizes
-                    }
-                    Cut::Random(_) => random_chunks(&mut rng, data.len(), 32),
-                    Cut::Delayed(_) => random_chunks(&mut rng, data.len(), (data.len() / 3).max(1)),
-                };
+                let sizes = cut.chunk_sizes(&mut rng, offset, data.len());
                 let mut at = 0;
                 for (i, n) in sizes.iter().enumerate() {
-                    if i > 0
-                        && matches!(cut, Cut::Delayed(_) | Cut::At(_) | Cut::Set(_))
-                        && pauses_left > 0
-                    {
+                    if i > 0 && cut.pauses() && pauses_left > 0 {
                         pauses_left -= 1;
                         // A pause long enough for the server to read the previous chunk alone.
                         std::thread::sleep(Duration::from_millis(5));
