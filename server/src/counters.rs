@@ -33,11 +33,27 @@ pub struct Counters {
     pub output_high_water: AtomicU64,
     /// SUM requests answered from their archived body (spec §6.9), read in place.
     pub archived_sums: AtomicU64,
+    /// Connections reset because they held memory without reading while the server was at its
+    /// memory budget.
+    pub connections_evicted: AtomicU64,
+    /// Connections whose Unix-domain peer was refused or that exceeded the limit are in
+    /// `connections_refused`; accepts that failed for lack of descriptors are here.
+    pub accept_emfile: AtomicU64,
+    /// The memory budget and what connections hold now (see [`crate::memory`]).
+    pub memory: crate::memory::Budget,
     /// ERROR frames sent, by code.
     errors: Mutex<BTreeMap<u16, u64>>,
 }
 
 impl Counters {
+    /// Counters at zero, with a memory budget of `budget` bytes.
+    pub fn with_budget(budget: usize) -> Self {
+        Counters {
+            memory: crate::memory::Budget::new(budget),
+            ..Counters::default()
+        }
+    }
+
     /// Adds a closed connection's session counters.
     pub fn merge_session(&self, s: &SessionStats) {
         self.frames_in.fetch_add(s.frames_in, Relaxed);
@@ -86,6 +102,13 @@ impl Counters {
                 self.output_high_water.load(Relaxed),
             ),
             ("archived_sums".into(), self.archived_sums.load(Relaxed)),
+            (
+                "connections_evicted".into(),
+                self.connections_evicted.load(Relaxed),
+            ),
+            ("accept_emfile".into(), self.accept_emfile.load(Relaxed)),
+            ("memory_held".into(), self.memory.used() as u64),
+            ("memory_high_water".into(), self.memory.high_water()),
         ]
     }
 }

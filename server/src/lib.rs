@@ -26,11 +26,15 @@
 mod admission;
 pub mod config;
 pub mod counters;
+pub mod descriptors;
 pub mod listener;
+pub mod memory;
 pub mod models;
+pub mod ratelimit;
 pub mod reactor;
 pub mod service;
 pub mod stream;
+pub mod timers;
 pub mod workers;
 
 use std::io;
@@ -39,7 +43,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use config::{Config, Model};
+pub use config::{Config, ConfigError, Model};
 pub use counters::Counters;
 pub use listener::ListenAddr;
 
@@ -116,6 +120,9 @@ impl ServerBuilder {
         if self.config.listen.is_empty() {
             self.config.listen = Config::default().listen;
         }
+        self.config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut bound = Vec::new();
         let mut addrs = Vec::new();
         for a in &self.config.listen {
@@ -124,12 +131,21 @@ impl ServerBuilder {
             addrs.push(b.addr()?);
             bound.push(b);
         }
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::with_budget(self.config.memory_budget));
         let pool = workers::Pool::new(
             self.config.workers,
             self.config.queue_depth,
             counters.clone(),
-        )?;
+        )
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot start {} worker threads (--workers): {e}",
+                    self.config.workers
+                ),
+            )
+        })?;
         let shared = Arc::new(Shared {
             session_config: self.config.session(),
             config: self.config,

@@ -65,6 +65,19 @@ struct Args {
     /// Permission bits (octal) of created Unix socket files.
     #[arg(long, value_name = "MODE", default_value_t = OctalMode(Config::default().socket_mode))]
     socket_mode: OctalMode,
+    /// Bytes one connection may make the server hold (input buffer, queued output, queued
+    /// jobs) before it is no longer read, e.g. 2MiB. At least --max-frame + 12.
+    /// Default: 2MiB, or --max-frame + 1MiB if that is larger.
+    #[arg(long, value_name = "BYTES", value_parser = bytes_size)]
+    max_connection_memory: Option<usize>,
+    /// Bytes all connections together may hold, e.g. 1GiB. At the budget no connection is read;
+    /// after --eviction-grace the heaviest connections that are not reading are reset.
+    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = bytes_size)]
+    memory_budget: usize,
+    /// How long the server stays at its memory budget before it resets non-reading
+    /// connections (those that took no output for that long); 100ms ..= 600s.
+    #[arg(long, value_name = "DURATION", default_value_t = Config::default().eviction_grace.into())]
+    eviction_grace: humantime::Duration,
     /// Log filter (tracing env-filter syntax), e.g. info, echowire_server=debug.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
@@ -81,6 +94,28 @@ fn within(s: &str, max_s: u64) -> Result<humantime::Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// A byte count: `65536`, `64KiB`, `2MiB`, `1GiB` (also `k`, `M`, `G` as powers of 1024).
+fn bytes_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|e| format!("{s:?} is not a byte count: {e}"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" | "kb" => 10,
+        "m" | "mib" | "mb" => 20,
+        "g" | "gib" | "gb" => 30,
+        "t" | "tib" | "tb" => 40,
+        other => return Err(format!("{s:?}: unknown unit {other:?} (use KiB, MiB, GiB)")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|&b| b <= echowire_server::config::bounds::MEMORY_MAX as u64)
+        .map(|b| b as usize)
+        .ok_or_else(|| format!("{s} is above 1TiB"))
 }
 
 /// A thread count: 1 ..= 1024.
@@ -146,8 +181,30 @@ fn main() -> ExitCode {
         drain_timeout: args.drain_timeout.into(),
         allow_uids: args.allow_uid,
         socket_mode: args.socket_mode.0,
+        max_connection_memory: args.max_connection_memory.unwrap_or_else(|| {
+            defaults
+                .max_connection_memory
+                .max(args.max_frame as usize + defaults.max_pending_output)
+        }),
+        memory_budget: args.memory_budget,
+        eviction_grace: args.eviction_grace.into(),
         ..defaults
     };
+    if let Err(e) = config.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    match echowire_server::descriptors::fit(&config) {
+        Ok(fit) => {
+            if let Some(w) = fit.warning(&config) {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     // Signals first, so a SIGTERM right after "listening on" is already handled.
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,

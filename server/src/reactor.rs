@@ -14,12 +14,17 @@
 //! events for a reused slot are harmless: every handler reads or writes until `WouldBlock`, so a
 //! spurious event does nothing.
 //!
-//! **Reading** drains the socket to `WouldBlock` (mio is edge-triggered) into a per-reactor 64 KiB
-//! scratch buffer, then appends what arrived to the connection's `BytesMut`: one memcpy, which
-//! keeps this crate free of `unsafe` (reading straight into uninitialised capacity needs it).
+//! **Reading** takes at most one 64 KiB scratch buffer's worth per turn, appends it to the
+//! connection's `BytesMut` (one memcpy, which keeps this crate free of `unsafe`: reading straight
+//! into uninitialised capacity needs it), then decodes and writes before reading again, until
+//! `WouldBlock` (mio is edge-triggered). Decoding between reads keeps the input buffer at one
+//! partial frame plus one read, instead of a maximum-size frame's worth of pipelined requests.
 //! Everything after that — decoding, ECHO_REPLY payloads — shares that buffer without copying.
-//! Reading stops when the session's output queue is above its cap (backpressure) or the input
-//! buffer holds a maximum-size frame; it resumes when writes make progress.
+//! Reading stops when the session's output queue is above its cap, when the connection holds
+//! more than `--max-connection-memory`, or while the server is at its memory budget
+//! ([`crate::memory`]); it resumes when writes make progress or memory is given back.
+//!
+//! **Timers**: one entry per connection at most ([`crate::timers`]).
 //!
 //! **Writing** is one vectored write of the session's outbox; what the socket does not take stays
 //! queued, and WRITABLE interest is registered only while output is pending.
@@ -28,8 +33,7 @@
 //! `linger`, then drop. Idle connections give back their buffers, so an idle connection costs
 //! its slab entry, its session and the kernel socket.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
@@ -48,12 +52,21 @@ use slab::Slab;
 use crate::Shared;
 use crate::admission::{Peer, admit};
 use crate::listener::Bound;
+use crate::memory::JOB_CHARGE;
+use crate::ratelimit::RateLimit;
 use crate::service::{self, Jobs};
 use crate::stream::MioStream;
+use crate::timers::Timers;
 
 const WAKER: Token = Token(usize::MAX);
 const SCRATCH: usize = 64 * 1024;
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
+/// How often a reactor looks at the memory budget while it is exhausted or connections wait
+/// for it.
+const BUDGET_TICK: Duration = Duration::from_millis(50);
+
+static EMFILE_LOG: RateLimit = RateLimit::new(Duration::from_secs(1));
+static EVICT_LOG: RateLimit = RateLimit::new(Duration::from_secs(1));
 
 /// Messages to a reactor.
 enum Msg {
@@ -85,6 +98,44 @@ impl ReactorHandle {
     }
 }
 
+/// Frames at least this large get an input buffer of their own (see [`frame_sized`]).
+const LARGE_FRAME: usize = 16 * 1024;
+
+/// When the input buffer holds the start of a large frame, gives that frame a buffer of exactly
+/// its size and returns how much to read so the read ends where the frame does.
+///
+/// Why: a large ECHO_REPLY's payload is a slice of the input buffer (zero copy), which keeps the
+/// whole allocation alive until the reply is written. Reading 64 KiB at a time across frame
+/// boundaries makes each allocation hold the end of one frame and the start of the next, and
+/// growing a shared buffer copies that start into a new allocation at least as large as the
+/// first: the memory a slow reader pins was about twice its queued output. With one exact
+/// allocation per large frame, what a connection pins is what its queue holds, and the memory
+/// budget ([`crate::memory`]) counts the truth.
+fn frame_sized(
+    inbuf: &mut BytesMut,
+    cap: usize,
+    state: echowire_codec::session::SessionState,
+    max_frame: u32,
+) -> usize {
+    use echowire_codec::session::SessionState;
+    if !matches!(state, SessionState::Open | SessionState::Draining) || inbuf.len() < 4 {
+        return cap;
+    }
+    let length = u32::from_be_bytes([inbuf[0], inbuf[1], inbuf[2], inbuf[3]]) as usize;
+    let total = 4 + length;
+    // A Length above the limit is the session's to reject (FRAME_TOO_LARGE): never allocate
+    // for it (spec §8.2).
+    if total < LARGE_FRAME || total <= inbuf.len() || length > max_frame as usize {
+        return cap;
+    }
+    if inbuf.capacity() < total {
+        let mut fresh = BytesMut::with_capacity(total);
+        fresh.extend_from_slice(inbuf);
+        *inbuf = fresh;
+    }
+    cap.min(total - inbuf.len())
+}
+
 /// Starts the acceptor and the reactors; returns their threads and a way to stop them.
 pub(crate) fn start(
     listeners: Vec<Bound>,
@@ -92,9 +143,16 @@ pub(crate) fn start(
 ) -> io::Result<(Vec<JoinHandle<()>>, Arc<Waker>)> {
     let mut threads = Vec::new();
     let mut handles = Vec::new();
-    for i in 0..shared.config.reactors.max(1) {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let reactors = shared.config.reactors.max(1);
+    let named = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot start {reactors} reactor threads (--reactors): {e}"),
+        )
+    };
+    for i in 0..reactors {
+        let poll = Poll::new().map_err(named)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(named)?);
         let (tx, rx) = unbounded();
         let handle = ReactorHandle { tx, waker };
         let mut reactor = Reactor {
@@ -102,11 +160,13 @@ pub(crate) fn start(
             rx,
             me: handle.clone(),
             conns: Slab::new(),
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             shared: shared.clone(),
             next_generation: 0,
             drain_deadline: None,
+            paused: Vec::new(),
+            exhausted_since: None,
         };
         handles.push(handle);
         threads.push(
@@ -116,7 +176,8 @@ pub(crate) fn start(
                     if let Err(e) = reactor.run() {
                         tracing::error!(error = %e, "reactor failed");
                     }
-                })?,
+                })
+                .map_err(named)?,
         );
     }
     let poll = Poll::new()?;
@@ -250,8 +311,15 @@ impl Acceptor {
                 Err(e) if matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE) =>
                 {
                     // Do not spin: the pending connection stays in the backlog; try again later.
-                    tracing::warn!(error = %e, "out of file descriptors; pausing accept for {EMFILE_BACKOFF:?}");
-                    return Some(Instant::now() + EMFILE_BACKOFF);
+                    self.shared
+                        .counters
+                        .accept_emfile
+                        .fetch_add(1, Ordering::Relaxed);
+                    let now = Instant::now();
+                    if let Some(quiet) = EMFILE_LOG.check(now) {
+                        tracing::warn!(error = %e, not_logged = quiet, "out of file descriptors; pausing accept for {EMFILE_BACKOFF:?} (raise the descriptor limit or lower --max-connections)");
+                    }
+                    return Some(now + EMFILE_BACKOFF);
                 }
                 Err(e) => {
                     // ECONNABORTED and friends concern one connection only.
@@ -280,6 +348,10 @@ struct Conn {
     writable: bool,
     timer: Option<Instant>,
     peer: String,
+    /// Bytes this connection is charged against the memory budget.
+    charged: usize,
+    /// Since when queued output has been waiting without a byte written (a non-reader).
+    stalled_since: Option<Instant>,
 }
 
 struct Reactor {
@@ -287,11 +359,16 @@ struct Reactor {
     rx: Receiver<Msg>,
     me: ReactorHandle,
     conns: Slab<Conn>,
-    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    timers: Timers,
     scratch: Box<[u8]>,
     shared: Arc<Shared>,
     next_generation: u64,
     drain_deadline: Option<Instant>,
+    /// Connections that stopped reading because the server is at its memory budget (key,
+    /// generation): driven again when it is not.
+    paused: Vec<(usize, u64)>,
+    /// Since when this reactor has seen the server at its memory budget.
+    exhausted_since: Option<Instant>,
 }
 
 impl Reactor {
@@ -299,12 +376,15 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
-            let next_timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
+            let next_timer = self.timers.next();
             let deadline = match (next_timer, self.drain_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let timeout = deadline.map(|d| d.saturating_duration_since(now));
+            let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
+            if !self.paused.is_empty() || self.exhausted_since.is_some() {
+                timeout = Some(timeout.map_or(BUDGET_TICK, |t| t.min(BUDGET_TICK)));
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -320,6 +400,7 @@ impl Reactor {
             }
             self.drain_channel();
             self.fire_timers();
+            self.housekeep_memory();
             if let Some(deadline) = self.drain_deadline {
                 if self.conns.is_empty() {
                     return Ok(());
@@ -422,23 +503,72 @@ impl Reactor {
             writable: false,
             timer: None,
             peer,
+            charged: 0,
+            stalled_since: None,
         });
         self.drive(key);
     }
 
+    /// The memory budget (see [`crate::memory`]): resumes connections paused for it once it has
+    /// room, and evicts the heaviest non-readers once it has been exhausted for the grace period.
+    fn housekeep_memory(&mut self) {
+        let shared = self.shared.clone();
+        let budget = &shared.counters.memory;
+        let now = Instant::now();
+        if !budget.exhausted() {
+            self.exhausted_since = None;
+            for (key, generation) in std::mem::take(&mut self.paused) {
+                if self
+                    .conns
+                    .get(key)
+                    .is_some_and(|c| c.generation == generation)
+                {
+                    self.drive(key);
+                }
+            }
+            return;
+        }
+        let since = *self.exhausted_since.get_or_insert(now);
+        let grace = self.shared.config.eviction_grace;
+        if now.saturating_duration_since(since) < grace {
+            return;
+        }
+        while budget.exhausted() {
+            // The heaviest connection that has written nothing for the grace period.
+            let victim = self
+                .conns
+                .iter()
+                .filter(|(_, c)| {
+                    c.stalled_since
+                        .is_some_and(|t| now.saturating_duration_since(t) >= grace)
+                })
+                .max_by_key(|(_, c)| c.charged)
+                .map(|(k, c)| (k, c.charged));
+            let Some((key, held)) = victim else { break };
+            self.shared
+                .counters
+                .connections_evicted
+                .fetch_add(1, Ordering::Relaxed);
+            if let Some(quiet) = EVICT_LOG.check(now) {
+                tracing::warn!(
+                    peer = self.conns[key].peer,
+                    held,
+                    budget = budget.limit(),
+                    not_logged = quiet,
+                    "memory budget exhausted: resetting a connection that has not read for {grace:?}"
+                );
+            }
+            self.conns[key].stream.set_abortive();
+            self.close(key, "evicted (memory budget)");
+        }
+    }
+
     fn fire_timers(&mut self) {
         let now = Instant::now();
-        while let Some(Reverse((t, key, generation))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some(key) = self.timers.pop_due(now) {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.generation != generation || conn.timer != Some(t) {
-                continue; // superseded
-            }
             conn.timer = None;
             if let Phase::Lingering = conn.phase {
                 self.close(key, "linger deadline");
@@ -462,13 +592,32 @@ impl Reactor {
         loop {
             let mut progress = false;
             let now = Instant::now();
-            // 1. Read until WouldBlock, EOF, or backpressure.
+            // 1. Read once (then decode and write before reading more), unless at EOF or held
+            //    back: the session's output cap, the connection's memory cap, the budget.
             while !conn.eof && conn.session.wants_read() {
                 let cap = conn
                     .session
                     .read_capacity(&conn.inbuf)
                     .min(self.scratch.len());
+                let cap = frame_sized(
+                    &mut conn.inbuf,
+                    cap,
+                    conn.session.state(),
+                    conn.session.config().max_frame_size,
+                );
                 if cap == 0 {
+                    break;
+                }
+                let queued = conn.session.outbox().len();
+                if queued > 0
+                    && conn.inbuf.capacity() + queued >= shared.config.max_connection_memory
+                {
+                    break; // resumes when writing makes progress
+                }
+                if shared.counters.memory.exhausted() {
+                    if !self.paused.contains(&(key, conn.generation)) {
+                        self.paused.push((key, conn.generation));
+                    }
                     break;
                 }
                 match conn.stream.read(&mut self.scratch[..cap]) {
@@ -484,6 +633,7 @@ impl Reactor {
                             .bytes_in
                             .fetch_add(n as u64, Ordering::Relaxed);
                         progress = true;
+                        break;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -511,7 +661,14 @@ impl Reactor {
                 },
             );
             match service::flush(&mut conn.session, &mut conn.stream, &shared) {
-                Ok(n) => progress |= n > 0,
+                Ok(n) => {
+                    progress |= n > 0;
+                    if n > 0 || conn.session.outbox().is_empty() {
+                        conn.stalled_since = None;
+                    } else if conn.stalled_since.is_none() {
+                        conn.stalled_since = Some(now);
+                    }
+                }
                 Err(e) => return self.close(key, &format!("write error: {e}")),
             }
             if !progress {
@@ -539,6 +696,10 @@ impl Reactor {
             conn.inbuf = BytesMut::new();
         }
         conn.session.outbox().release_memory();
+        let held =
+            conn.inbuf.capacity() + conn.session.outbox().len() + conn.jobs.len() * JOB_CHARGE;
+        shared.counters.memory.recharge(conn.charged, held);
+        conn.charged = held;
         if conn.session.is_finished() {
             if conn.session.is_abortive() {
                 // The drain timeout expired (spec §3.8, §3.10): reset, do not linger.
@@ -561,13 +722,7 @@ impl Reactor {
 
     fn schedule(&mut self, key: usize, at: Option<Instant>) {
         let conn = &mut self.conns[key];
-        if conn.timer == at {
-            return;
-        }
-        conn.timer = at;
-        if let Some(t) = at {
-            self.timers.push(Reverse((t, key, conn.generation)));
-        }
+        self.timers.arm(key, &mut conn.timer, at);
     }
 
     fn linger_read(&mut self, key: usize) {
@@ -588,6 +743,8 @@ impl Reactor {
             return;
         }
         let mut conn = self.conns.remove(key);
+        self.timers.disarm(key, &mut conn.timer);
+        self.shared.counters.memory.recharge(conn.charged, 0);
         let _ = self.poll.registry().deregister(&mut conn.stream);
         service::cancel_all(&conn.jobs);
         self.shared.counters.merge_session(conn.session.stats());
