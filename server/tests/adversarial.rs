@@ -202,3 +202,113 @@ fn non_reading_clients_hold_at_most_their_cap_and_memory_returns() {
     let (status, err) = p.stop();
     assert!(status.success(), "{status}: {err}");
 }
+
+#[test]
+fn at_the_memory_budget_the_heaviest_non_readers_are_evicted_and_others_are_served() {
+    let budget = 16 * MIB;
+    let p = Proc::start(&[
+        "--memory-budget",
+        "16MiB",
+        "--max-connection-memory",
+        "2MiB",
+        "--eviction-grace",
+        "1s",
+        "--reactors",
+        "2",
+    ]);
+    const N: usize = 30;
+    let clients: Vec<(TcpStream, usize)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..N)
+            .map(|_| s.spawn(|| non_reader(&p.addr, Duration::from_millis(500))))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Every non-reader stalled (the server stopped reading); the budget is reached, then after
+    // the grace period the heaviest non-readers are reset until the rest fits.
+    eventually("evictions bring the held memory under the budget", || {
+        p.stat("connections_evicted") >= 1 && (p.stat("memory_held") as usize) < budget
+    });
+    let evicted = p.stat("connections_evicted") as usize;
+    let held = p.stat("memory_held") as usize;
+    println!(
+        "{N} non-readers, budget {} MiB: {evicted} evicted, {:.1} MiB held after, high water {:.1} MiB",
+        budget / MIB,
+        held as f64 / MIB as f64,
+        p.stat("memory_high_water") as f64 / MIB as f64
+    );
+    assert!(evicted < N, "every connection was evicted");
+    // A well-behaved client is served meanwhile.
+    let mut c = Client::connect_tcp(p.addr.as_str(), Default::default()).unwrap();
+    assert_eq!(c.ping(77).unwrap(), 77);
+    // The evicted ones were reset: reading them ends in an error or EOF after their replies, not
+    // in all of them.
+    drop(clients);
+    let (status, err) = p.stop();
+    assert!(status.success(), "{status}: {err}");
+    let lines = err.matches("memory budget exhausted").count();
+    assert!(
+        (1..=evicted.min(30)).contains(&lines),
+        "evictions logged {lines} times for {evicted} evictions: {err}"
+    );
+}
+
+#[test]
+fn a_flood_of_partial_hellos_holds_little_and_times_out() {
+    let p = Proc::start(&["--handshake-timeout", "1s", "--reactors", "1"]);
+    let mut warm = Client::connect_tcp(p.addr.as_str(), Default::default()).unwrap();
+    assert_eq!(warm.ping(1).unwrap(), 1);
+    drop(warm);
+    let before = p.rss();
+    const N: usize = 200;
+    // Each: the preface and 4000 of the 4008 octets of a HELLO that claims the whole 4096 limit
+    // ... and never the rest.
+    let mut partial = echowire_codec::frame::PREFACE.to_vec();
+    partial.extend_from_slice(&4096u32.to_be_bytes());
+    partial.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
+    partial.resize(partial.len() + 3900, 0x41);
+    let conns: Vec<TcpStream> = (0..N)
+        .map(|_| {
+            let mut s = TcpStream::connect(&p.addr).unwrap();
+            s.write_all(&partial).unwrap();
+            s
+        })
+        .collect();
+    // One that claims a 1 MiB HELLO is refused at its Length field, nothing allocated (§8.2).
+    let mut big = TcpStream::connect(&p.addr).unwrap();
+    big.set_read_timeout(Some(WAIT)).unwrap();
+    let mut claim = echowire_codec::frame::PREFACE.to_vec();
+    claim.extend_from_slice(&(1u32 << 20).to_be_bytes());
+    big.write_all(&claim).unwrap();
+    let mut reader = Reader::new(big);
+    let (_, m) = reader.frame();
+    assert_eq!(
+        error_code(&m),
+        Some(echowire_codec::ErrorCode::FRAME_TOO_LARGE)
+    );
+    eventually("every partial HELLO is buffered", || {
+        p.stat("bytes_in") as usize >= N * partial.len()
+    });
+    let held = p.stat("memory_held") as usize;
+    let during = p.rss();
+    let per_conn = during.saturating_sub(before) / N;
+    println!(
+        "{N} partial HELLOs: accounted {} bytes per connection, RSS +{} bytes per connection",
+        held / N,
+        per_conn
+    );
+    assert!(held / N <= 8192, "{} bytes held per partial HELLO", held / N);
+    assert!(per_conn <= 16 * 1024, "{per_conn} bytes of RSS per partial HELLO");
+    // The handshake timeout ends them all (§8.3); their memory is given back.
+    for mut s in conns {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut r = Reader::new(s);
+        let (_, m) = r.frame();
+        assert_eq!(
+            error_code(&m),
+            Some(echowire_codec::ErrorCode::HANDSHAKE_TIMEOUT)
+        );
+    }
+    eventually("memory_held returns to 0", || p.stat("memory_held") < 4096);
+    let (status, err) = p.stop();
+    assert!(status.success(), "{status}: {err}");
+}
