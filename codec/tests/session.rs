@@ -861,3 +861,77 @@ fn huge_timeouts_mean_never_not_a_panic() {
     assert_eq!(s.server.state(), SessionState::Draining);
     assert!(!s.server.is_finished());
 }
+
+#[test]
+fn a_drain_during_the_handshake_answers_a_buffered_hello_then_says_goodbye() {
+    // Preface, HELLO and a PING were buffered when the server began shutting down (a connection
+    // still in the accept queue): WELCOME, then GOODBYE SHUTTING_DOWN, and with nothing
+    // outstanding the drain ends at once; the PING was neither answered nor refused, so the
+    // client knows it was not processed (spec §3.8) — not a silent close before WELCOME.
+    let mut s = RawServer::new(ServerConfig::default());
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    s.feed(&frame(
+        1,
+        &Message::Ping(echowire_codec::message::Ping { data: 5 }),
+        9,
+    ));
+    s.server.start_drain();
+    assert!(s.events().is_empty());
+    let kinds: Vec<_> = s
+        .frames()
+        .iter()
+        .map(|(id, m)| (*id, m.msg_type().to_string(), error_code(m)))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(0, "WELCOME".into(), None), (0, "GOODBYE".into(), None),]
+    );
+    assert!(s.server.is_finished());
+}
+
+#[test]
+fn a_drain_during_the_handshake_waits_a_moment_for_the_hello_then_closes() {
+    for input in [
+        &PREFACE[..3],
+        &PREFACE[..],
+        &[PREFACE.as_slice(), &[0, 0]].concat()[..],
+    ] {
+        let mut s = RawServer::new(ServerConfig::default());
+        s.feed(input);
+        assert!(s.events().is_empty());
+        s.server.start_drain();
+        assert!(s.events().is_empty());
+        assert!(!s.server.is_finished(), "{input:?}");
+        assert_eq!(
+            s.server.poll_timeout(),
+            Some(s.now + DRAIN_HANDSHAKE_GRACE),
+            "{input:?}"
+        );
+        s.advance(DRAIN_HANDSHAKE_GRACE);
+        assert!(s.frames().is_empty(), "{input:?}");
+        assert!(s.server.is_finished(), "{input:?}");
+    }
+    // A HELLO that arrives within the grace is answered: WELCOME, then GOODBYE.
+    let mut s = RawServer::new(ServerConfig::default());
+    s.feed(&PREFACE);
+    assert!(s.events().is_empty());
+    s.server.start_drain();
+    s.advance(DRAIN_HANDSHAKE_GRACE / 2);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    assert!(s.events().is_empty());
+    let kinds: Vec<_> = s
+        .frames()
+        .iter()
+        .map(|(_, m)| m.msg_type().to_string())
+        .collect();
+    assert_eq!(kinds, ["WELCOME", "GOODBYE"]);
+    assert!(s.server.is_finished());
+    // The peer's EOF ends the wait at once.
+    let mut s = RawServer::new(ServerConfig::default());
+    s.feed(&PREFACE);
+    s.server.start_drain();
+    s.server.handle_eof();
+    assert!(s.events().is_empty());
+    assert!(s.server.is_finished());
+}

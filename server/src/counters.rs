@@ -39,6 +39,9 @@ pub struct Counters {
     /// Connections whose Unix-domain peer was refused or that exceeded the limit are in
     /// `connections_refused`; accepts that failed for lack of descriptors are here.
     pub accept_emfile: AtomicU64,
+    /// Connections reset because the shutdown's drain timeout expired or a second signal
+    /// aborted it (their clients cannot know what was processed).
+    pub drain_resets: AtomicU64,
     /// The memory budget and what connections hold now (see [`crate::memory`]).
     pub memory: crate::memory::Budget,
     /// ERROR frames sent, by code.
@@ -107,6 +110,7 @@ impl Counters {
                 self.connections_evicted.load(Relaxed),
             ),
             ("accept_emfile".into(), self.accept_emfile.load(Relaxed)),
+            ("drain_resets".into(), self.drain_resets.load(Relaxed)),
             ("memory_held".into(), self.memory.used() as u64),
             ("memory_high_water".into(), self.memory.high_water()),
         ]

@@ -20,13 +20,14 @@
 //! `SIGPIPE`: the Rust runtime ignores it before `main`, so writing to a reset connection returns
 //! `EPIPE` to that connection's handler instead of killing the process; the test suite resets
 //! connections mid-response to prove it.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod admission;
 pub mod config;
 pub mod counters;
 pub mod descriptors;
+pub mod handover;
 pub mod listener;
 pub mod memory;
 pub mod models;
@@ -59,12 +60,75 @@ pub struct Shared {
     /// The worker pool.
     pub pool: workers::Pool,
     shutdown: AtomicBool,
+    abort: AtomicBool,
+    handed_over: AtomicBool,
+    /// The reactors' wakers (reactor model), for [`Stopper::abort`].
+    wakers: std::sync::Mutex<Vec<Arc<mio::Waker>>>,
 }
 
 impl Shared {
     /// Whether a graceful shutdown has begun.
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Whether the shutdown was cut short: every connection is reset at once.
+    pub fn aborting(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
+    }
+
+    /// Whether the listeners were handed to a successor (see [`handover`]): their Unix socket
+    /// files and path locks are the successor's now.
+    pub fn handed_over(&self) -> bool {
+        self.handed_over.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn add_waker(&self, w: Arc<mio::Waker>) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(w);
+    }
+}
+
+/// Stops a running server from another thread (a signal handler's): gracefully, or at once.
+#[derive(Clone, Debug)]
+pub struct Stopper {
+    shared: Arc<Shared>,
+    waker: Option<Arc<mio::Waker>>,
+}
+
+impl Stopper {
+    /// Begins a graceful shutdown (see [`ServerHandle::shutdown`]).
+    pub fn begin_shutdown(&self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        if let Some(w) = &self.waker {
+            let _ = w.wake();
+        }
+    }
+
+    /// Begins a graceful shutdown after the listeners were handed to a successor: Unix socket
+    /// files stay, path locks stay held (by the successor).
+    pub fn hand_over(&self) {
+        self.shared.handed_over.store(true, Ordering::Release);
+        self.begin_shutdown();
+    }
+
+    /// Ends the server now: stop accepting, reset every connection (abortive close, spec
+    /// §3.11: the fate of outstanding requests is unknown to their clients), cancel queued
+    /// work. For a second signal during a drain.
+    pub fn abort(&self) {
+        self.shared.abort.store(true, Ordering::Release);
+        self.begin_shutdown();
+        for w in self
+            .shared
+            .wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = w.wake();
+        }
     }
 }
 
@@ -80,14 +144,27 @@ impl Server {
                 listen: Vec::new(),
                 ..Config::default()
             },
+            bound: Vec::new(),
         }
     }
 }
 
 /// Configures and starts a server.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ServerBuilder {
     config: Config,
+    bound: Vec<listener::Bound>,
+}
+
+impl Clone for ServerBuilder {
+    /// Clones the configuration; listeners given with [`ServerBuilder::listeners`] are not
+    /// cloned.
+    fn clone(&self) -> Self {
+        ServerBuilder {
+            config: self.config.clone(),
+            bound: Vec::new(),
+        }
+    }
 }
 
 impl ServerBuilder {
@@ -115,17 +192,39 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves on listening sockets that are already bound (handed over by a previous server,
+    /// or passed by systemd) instead of binding `listen` addresses.
+    pub fn listeners(mut self, bound: Vec<listener::Bound>) -> Self {
+        self.bound = bound;
+        self
+    }
+
     /// Binds every listener and starts serving.
     pub fn start(mut self) -> io::Result<ServerHandle> {
+        if !self.bound.is_empty() {
+            self.config.listen = self
+                .bound
+                .iter()
+                .map(listener::Bound::addr)
+                .collect::<io::Result<_>>()?;
+        }
         if self.config.listen.is_empty() {
             self.config.listen = Config::default().listen;
         }
         self.config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let mut bound = Vec::new();
+        let mut bound = std::mem::take(&mut self.bound);
         let mut addrs = Vec::new();
-        for a in &self.config.listen {
+        for b in &bound {
+            addrs.push(b.addr()?);
+        }
+        let to_bind = if bound.is_empty() {
+            self.config.listen.as_slice()
+        } else {
+            &[]
+        };
+        for a in to_bind {
             let b = listener::bind(a, self.config.socket_mode)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
             addrs.push(b.addr()?);
@@ -152,6 +251,9 @@ impl ServerBuilder {
             counters,
             pool,
             shutdown: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
+            handed_over: AtomicBool::new(false),
+            wakers: std::sync::Mutex::new(Vec::new()),
         });
         let (threads, waker) = match shared.config.model {
             Model::Reactor => {
@@ -206,12 +308,17 @@ impl ServerHandle {
 
     /// Begins a graceful shutdown without waiting (e.g. from a signal handler thread).
     pub fn begin_shutdown(&self) {
-        if let Some(s) = &self.shared {
-            s.shutdown.store(true, Ordering::Release);
+        if let Some(s) = self.stopper() {
+            s.begin_shutdown();
         }
-        if let Some(w) = &self.waker {
-            let _ = w.wake();
-        }
+    }
+
+    /// A handle that stops this server from another thread.
+    pub fn stopper(&self) -> Option<Stopper> {
+        self.shared.as_ref().map(|s| Stopper {
+            shared: s.clone(),
+            waker: self.waker.clone(),
+        })
     }
 
     /// Graceful shutdown: stop accepting, GOODBYE to every connection, finish accepted work

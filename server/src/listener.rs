@@ -1,9 +1,15 @@
 //! Binding listeners (TCP and Unix-domain), stale socket files, peer credentials.
 //!
 //! * TCP: `SO_REUSEADDR` (restart without waiting out TIME_WAIT), non-blocking, backlog 1024.
-//! * Unix: an existing file at the path is removed only if it is a socket *and* connecting to it
-//!   is refused (nobody accepts on it: a crashed server's leftover). A live socket or any other
-//!   file is an error. The new socket's mode is set explicitly (spec §8.5).
+//! * Unix: first an exclusive `flock` on `PATH.lock` (created if missing, never removed: removing
+//!   a lock file another process may have just opened would let two servers hold "the" lock).
+//!   Without it, two servers started at once on the same stale path could both find it stale,
+//!   both unlink and bind, and one would be left listening on a socket file that no longer
+//!   exists. Under the lock, an existing file at the path is removed only if it is a socket
+//!   *and* connecting to it is refused (nobody accepts on it: a crashed server's leftover). A
+//!   live socket or any other file is an error. The new socket's mode is set explicitly (spec
+//!   §8.5). The lock is held as long as the listener lives — in this process, or in the one it
+//!   is handed to at a restart (the lock's descriptor travels with the socket's).
 //! * Peer credentials come from `SO_PEERCRED` through `nix` (no `unsafe` here).
 
 use std::fmt;
@@ -13,6 +19,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use socket2::{Domain, Socket, Type};
 
@@ -54,17 +61,46 @@ impl fmt::Display for ListenAddr {
 pub enum Bound {
     /// TCP.
     Tcp(std::net::TcpListener),
-    /// Unix-domain; the path is removed when the server stops.
-    Unix(std::os::unix::net::UnixListener, PathBuf),
+    /// Unix-domain; the path is removed when the server stops (unless the listener was handed
+    /// to a new server).
+    Unix(std::os::unix::net::UnixListener, PathBuf, PathLock),
 }
+
+/// The lock on a Unix socket path (see the module docs); `None` for a listener inherited
+/// without one (systemd socket activation: systemd owns the path).
+#[derive(Debug, Clone)]
+pub struct PathLock(pub Option<Arc<nix::fcntl::Flock<std::fs::File>>>);
 
 impl Bound {
     /// The real bound address (port 0 resolved).
     pub fn addr(&self) -> io::Result<ListenAddr> {
         Ok(match self {
             Bound::Tcp(l) => ListenAddr::Tcp(l.local_addr()?),
-            Bound::Unix(_, p) => ListenAddr::Unix(p.clone()),
+            Bound::Unix(_, p, _) => ListenAddr::Unix(p.clone()),
         })
+    }
+}
+
+/// Takes the lock on `path`'s lock file (`PATH.lock`), without waiting.
+fn lock_path(path: &Path) -> io::Result<PathLock> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .map_err(|e| io::Error::new(e.kind(), format!("lock file {name:?}: {e}")))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(locked) => Ok(PathLock(Some(Arc::new(locked)))),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "{} is claimed by another server (it holds {name:?})",
+                path.display()
+            ),
+        )),
+        Err((_, e)) => Err(io::Error::from(e)),
     }
 }
 
@@ -82,11 +118,24 @@ pub fn bind(addr: &ListenAddr, socket_mode: u32) -> io::Result<Bound> {
             Ok(Bound::Tcp(socket.into()))
         }
         ListenAddr::Unix(path) => {
+            let lock = lock_path(path)?;
             remove_stale_socket(path)?;
             let listener = std::os::unix::net::UnixListener::bind(path)?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(socket_mode))?;
-            Ok(Bound::Unix(listener, path.clone()))
+            Ok(Bound::Unix(listener, path.clone(), lock))
         }
+    }
+}
+
+/// A Unix listener's end: its socket file is removed and its path lock released — unless the
+/// listener was handed to a successor, which now owns both (the lock must then not be released:
+/// it belongs to the open file description the successor shares).
+pub fn release_unix(path: &Path, lock: PathLock, handed_over: bool) {
+    if handed_over {
+        std::mem::forget(lock);
+    } else {
+        let _ = std::fs::remove_file(path);
+        drop(lock);
     }
 }
 

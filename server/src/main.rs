@@ -3,16 +3,20 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use clap::Parser;
 use clap::builder::TypedValueParser;
-use echowire_server::{Config, ListenAddr, Model, Server};
+use echowire_server::{Config, ListenAddr, Model, Server, handover};
 
 /// The Echowire reference server (spec/PROTOCOL.md).
 ///
 /// Prints one line `listening on ADDR` per listener once it accepts connections. SIGINT or
 /// SIGTERM start a graceful shutdown: stop accepting, GOODBYE to every client, finish accepted
-/// work up to --drain-timeout, exit 0.
+/// work up to --drain-timeout, exit 0. Exit 1 if the drain timeout expired and connections were
+/// reset with work outstanding; a second SIGINT/SIGTERM ends the drain at once (every
+/// connection reset) with exit status 128 + the signal number. Exit 2: bad settings.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -78,6 +82,11 @@ struct Args {
     /// connections (those that took no output for that long); 100ms ..= 600s.
     #[arg(long, value_name = "DURATION", default_value_t = Config::default().eviction_grace.into())]
     eviction_grace: humantime::Duration,
+    /// Zero-downtime restart through the control socket PATH: if a server listens there, take
+    /// over its listening sockets (instead of binding --listen), let it drain and exit; then
+    /// listen on PATH for the next successor. Without a server there, start normally.
+    #[arg(long, value_name = "PATH")]
+    handover: Option<std::path::PathBuf>,
     /// Log filter (tracing env-filter syntax), e.g. info, echowire_server=debug.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
@@ -148,6 +157,45 @@ impl std::fmt::Display for OctalMode {
     }
 }
 
+/// What ends the wait in `main`.
+enum Event {
+    Signal(i32),
+    Handover(handover::Handing),
+}
+
+/// The listening sockets: passed by systemd, taken from a running server at `handover`, or
+/// bound from `--listen`.
+fn listeners(
+    config: &Config,
+    handover: Option<&std::path::Path>,
+    taken: &mut Option<handover::Taken>,
+) -> std::io::Result<Vec<echowire_server::listener::Bound>> {
+    if let Some(b) = handover::from_systemd()? {
+        tracing::info!(
+            sockets = b.len(),
+            "using the listening sockets passed by systemd"
+        );
+        return Ok(b);
+    }
+    if let Some(path) = handover {
+        if let Some(mut t) = handover::take(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("hand-over from {}: {e}", path.display()))
+        })? {
+            let b = std::mem::take(&mut t.listeners);
+            *taken = Some(t);
+            return Ok(b);
+        }
+    }
+    config
+        .listen
+        .iter()
+        .map(|a| {
+            echowire_server::listener::bind(a, config.socket_mode)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let filter = match tracing_subscriber::EnvFilter::try_new(&args.log) {
@@ -216,7 +264,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut server = match Server::builder().config(config).start() {
+    // Listening sockets: from systemd, from a running server (hand-over), or bound here.
+    let mut taken = None;
+    let bound = match listeners(&config, args.handover.as_deref(), &mut taken) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let offer = match &args.handover {
+        Some(_) => match handover::Offer::new(&bound) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("error: cannot prepare the hand-over: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let mut server = match Server::builder().config(config).listeners(bound).start() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -230,13 +297,96 @@ fn main() -> ExitCode {
         }
         let _ = out.flush();
     }
-    if let Some(sig) = signals.forever().next() {
-        tracing::info!(signal = sig, "shutting down gracefully");
+    let stopper = server.stopper().expect("running");
+    let (tx, events) = crossbeam_channel::unbounded::<Event>();
+    if let Some(taken) = taken {
+        // We accept now: the old server stops and gives up the control path.
+        if let Err(e) = taken.confirm() {
+            tracing::warn!(error = %e, "the old server did not confirm the hand-over");
+        } else {
+            tracing::info!("took over the listening sockets; the old server is draining");
+        }
     }
-    server.begin_shutdown();
+    let offer = Arc::new(std::sync::Mutex::new(offer));
+    let mut control_path = None;
+    if let Some(path) = &args.handover {
+        match handover::Control::bind(path) {
+            Ok(control) => {
+                control_path = Some(path.clone());
+                let (offer, tx) = (offer.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    if let Ok(handing) = control.wait(&offer) {
+                        let _ = tx.send(Event::Handover(handing));
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot offer hand-overs")
+            }
+        }
+    }
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if tx.send(Event::Signal(sig)).is_err() {
+                break;
+            }
+        }
+    });
+    match events.recv() {
+        Ok(Event::Signal(sig)) => {
+            tracing::info!(
+                signal = sig,
+                "shutting down gracefully (a second signal aborts the drain)"
+            );
+            // The listeners close with this server: no copy may keep them open.
+            drop(offer.lock().unwrap_or_else(|p| p.into_inner()).take());
+            if let Some(p) = &control_path {
+                let _ = std::fs::remove_file(p);
+            }
+            stopper.begin_shutdown();
+        }
+        Ok(Event::Handover(handing)) => {
+            tracing::info!("listening sockets handed to a new server; draining");
+            stopper.hand_over();
+            drop(offer.lock().unwrap_or_else(|p| p.into_inner()).take());
+            if let Err(e) = handing.release() {
+                tracing::warn!(error = %e, "could not tell the new server");
+            }
+        }
+        Err(_) => stopper.begin_shutdown(),
+    }
+    // A second signal ends the drain at once.
+    let aborted_by = Arc::new(AtomicI32::new(0));
+    {
+        let aborted_by = aborted_by.clone();
+        std::thread::spawn(move || {
+            while let Ok(ev) = events.recv() {
+                if let Event::Signal(sig) = ev {
+                    tracing::warn!(
+                        signal = sig,
+                        "second signal: aborting the drain, resetting every connection"
+                    );
+                    aborted_by.store(sig, Ordering::Release);
+                    stopper.abort();
+                    break;
+                }
+            }
+        });
+    }
     let counters = server.join();
     let entries = counters.entries();
     let summary: Vec<String> = entries.iter().map(|(k, v)| format!("{k}={v}")).collect();
     tracing::info!(errors_by_code = ?counters.errors_by_code(), "stopped: {}", summary.join(" "));
+    let sig = aborted_by.load(Ordering::Acquire);
+    if sig != 0 {
+        return ExitCode::from((128 + sig).clamp(1, 255) as u8);
+    }
+    let resets = counters.drain_resets.load(Ordering::Relaxed);
+    if resets > 0 {
+        eprintln!(
+            "error: the drain timeout expired: {resets} connections were reset with work outstanding"
+        );
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }

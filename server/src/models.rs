@@ -40,7 +40,7 @@ pub(crate) fn start(listeners: Vec<Bound>, shared: Arc<Shared>) -> io::Result<Ve
     for b in listeners {
         match &b {
             Bound::Tcp(l) => l.set_nonblocking(true)?,
-            Bound::Unix(l, _) => l.set_nonblocking(true)?,
+            Bound::Unix(l, _, _) => l.set_nonblocking(true)?,
         }
         ls.push(b);
     }
@@ -53,7 +53,19 @@ pub(crate) fn start(listeners: Vec<Bound>, shared: Arc<Shared>) -> io::Result<Ve
 
 fn accept_loop(listeners: Vec<Bound>, shared: Arc<Shared>) {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    while !shared.shutting_down() {
+    let mut last_round = false;
+    loop {
+        // At shutdown, one more round takes what the kernel already completed into the accept
+        // queue: those clients may have sent a HELLO and requests; closing the listener would
+        // reset them. They are served like every connection at shutdown (a buffered HELLO gets
+        // WELCOME and GOODBYE SHUTTING_DOWN).
+        if shared.shutting_down() {
+            // After a hand-over the successor accepts what is queued.
+            if last_round || shared.handed_over() {
+                break;
+            }
+            last_round = true;
+        }
         let mut accepted = false;
         for l in &listeners {
             let r = match l {
@@ -62,7 +74,7 @@ fn accept_loop(listeners: Vec<Bound>, shared: Arc<Shared>) {
                     let refuse = admit(&shared, Peer::Tcp);
                     (StdStream::Tcp(s), a.to_string(), refuse)
                 }),
-                Bound::Unix(l, p) => l.accept().map(|(s, _)| {
+                Bound::Unix(l, p, _) => l.accept().map(|(s, _)| {
                     let refuse = admit(&shared, Peer::Unix(s.as_fd()));
                     (StdStream::Unix(s), format!("unix:{}", p.display()), refuse)
                 }),
@@ -94,13 +106,19 @@ fn accept_loop(listeners: Vec<Bound>, shared: Arc<Shared>) {
                 }
             }
         }
+        if last_round {
+            if accepted {
+                last_round = false; // keep taking until the queue is empty
+            }
+            continue;
+        }
         if !accepted {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
     for l in listeners {
-        if let Bound::Unix(_, path) = l {
-            let _ = std::fs::remove_file(path);
+        if let Bound::Unix(_, path, lock) = l {
+            crate::listener::release_unix(&path, lock, shared.handed_over());
         }
     }
     for t in threads {
@@ -138,12 +156,33 @@ fn serve(
         while let Ok((id, response)) = rx.try_recv() {
             service::complete(&mut session, &mut jobs, id, response, now);
         }
+        if shared.aborting() {
+            shared.counters.drain_resets.fetch_add(1, Ordering::Relaxed);
+            stream.set_abortive();
+            break "shutdown aborted";
+        }
         if shared.shutting_down() && drain_deadline.is_none() {
             drain_deadline = Some(now + shared.config.drain_timeout);
+            // What the client already sent is processed first (a HELLO in the accept queue).
+            if !eof && session.wants_read() {
+                let cap = session.read_capacity(&inbuf).min(scratch.len());
+                let _ = stream.set_timeouts(Some(Duration::from_millis(1)), Some(TICK));
+                if cap > 0
+                    && let Ok(n) = stream.read(&mut scratch[..cap])
+                {
+                    if n == 0 {
+                        eof = true;
+                        session.handle_eof();
+                    } else {
+                        inbuf.extend_from_slice(&scratch[..n]);
+                    }
+                }
+            }
             session.start_drain();
         }
         if drain_deadline.is_some_and(|d| now >= d) {
             // §3.8: past the drain timeout the close is abortive.
+            shared.counters.drain_resets.fetch_add(1, Ordering::Relaxed);
             stream.set_abortive();
             break "drain timeout";
         }
@@ -184,7 +223,7 @@ fn serve(
                     .clamp(Duration::from_millis(1), TICK)
             })
         };
-        if eof || !session.wants_read() {
+        if eof || !session.wants_read() || session.read_capacity(&inbuf) == 0 {
             // Nothing to read now: wait for a worker (or the next tick).
             if let Ok((id, response)) = rx.recv_timeout(wait) {
                 service::complete(&mut session, &mut jobs, id, response, Instant::now());

@@ -154,6 +154,7 @@ pub(crate) fn start(
         let poll = Poll::new().map_err(named)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(named)?);
         let (tx, rx) = unbounded();
+        shared.add_waker(waker.clone());
         let handle = ReactorHandle { tx, waker };
         let mut reactor = Reactor {
             poll,
@@ -195,9 +196,9 @@ pub(crate) fn start(
                 l.set_nonblocking(true)?;
                 Listener::Tcp(mio::net::TcpListener::from_std(l))
             }
-            Bound::Unix(l, path) => {
+            Bound::Unix(l, path, lock) => {
                 l.set_nonblocking(true)?;
-                Listener::Unix(mio::net::UnixListener::from_std(l), path)
+                Listener::Unix(mio::net::UnixListener::from_std(l), path, lock)
             }
         };
         match &mut l {
@@ -207,7 +208,7 @@ pub(crate) fn start(
                     .registry()
                     .register(t, Token(i), Interest::READABLE)?
             }
-            Listener::Unix(u, _) => {
+            Listener::Unix(u, _, _) => {
                 acceptor
                     .poll
                     .registry()
@@ -230,7 +231,11 @@ pub(crate) fn start(
 
 enum Listener {
     Tcp(mio::net::TcpListener),
-    Unix(mio::net::UnixListener, std::path::PathBuf),
+    Unix(
+        mio::net::UnixListener,
+        std::path::PathBuf,
+        crate::listener::PathLock,
+    ),
 }
 
 struct Acceptor {
@@ -268,8 +273,8 @@ impl Acceptor {
             }
         }
         for l in self.listeners.drain(..) {
-            if let Listener::Unix(_, path) = l {
-                let _ = std::fs::remove_file(&path);
+            if let Listener::Unix(_, path, lock) = l {
+                crate::listener::release_unix(&path, lock, self.shared.handed_over());
             }
         }
         for r in &self.reactors {
@@ -287,7 +292,7 @@ impl Acceptor {
                     let refuse = admit(&self.shared, Peer::Tcp);
                     (MioStream::Tcp(s), a.to_string(), refuse)
                 }),
-                Listener::Unix(l, path) => l.accept().map(|(s, _)| {
+                Listener::Unix(l, path, _) => l.accept().map(|(s, _)| {
                     let refuse = admit(&self.shared, Peer::Unix(s.as_fd()));
                     (
                         MioStream::Unix(s),
@@ -398,6 +403,24 @@ impl Reactor {
                 let key = event.token().0;
                 self.drive(key);
             }
+            if self.shared.aborting() {
+                let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+                if !keys.is_empty() {
+                    tracing::warn!(
+                        connections = keys.len(),
+                        "shutdown aborted: resetting every connection"
+                    );
+                }
+                self.shared
+                    .counters
+                    .drain_resets
+                    .fetch_add(keys.len() as u64, Ordering::Relaxed);
+                for k in keys {
+                    self.conns[k].stream.set_abortive();
+                    self.close(k, "shutdown aborted");
+                }
+                return Ok(());
+            }
             self.drain_channel();
             self.fire_timers();
             self.housekeep_memory();
@@ -412,6 +435,10 @@ impl Reactor {
                         "drain timeout: closing connections with work still outstanding"
                     );
                     let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+                    self.shared
+                        .counters
+                        .drain_resets
+                        .fetch_add(keys.len() as u64, Ordering::Relaxed);
                     for k in keys {
                         // §3.8: past the drain timeout the close is abortive.
                         self.conns[k].stream.set_abortive();

@@ -296,8 +296,15 @@ fn a_flood_of_partial_hellos_holds_little_and_times_out() {
         held / N,
         per_conn
     );
-    assert!(held / N <= 8192, "{} bytes held per partial HELLO", held / N);
-    assert!(per_conn <= 16 * 1024, "{per_conn} bytes of RSS per partial HELLO");
+    assert!(
+        held / N <= 8192,
+        "{} bytes held per partial HELLO",
+        held / N
+    );
+    assert!(
+        per_conn <= 16 * 1024,
+        "{per_conn} bytes of RSS per partial HELLO"
+    );
     // The handshake timeout ends them all (§8.3); their memory is given back.
     for mut s in conns {
         s.set_read_timeout(Some(WAIT)).unwrap();

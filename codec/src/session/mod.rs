@@ -26,8 +26,8 @@ pub use client::{ClientConfig, ClientError, ClientEvent, ClientSession, Negotiat
 pub use outbox::{Outbox, ZERO_COPY_MIN};
 pub use server::{
     CloseReason, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_OUTSTANDING, DEFAULT_MAX_PENDING_OUTPUT, Event, ServerConfig, ServerSession,
-    SessionState, SessionStats,
+    DEFAULT_MAX_OUTSTANDING, DEFAULT_MAX_PENDING_OUTPUT, DRAIN_HANDSHAKE_GRACE, Event,
+    ServerConfig, ServerSession, SessionState, SessionStats,
 };
 
 pub use kinds::{Request, RequestKind, Response};

@@ -40,6 +40,9 @@ pub const DEFAULT_MAX_PENDING_OUTPUT: usize = 1 << 20;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default idle timeout (spec §8.3: RECOMMENDED 300 s, range 1 s ..= 3600 s).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a connection still in its handshake when a drain starts may take to complete its
+/// HELLO (see [`ServerSession::start_drain`]).
+pub const DRAIN_HANDSHAKE_GRACE: Duration = Duration::from_secs(1);
 /// Default drain timeout (spec §8.3: RECOMMENDED 30 s, range 1 s ..= 600 s).
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -175,6 +178,9 @@ pub struct ServerSession {
     phase_since: Instant,
     /// The drain timeout expired: the driver must close abortively, discarding queued output.
     abort: bool,
+    /// A drain was requested before the handshake completed: a HELLO already buffered is still
+    /// answered (WELCOME, then GOODBYE SHUTTING_DOWN); without one the connection closes.
+    drain_requested: bool,
 }
 
 impl ServerSession {
@@ -205,6 +211,7 @@ impl ServerSession {
             now,
             phase_since: now,
             abort: false,
+            drain_requested: false,
         }
     }
 
@@ -316,6 +323,13 @@ impl ServerSession {
         self.now = self.now.max(now);
         match self.state {
             SessionState::Preface { .. } | SessionState::Handshake
+                if now >= self.handshake_deadline && self.drain_requested =>
+            {
+                self.drain_requested = false;
+                self.enter(SessionState::Closing);
+                self.close_reason.get_or_insert(CloseReason::Graceful);
+            }
+            SessionState::Preface { .. } | SessionState::Handshake
                 if now >= self.handshake_deadline =>
             {
                 self.connection_error(
@@ -369,11 +383,20 @@ impl ServerSession {
 
     /// Starts a graceful shutdown (spec §3.8): GOODBYE SHUTTING_DOWN, answer what is
     /// outstanding, refuse new requests with SHUTTING_DOWN, then close.
+    ///
+    /// A connection still in its handshake is not dropped unanswered: a HELLO that is buffered
+    /// or arrives within [`DRAIN_HANDSHAKE_GRACE`] gets its WELCOME followed by GOODBYE
+    /// SHUTTING_DOWN, so the client learns the server is going rather than seeing a bare close
+    /// (a client that connected just as the server began shutting down, or as it handed its
+    /// listeners to a successor). Without a HELLO by then, or at the peer's EOF, the connection
+    /// closes without a frame.
     pub fn start_drain(&mut self) {
         match self.state {
             SessionState::Preface { .. } | SessionState::Handshake => {
-                self.enter(SessionState::Closing);
-                self.close_reason.get_or_insert(CloseReason::Graceful);
+                self.drain_requested = true;
+                self.handshake_deadline = self
+                    .handshake_deadline
+                    .min(later(self.now, DRAIN_HANDSHAKE_GRACE));
             }
             SessionState::Open | SessionState::Draining => {
                 self.send_goodbye(ErrorCode::SHUTTING_DOWN, "server is shutting down");
@@ -403,6 +426,7 @@ impl ServerSession {
                             self.enter(SessionState::Closing);
                             self.close_reason = Some(CloseReason::PeerClosedEarly);
                         }
+                        self.close_if_drain_requested();
                         return None;
                     }
                     continue;
@@ -415,6 +439,7 @@ impl ServerSession {
                     if self.peer_eof {
                         self.handle_end_of_input(buf);
                     }
+                    self.close_if_drain_requested();
                     return None;
                 }
                 Err(e) => {
@@ -425,7 +450,13 @@ impl ServerSession {
             self.stats.frames_in += 1;
             self.stats.bytes_in += frame.encoded_len() as u64;
             self.last_activity = now;
-            if let Some(event) = self.handle_frame(&frame) {
+            let event = self.handle_frame(&frame);
+            if self.drain_requested && self.state == SessionState::Open {
+                // The HELLO buffered before the shutdown was answered; now the drain.
+                self.drain_requested = false;
+                self.start_drain();
+            }
+            if let Some(event) = event {
                 return Some(event);
             }
         }
@@ -445,6 +476,21 @@ impl ServerSession {
     }
 
     // ---- internals --------------------------------------------------------------------------
+
+    /// The peer ended its stream during a handshake that a drain interrupted: close.
+    fn close_if_drain_requested(&mut self) {
+        if self.drain_requested
+            && self.peer_eof
+            && matches!(
+                self.state,
+                SessionState::Preface { .. } | SessionState::Handshake
+            )
+        {
+            self.drain_requested = false;
+            self.enter(SessionState::Closing);
+            self.close_reason.get_or_insert(CloseReason::Graceful);
+        }
+    }
 
     /// Consumes preface bytes; `true` once all 8 matched.
     fn handle_preface(&mut self, mut matched: usize, buf: &mut BytesMut) -> bool {
