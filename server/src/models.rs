@@ -209,6 +209,9 @@ fn serve(
         }
         if session.is_finished() {
             if session.is_abortive() {
+                if drain_deadline.is_some() {
+                    shared.counters.drain_resets.fetch_add(1, Ordering::Relaxed);
+                }
                 stream.set_abortive();
                 break "drain timeout";
             }

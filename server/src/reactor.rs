@@ -259,6 +259,15 @@ impl Acceptor {
                 return Err(e);
             }
             if self.shared.shutting_down() {
+                // What the kernel already completed into the accept queues is served (the
+                // reactors drain it: a buffered HELLO gets WELCOME and GOODBYE); closing the
+                // listeners with it queued would reset those clients. After a hand-over the
+                // successor accepts it instead.
+                if !self.shared.handed_over() {
+                    for i in 0..self.listeners.len() {
+                        self.accept_all(i);
+                    }
+                }
                 break;
             }
             if backoff.is_some_and(|t| Instant::now() < t) {
@@ -730,6 +739,9 @@ impl Reactor {
         if conn.session.is_finished() {
             if conn.session.is_abortive() {
                 // The drain timeout expired (spec §3.8, §3.10): reset, do not linger.
+                if self.drain_deadline.is_some() {
+                    shared.counters.drain_resets.fetch_add(1, Ordering::Relaxed);
+                }
                 conn.stream.set_abortive();
                 return self.close(key, "drain timeout");
             }

@@ -88,6 +88,13 @@ impl Proc {
             .1
     }
 
+    /// Waits for the exit that a hand-over causes (bounded); the exit status and stderr.
+    fn stop_after_handover(mut self) -> (std::process::ExitStatus, String) {
+        let status = wait_exit(&mut self.child, Duration::from_secs(40));
+        let err = self.stderr.take().unwrap().join().unwrap();
+        (status, err)
+    }
+
     /// SIGTERM, wait (bounded); the exit status and stderr.
     fn stop(mut self) -> (std::process::ExitStatus, String) {
         kill(self.pid(), Signal::SIGTERM).unwrap();
@@ -306,7 +313,7 @@ fn a_flood_of_partial_hellos_holds_little_and_times_out() {
         "{per_conn} bytes of RSS per partial HELLO"
     );
     // The handshake timeout ends them all (§8.3); their memory is given back.
-    for mut s in conns {
+    for s in conns {
         s.set_read_timeout(Some(WAIT)).unwrap();
         let mut r = Reader::new(s);
         let (_, m) = r.frame();
@@ -318,4 +325,263 @@ fn a_flood_of_partial_hellos_holds_little_and_times_out() {
     eventually("memory_held returns to 0", || p.stat("memory_held") < 4096);
     let (status, err) = p.stop();
     assert!(status.success(), "{status}: {err}");
+}
+
+/// Sends `sig` to the process.
+fn signal(p: &Proc, sig: Signal) {
+    kill(p.pid(), sig).unwrap();
+}
+
+#[test]
+fn a_second_signal_ends_the_drain_at_once_with_resets_and_a_nonzero_exit() {
+    let mut p = Proc::start(&["--drain-timeout", "600s", "--reactors", "1"]);
+    // A client that reads nothing keeps the drain from finishing (its output cannot be written).
+    let (mut s, _) = non_reader(&p.addr, Duration::from_millis(300));
+    signal(&p, Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "exited before the drain"
+    );
+    let t = Instant::now();
+    signal(&p, Signal::SIGINT);
+    let status = wait_exit(&mut p.child, Duration::from_secs(10));
+    println!("second signal: exit {status} after {:?}", t.elapsed());
+    assert_eq!(status.code(), Some(128 + 2), "{status}");
+    // The client sees a reset, not a clean end: its queued responses were discarded.
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    let end = loop {
+        match s.read(&mut sink) {
+            Ok(0) => break "clean end of stream",
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break "reset",
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(end, "reset");
+    let err = p.stderr.take().unwrap().join().unwrap();
+    assert!(err.contains("second signal"), "{err}");
+}
+
+#[test]
+fn a_drain_that_times_out_resets_and_exits_1() {
+    let mut p = Proc::start(&["--drain-timeout", "1s", "--reactors", "1"]);
+    let (mut s, _) = non_reader(&p.addr, Duration::from_millis(300));
+    signal(&p, Signal::SIGTERM);
+    let status = wait_exit(&mut p.child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "{status}");
+    let err = p.stderr.take().unwrap().join().unwrap();
+    assert!(err.contains("drain timeout expired"), "{err}");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    let reset = loop {
+        match s.read(&mut sink) {
+            Ok(0) => break false,
+            Ok(_) => continue,
+            Err(e) => break e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    };
+    assert!(
+        reset,
+        "the drain timeout closed cleanly (spec 3.8: abortive)"
+    );
+}
+
+#[test]
+fn every_model_answers_its_accept_queue_at_shutdown() {
+    use echowire_server::listener::{Bound, bind};
+    use echowire_server::{Model, Server};
+    for model in [Model::Reactor, Model::Threaded, Model::Blocking] {
+        // Clients connect and send preface, HELLO and a PING before the server accepts anything:
+        // they sit in the kernel's accept queue when the shutdown begins.
+        let bound = bind(&"127.0.0.1:0".parse().unwrap(), 0o600).unwrap();
+        let Bound::Tcp(l) = &bound else {
+            unreachable!()
+        };
+        let addr = l.local_addr().unwrap();
+        let clients: Vec<TcpStream> = (0..10)
+            .map(|i| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                let mut bytes = hello_bytes(1, 1);
+                bytes.extend(encode(
+                    1,
+                    &echowire_codec::message::Message::Ping(echowire_codec::message::Ping {
+                        data: i,
+                    }),
+                    1,
+                ));
+                s.write_all(&bytes).unwrap();
+                s.set_read_timeout(Some(WAIT)).unwrap();
+                s
+            })
+            .collect();
+        let server = Server::builder()
+            .model(model)
+            .with(|c| {
+                c.reactors = 1;
+                c.workers = 1;
+                c.linger = Duration::from_millis(200);
+            })
+            .listeners(vec![bound])
+            .start()
+            .unwrap();
+        server.begin_shutdown();
+        for s in clients {
+            // WELCOME, then (PONG or nothing) and GOODBYE SHUTTING_DOWN, then a clean end: never
+            // a reset or a bare close.
+            let mut r = Reader::new(s);
+            let (_, first) = r.frame();
+            assert!(
+                matches!(first, echowire_codec::message::Message::Welcome(_)),
+                "{model:?}: {first:?}"
+            );
+            let mut saw_goodbye = false;
+            loop {
+                match r.next_frame() {
+                    Ok((_, echowire_codec::message::Message::Goodbye(_))) => saw_goodbye = true,
+                    Ok(_) => {}
+                    Err(End::Eof) => break,
+                    Err(e) => panic!("{model:?}: {e:?}"),
+                }
+            }
+            assert!(saw_goodbye, "{model:?}: no GOODBYE");
+        }
+        drop(server);
+    }
+}
+
+#[test]
+fn two_servers_racing_for_one_unix_path_never_both_claim_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.sock");
+    for round in 0..10 {
+        // A stale socket file: both servers may want to replace it.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let spawn = || {
+            bin()
+                .args(["--listen", &format!("unix:{}", path.display())])
+                .args(["--log", "warn", "--reactors", "1", "--workers", "1"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut a = spawn();
+        let mut b = spawn();
+        let first_line = |c: &mut Child| {
+            let mut line = String::new();
+            BufReader::new(c.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            line
+        };
+        let (la, lb) = (first_line(&mut a), first_line(&mut b));
+        let listening = [&la, &lb]
+            .iter()
+            .filter(|l| l.starts_with("listening on"))
+            .count();
+        assert_eq!(listening, 1, "round {round}: {la:?} {lb:?}");
+        // The winner is reachable at the path.
+        let mut c = Client::connect_unix(&path, Default::default()).unwrap();
+        assert_eq!(c.ping(round).unwrap(), round);
+        drop(c);
+        for mut child in [a, b] {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let status = wait_exit(&mut child, Duration::from_secs(20));
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            assert!(
+                status.success() || err.contains("claimed by another server"),
+                "round {round}: {status}: {err}"
+            );
+        }
+        assert!(!path.exists(), "the socket file outlived its server");
+    }
+}
+
+#[test]
+fn a_restart_by_handover_refuses_no_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control");
+    let unix = dir.path().join("s.sock");
+    let start = |listen: &str| {
+        Proc::start(&[
+            "--listen",
+            listen,
+            "--handover",
+            control.to_str().unwrap(),
+            "--reactors",
+            "1",
+            "--workers",
+            "1",
+        ])
+    };
+    let old = start(&format!("unix:{}", unix.display()));
+    let addr = old.addr.clone();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (attempts, refused, drained) = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut attempts, mut refused, mut drained) = (0u64, Vec::new(), 0u64);
+                    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                        attempts += 1;
+                        match Client::connect_tcp(addr.as_str(), Default::default()) {
+                            // Connected and handshaken: a PING is answered, or the server says
+                            // it is draining (GOODBYE / SHUTTING_DOWN: not processed, retry).
+                            Ok(mut c) => {
+                                if c.ping(attempts).is_err() {
+                                    drained += 1;
+                                }
+                            }
+                            Err(e) => refused.push(e.to_string()),
+                        }
+                    }
+                    (attempts, refused, drained)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        // Two restarts in a row: old -> new -> newer.
+        let mut current = old;
+        for _ in 0..2 {
+            let next = start("127.0.0.1:1");
+            assert_eq!(
+                next.addr, addr,
+                "the successor listens where the old one did"
+            );
+            let (status, err) = current.stop_after_handover();
+            assert!(status.success(), "old server: {status}: {err}");
+            current = next;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        let mut total = (0, Vec::new(), 0);
+        for c in clients {
+            let (a, r, d) = c.join().unwrap();
+            total.0 += a;
+            total.1.extend(r);
+            total.2 += d;
+        }
+        // The Unix listener came along: the newest server serves the same path.
+        let mut c = Client::connect_unix(&unix, Default::default()).unwrap();
+        assert_eq!(c.ping(5).unwrap(), 5);
+        drop(c);
+        let (status, err) = current.stop();
+        assert!(status.success(), "{status}: {err}");
+        total
+    });
+    println!(
+        "hand-over: {attempts} connection attempts across 2 restarts, {} refused, {drained} told to retry (GOODBYE)",
+        refused.len()
+    );
+    assert!(attempts > 20, "only {attempts} attempts");
+    assert!(refused.is_empty(), "refused: {refused:?}");
+    assert!(!unix.exists(), "the socket file outlived the last server");
 }

@@ -120,6 +120,13 @@ fn bad_arguments_exit_2_with_a_message() {
         &["--reactors", "100000"][..],
         &["--reactors", "0"][..],
         &["--queue-depth", "0"][..],
+        // Memory settings: one frame must fit a connection, a connection the budget.
+        &["--max-connection-memory", "64KiB"][..],
+        &["--memory-budget", "1MiB"][..],
+        &["--memory-budget", "2TiB"][..],
+        &["--memory-budget", "12parsecs"][..],
+        &["--eviction-grace", "0s"][..],
+        &["--eviction-grace", "300000000000years"][..],
     ] {
         let out = bin().args(args).output().unwrap();
         assert_eq!(
