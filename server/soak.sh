@@ -51,9 +51,12 @@ n = len(late); mx = sum(p[0] for p in late) / n; my = sum(p[1] for p in late) / 
 sxx = sum((p[0] - mx) ** 2 for p in late) or 1e-9
 slope = sum((p[0] - mx) * (p[1] - my) for p in late) / sxx
 ok = errs = 0
+by_code = {}
 for f in glob.glob(os.path.join(out, "seg.*.json")):
     r = json.load(open(f)); ok += r["requests_ok"]; errs += sum(r["errors"].values())
-res = {"minutes": round(pts[-1][0], 2), "segments": segs, "requests_ok": ok, "request_errors": errs,
+    for k, v in r["errors"].items():
+        by_code[k] = by_code.get(k, 0) + v
+res = {"minutes": round(pts[-1][0], 2), "segments": segs, "requests_ok": ok, "request_errors": errs, "errors_by_code": by_code,
        "rss_first_mib": round(pts[0][1], 1), "rss_max_mib": round(max(p[1] for p in pts), 1),
        "rss_last_mib": round(pts[-1][1], 1), "rss_slope_mib_per_min_after_1min": round(slope, 3),
        "samples": len(pts)}
