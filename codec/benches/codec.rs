@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use echowire_codec::body;
 use echowire_codec::decoder::FrameDecoder;
@@ -70,6 +70,23 @@ fn frames(c: &mut Criterion) {
                         message::check_header(&f.header, f.offset, &ctx).unwrap();
                         black_box(f);
                     }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function("decode/echowire-borrowed+header-validation", |b| {
+            b.iter_batched_ref(
+                input,
+                |buf| {
+                    let mut dec = FrameDecoder::new(1 << 20);
+                    let ctx = DecodeContext::server(1, 0);
+                    let mut at = 0;
+                    while let Some(f) = dec.decode_ref(&buf[at..]).unwrap() {
+                        message::check_header(&f.header, f.offset, &ctx).unwrap();
+                        at += f.encoded_len();
+                        black_box(f);
+                    }
+                    buf.advance(at);
                 },
                 BatchSize::LargeInput,
             )

@@ -7,9 +7,17 @@
 //!   `be_u32`, whose `Incomplete` means "need more bytes". As soon as the prefix is complete the
 //!   length is checked against `8..=max_frame_size` (spec §2.2, §8.1) — before anything is reserved
 //!   or buffered for the claimed size.
-//! * `Body(length)`: waiting for `length` more bytes. Then the frame is split off the buffer and
-//!   frozen (no copy), and the 8-byte header is parsed with nom's *complete* parsers: the bytes are
-//!   all there, so "incomplete" would be a bug, not a state.
+//! * `Body(length)`: waiting for `length` more bytes. Then the 8-byte header is read as a
+//!   fixed-size array (`from_be_bytes`: the bytes are all there, so a parser has nothing to
+//!   decide), and the body is split off the buffer and frozen (no copy). nom earns its place in
+//!   the bodies (`message`), where lengths, tags and nesting are parsed.
+//!
+//! **Borrowed decoding** ([`FrameDecoder::decode_ref`]): for callers that look at a frame and
+//! move on (routing, validation, small payloads copied anyway), the decoder also reads frames in
+//! place from a `&[u8]`, the 12-octet prefix and header as one fixed-size array
+//! (`u32::from_be_bytes`), and returns a [`FrameRef`] borrowing the body: no reference count, no
+//! allocation, the caller advances its buffer once for many frames. Same checks, same errors,
+//! same offsets as [`FrameDecoder::decode`]; the property tests compare the two on every split.
 //!
 //! The decoder never reserves capacity per frame: the buffer's owner decides how to grow it (a
 //! `reserve` per frame on a full `BytesMut` is a slow path; see `shared/NETWORK.md`). Use
@@ -60,6 +68,25 @@ pub fn match_preface(matched: usize, input: &[u8]) -> Result<usize, DecodeError>
         }
     }
     Ok(take)
+}
+
+/// A frame decoded in place: its header and a borrowed body (see
+/// [`FrameDecoder::decode_ref`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// The parsed header.
+    pub header: FrameHeader,
+    /// The body (`Length - 8` octets), borrowed from the input.
+    pub body: &'a [u8],
+    /// Offset of the frame's first octet (its length prefix) in the stream.
+    pub offset: u64,
+}
+
+impl FrameRef<'_> {
+    /// Octets the frame occupies in the stream (prefix, header, body).
+    pub fn encoded_len(&self) -> usize {
+        FRAME_OVERHEAD + self.body.len()
+    }
 }
 
 /// Splits a byte stream into frames. See the [module docs](self).
@@ -174,6 +201,62 @@ impl FrameDecoder {
             body,
             offset,
         }))
+    }
+
+    /// Decodes at most one frame from the front of `input` without copying or reference
+    /// counting: the returned [`FrameRef`] borrows its body from `input`, and the caller must
+    /// drop `frame.encoded_len()` octets from the front of its buffer before the next call
+    /// (typically after a batch: pass `&input[consumed..]` meanwhile). `Ok(None)`: more octets
+    /// are needed (the decoder keeps no partial state: call again with the same front). Errors
+    /// are those of [`FrameDecoder::decode`], at the same stream offsets.
+    #[inline]
+    pub fn decode_ref<'a>(&mut self, input: &'a [u8]) -> Result<Option<FrameRef<'a>>, DecodeError> {
+        let Some(head) = input.first_chunk::<FRAME_OVERHEAD>() else {
+            // Fewer than 12 octets: the length may already be known to be wrong (§2.2, §8.2:
+            // reject at the prefix, not when the rest arrives).
+            if let Some(prefix) = input.first_chunk::<LENGTH_PREFIX_LEN>() {
+                self.check_length(u32::from_be_bytes(*prefix))?;
+            }
+            return Ok(None);
+        };
+        let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        self.check_length(length)?;
+        let total = LENGTH_PREFIX_LEN + length as usize;
+        let Some(body) = input.get(FRAME_OVERHEAD..total) else {
+            return Ok(None);
+        };
+        let header = FrameHeader {
+            length,
+            version: head[4],
+            msg_type: crate::frame::MessageType::from_u8(head[5]),
+            flags: crate::frame::Flags(u16::from_be_bytes([head[6], head[7]])),
+            request_id: u32::from_be_bytes([head[8], head[9], head[10], head[11]]),
+        };
+        let offset = self.offset;
+        self.offset += total as u64;
+        Ok(Some(FrameRef {
+            header,
+            body,
+            offset,
+        }))
+    }
+
+    #[inline]
+    fn check_length(&self, length: u32) -> Result<(), DecodeError> {
+        if length < MIN_LENGTH {
+            return Err(DecodeError::FrameTooShort {
+                offset: self.offset,
+                length,
+            });
+        }
+        if length > self.max_frame_size {
+            return Err(DecodeError::FrameTooLarge {
+                offset: self.offset,
+                length,
+                limit: self.max_frame_size,
+            });
+        }
+        Ok(())
     }
 
     /// Called at the end of the stream: an error if a frame was cut off (spec §3.9).

@@ -21,8 +21,6 @@
 //! connection state is decided by [`crate::message::decode`] and [`crate::session`].
 
 use bytes::{BufMut, Bytes};
-use nom::Parser;
-use nom::number::complete::{be_u8, be_u16, be_u32};
 
 /// The 8 bytes a client sends before its first frame (spec §3.1).
 ///
@@ -280,15 +278,14 @@ impl FrameHeader {
     /// Parses the 8 header bytes that follow the length prefix. `input` must hold at least 8
     /// bytes; the caller (the decoder) has already checked `length`.
     pub(crate) fn parse(length: u32, input: &[u8]) -> Option<Self> {
-        let parsed: nom::IResult<&[u8], (u8, u8, u16, u32)> =
-            (be_u8, be_u8, be_u16, be_u32).parse(input);
-        let (_, (version, ty, flags, request_id)) = parsed.ok()?;
+        // A fixed-size read: the 8 octets are all there, nothing for a parser combinator to do.
+        let h = input.first_chunk::<8>()?;
         Some(FrameHeader {
             length,
-            version,
-            msg_type: MessageType::from_u8(ty),
-            flags: Flags(flags),
-            request_id,
+            version: h[0],
+            msg_type: MessageType::from_u8(h[1]),
+            flags: Flags(u16::from_be_bytes([h[2], h[3]])),
+            request_id: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
         })
     }
 

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::{Bytes, BytesMut};
 use common::*;
 use echowire_codec::decoder::FrameDecoder;
+use echowire_codec::error::DecodeError;
 use echowire_codec::error::ErrorCode;
 use echowire_codec::frame::Frame;
 use echowire_codec::message::{self, DecodeContext, Message, Role};
@@ -216,8 +217,68 @@ fn decode_all(bytes: &[u8], cuts: &[usize]) -> Vec<Frame> {
     frames
 }
 
+/// The same stream through `decode_ref` (borrowed, the caller advances): frames as owned copies,
+/// or the error.
+fn decode_all_ref(bytes: &[u8], cuts: &[usize], max: u32) -> Result<Vec<Frame>, DecodeError> {
+    let mut dec = FrameDecoder::new(max);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut frames = Vec::new();
+    let mut last = 0;
+    for &c in cuts.iter().chain(std::iter::once(&bytes.len())) {
+        buf.extend_from_slice(&bytes[last..c]);
+        last = c;
+        let mut at = 0;
+        while let Some(f) = dec.decode_ref(&buf[at..])? {
+            at += f.encoded_len();
+            frames.push(Frame {
+                header: f.header,
+                body: Bytes::copy_from_slice(f.body),
+                offset: f.offset,
+            });
+        }
+        buf.drain(..at);
+    }
+    Ok(frames)
+}
+
+/// The owned decoder's frames or its error.
+fn decode_all_owned(bytes: &[u8], cuts: &[usize], max: u32) -> Result<Vec<Frame>, DecodeError> {
+    let mut dec = FrameDecoder::new(max);
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    let mut last = 0;
+    for &c in cuts.iter().chain(std::iter::once(&bytes.len())) {
+        buf.extend_from_slice(&bytes[last..c]);
+        last = c;
+        while let Some(f) = dec.decode(&mut buf)? {
+            frames.push(f);
+        }
+    }
+    Ok(frames)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn borrowed_and_owned_decoding_agree_on_frames_and_errors(
+        msgs in proptest::collection::vec(message_strategy(2), 0..20),
+        garbage in proptest::collection::vec(any::<u8>(), 0..24),
+        cut_seeds in proptest::collection::vec(any::<proptest::sample::Index>(), 0..40),
+        max in prop_oneof![Just(4096u32), Just(1 << 20)],
+    ) {
+        let mut wire = Vec::new();
+        for (m, id) in &msgs {
+            m.encode(2, *id, u32::MAX, &mut wire).unwrap();
+        }
+        // Arbitrary octets after the frames: a bad length (too short, too large) or a partial frame.
+        wire.extend_from_slice(&garbage);
+        let mut cuts: Vec<usize> = cut_seeds.iter().map(|i| i.index(wire.len() + 1)).collect();
+        cuts.sort_unstable();
+        let owned = decode_all_owned(&wire, &cuts, max);
+        let borrowed = decode_all_ref(&wire, &cuts, max);
+        prop_assert_eq!(borrowed, owned);
+    }
 
     #[test]
     fn any_message_round_trips(version in 1u8..=2, (msg, id) in (1u8..=2).prop_flat_map(message_strategy)) {

@@ -65,6 +65,10 @@ pub struct Config {
     /// How long the server stays at its memory budget before it evicts non-reading connections
     /// (and how long a connection must have written nothing to count as one).
     pub eviction_grace: Duration,
+    /// Reactor model: one `SO_REUSEPORT` TCP listener per reactor, each reactor accepting its
+    /// own connections, instead of the acceptor thread handing them out (Unix listeners always
+    /// go through the acceptor). See [`crate::reactor`] for the trade-off.
+    pub reuseport: bool,
 }
 
 /// A setting that makes no sense, naming the command-line flag that sets it.
@@ -124,6 +128,7 @@ impl Default for Config {
             max_connection_memory: 2 << 20,
             memory_budget: 1 << 30,
             eviction_grace: Duration::from_secs(10),
+            reuseport: false,
         }
     }
 }

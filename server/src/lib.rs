@@ -54,7 +54,7 @@ pub struct Shared {
     /// Settings.
     pub config: Config,
     /// Per-connection protocol settings derived from `config`.
-    pub session_config: echowire_codec::session::ServerConfig,
+    pub session_config: Arc<echowire_codec::session::ServerConfig>,
     /// Counters.
     pub counters: Arc<Counters>,
     /// The worker pool.
@@ -225,7 +225,7 @@ impl ServerBuilder {
             &[]
         };
         for a in to_bind {
-            let b = listener::bind(a, self.config.socket_mode)
+            let b = listener::bind_opts(a, self.config.socket_mode, self.config.reuseport)
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
             addrs.push(b.addr()?);
             bound.push(b);
@@ -246,7 +246,7 @@ impl ServerBuilder {
             )
         })?;
         let shared = Arc::new(Shared {
-            session_config: self.config.session(),
+            session_config: Arc::new(self.config.session()),
             config: self.config,
             counters,
             pool,

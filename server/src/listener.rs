@@ -106,17 +106,14 @@ fn lock_path(path: &Path) -> io::Result<PathLock> {
 
 /// Binds `addr`.
 pub fn bind(addr: &ListenAddr, socket_mode: u32) -> io::Result<Bound> {
+    bind_opts(addr, socket_mode, false)
+}
+
+/// Binds `addr`; with `reuseport`, a TCP socket gets `SO_REUSEPORT` so that more sockets can
+/// bind the same address ([`bind_reuseport_tcp`]) and the kernel spreads connections over them.
+pub fn bind_opts(addr: &ListenAddr, socket_mode: u32, reuseport: bool) -> io::Result<Bound> {
     match addr {
-        ListenAddr::Tcp(a) => {
-            let socket = Socket::new(Domain::for_address(*a), Type::STREAM, None)?;
-            socket.set_reuse_address(true)?;
-            if a.is_ipv6() {
-                socket.set_only_v6(true)?;
-            }
-            socket.bind(&(*a).into())?;
-            socket.listen(1024)?;
-            Ok(Bound::Tcp(socket.into()))
-        }
+        ListenAddr::Tcp(a) => Ok(Bound::Tcp(bind_tcp(*a, reuseport)?)),
         ListenAddr::Unix(path) => {
             let lock = lock_path(path)?;
             remove_stale_socket(path)?;
@@ -125,6 +122,25 @@ pub fn bind(addr: &ListenAddr, socket_mode: u32) -> io::Result<Bound> {
             Ok(Bound::Unix(listener, path.clone(), lock))
         }
     }
+}
+
+/// Another `SO_REUSEPORT` socket on the address of a listener bound with it.
+pub fn bind_reuseport_tcp(a: SocketAddr) -> io::Result<std::net::TcpListener> {
+    bind_tcp(a, true)
+}
+
+fn bind_tcp(a: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(a), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if reuseport {
+        socket.set_reuse_port(true)?;
+    }
+    if a.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&a.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// A Unix listener's end: its socket file is removed and its path lock released — unless the

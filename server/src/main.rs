@@ -82,6 +82,10 @@ struct Args {
     /// connections (those that took no output for that long); 100ms ..= 600s.
     #[arg(long, value_name = "DURATION", default_value_t = Config::default().eviction_grace.into())]
     eviction_grace: humantime::Duration,
+    /// Reactor model: one SO_REUSEPORT TCP listener per reactor, each accepting its own
+    /// connections (the kernel spreads them), instead of one acceptor thread handing them out.
+    #[arg(long)]
+    reuseport: bool,
     /// Zero-downtime restart through the control socket PATH: if a server listens there, take
     /// over its listening sockets (instead of binding --listen), let it drain and exit; then
     /// listen on PATH for the next successor. Without a server there, start normally.
@@ -177,20 +181,20 @@ fn listeners(
         );
         return Ok(b);
     }
-    if let Some(path) = handover {
-        if let Some(mut t) = handover::take(path).map_err(|e| {
+    if let Some(path) = handover
+        && let Some(mut t) = handover::take(path).map_err(|e| {
             std::io::Error::new(e.kind(), format!("hand-over from {}: {e}", path.display()))
-        })? {
-            let b = std::mem::take(&mut t.listeners);
-            *taken = Some(t);
-            return Ok(b);
-        }
+        })?
+    {
+        let b = std::mem::take(&mut t.listeners);
+        *taken = Some(t);
+        return Ok(b);
     }
     config
         .listen
         .iter()
         .map(|a| {
-            echowire_server::listener::bind(a, config.socket_mode)
+            echowire_server::listener::bind_opts(a, config.socket_mode, config.reuseport)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
         })
         .collect()
@@ -236,6 +240,7 @@ fn main() -> ExitCode {
         }),
         memory_budget: args.memory_budget,
         eviction_grace: args.eviction_grace.into(),
+        reuseport: args.reuseport,
         ..defaults
     };
     if let Err(e) = config.validate() {

@@ -9,6 +9,11 @@
 //! cost is one channel send and one wakeup per accepted connection. That cost has not been
 //! benchmarked here against reuseport.
 //!
+//! With `--reuseport` each reactor instead owns one `SO_REUSEPORT` socket per TCP address and
+//! accepts on it itself (the acceptor thread keeps the Unix listeners and the shutdown signal):
+//! no channel hop and no wakeup per connection, but the kernel's hash decides which reactor gets
+//! which connection. BENCHMARKS.md measures the two.
+//!
 //! **A connection** lives in its reactor's slab. Its token is the slab key; a generation number
 //! guards completions from workers against a slot reused by a newer connection. Stale readiness
 //! events for a reused slot are harmless: every handler reads or writes until `WouldBlock`, so a
@@ -59,6 +64,10 @@ use crate::stream::MioStream;
 use crate::timers::Timers;
 
 const WAKER: Token = Token(usize::MAX);
+/// Tokens of a reactor's own listeners (`--reuseport`): `LISTENER_TOKENS - j`.
+const LISTENER_TOKENS: usize = usize::MAX - 1;
+/// Most TCP addresses one server listens on with `--reuseport`.
+const MAX_OWN_LISTENERS: usize = 64;
 const SCRATCH: usize = 64 * 1024;
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
 /// How often a reactor looks at the memory budget while it is exhausted or connections wait
@@ -72,7 +81,6 @@ static EVICT_LOG: RateLimit = RateLimit::new(Duration::from_secs(1));
 enum Msg {
     NewConn {
         stream: MioStream,
-        peer: String,
         refuse: Option<(ErrorCode, String)>,
     },
     Completion {
@@ -144,15 +152,52 @@ pub(crate) fn start(
     let mut threads = Vec::new();
     let mut handles = Vec::new();
     let reactors = shared.config.reactors.max(1);
+    // --reuseport: the TCP listeners move to the reactors (one socket per reactor and address).
+    let (tcp, mut listeners): (Vec<Bound>, Vec<Bound>) = if shared.config.reuseport {
+        listeners
+            .into_iter()
+            .partition(|b| matches!(b, Bound::Tcp(_)))
+    } else {
+        (Vec::new(), listeners)
+    };
+    if tcp.len() > MAX_OWN_LISTENERS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--reuseport serves at most {MAX_OWN_LISTENERS} TCP addresses"),
+        ));
+    }
+    let mut own: Vec<Vec<mio::net::TcpListener>> = (0..reactors).map(|_| Vec::new()).collect();
+    for b in tcp {
+        let Bound::Tcp(first) = b else { continue };
+        let addr = first.local_addr()?;
+        for (i, slot) in own.iter_mut().enumerate() {
+            let l = if i == 0 {
+                first.try_clone()?
+            } else {
+                crate::listener::bind_reuseport_tcp(addr).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("--reuseport: a second socket on {addr}: {e} (the listener must be bound with SO_REUSEPORT)"),
+                    )
+                })?
+            };
+            l.set_nonblocking(true)?;
+            slot.push(mio::net::TcpListener::from_std(l));
+        }
+    }
     let named = |e: io::Error| {
         io::Error::new(
             e.kind(),
             format!("cannot start {reactors} reactor threads (--reactors): {e}"),
         )
     };
-    for i in 0..reactors {
+    for (i, mut own_listeners) in own.into_iter().enumerate() {
         let poll = Poll::new().map_err(named)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(named)?);
+        for (j, l) in own_listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(l, Token(LISTENER_TOKENS - j), Interest::READABLE)?;
+        }
         let (tx, rx) = unbounded();
         shared.add_waker(waker.clone());
         let handle = ReactorHandle { tx, waker };
@@ -168,6 +213,8 @@ pub(crate) fn start(
             drain_deadline: None,
             paused: Vec::new(),
             exhausted_since: None,
+            own_listeners,
+            accept_backoff: None,
         };
         handles.push(handle);
         threads.push(
@@ -190,6 +237,7 @@ pub(crate) fn start(
         next: 0,
         shared,
     };
+    listeners.shrink_to_fit();
     for (i, b) in listeners.into_iter().enumerate() {
         let mut l = match b {
             Bound::Tcp(l) => {
@@ -296,29 +344,21 @@ impl Acceptor {
     fn accept_all(&mut self, i: usize) -> Option<Instant> {
         loop {
             let accepted = match &self.listeners[i] {
-                Listener::Tcp(l) => l.accept().map(|(s, a)| {
+                Listener::Tcp(l) => l.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);
                     let refuse = admit(&self.shared, Peer::Tcp);
-                    (MioStream::Tcp(s), a.to_string(), refuse)
+                    (MioStream::Tcp(s), refuse)
                 }),
-                Listener::Unix(l, path, _) => l.accept().map(|(s, _)| {
+                Listener::Unix(l, _, _) => l.accept().map(|(s, _)| {
                     let refuse = admit(&self.shared, Peer::Unix(s.as_fd()));
-                    (
-                        MioStream::Unix(s),
-                        format!("unix:{}", path.display()),
-                        refuse,
-                    )
+                    (MioStream::Unix(s), refuse)
                 }),
             };
             match accepted {
-                Ok((stream, peer, refuse)) => {
+                Ok((stream, refuse)) => {
                     let r = &self.reactors[self.next % self.reactors.len()];
                     self.next = self.next.wrapping_add(1);
-                    r.send(Msg::NewConn {
-                        stream,
-                        peer,
-                        refuse,
-                    });
+                    r.send(Msg::NewConn { stream, refuse });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -361,7 +401,6 @@ struct Conn {
     eof: bool,
     writable: bool,
     timer: Option<Instant>,
-    peer: String,
     /// Bytes this connection is charged against the memory budget.
     charged: usize,
     /// Since when queued output has been waiting without a byte written (a non-reader).
@@ -383,6 +422,10 @@ struct Reactor {
     paused: Vec<(usize, u64)>,
     /// Since when this reactor has seen the server at its memory budget.
     exhausted_since: Option<Instant>,
+    /// `--reuseport`: this reactor's own TCP listeners.
+    own_listeners: Vec<mio::net::TcpListener>,
+    /// Accepting on them paused until then (out of descriptors).
+    accept_backoff: Option<Instant>,
 }
 
 impl Reactor {
@@ -392,6 +435,10 @@ impl Reactor {
             let now = Instant::now();
             let next_timer = self.timers.next();
             let deadline = match (next_timer, self.drain_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let deadline = match (deadline, self.accept_backoff) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -405,12 +452,24 @@ impl Reactor {
                 }
                 return Err(e);
             }
+            let mut accept = false;
             for event in events.iter() {
                 if event.token() == WAKER {
                     continue; // the channel is drained below, whatever woke us
                 }
                 let key = event.token().0;
+                if key > LISTENER_TOKENS - MAX_OWN_LISTENERS {
+                    accept = true;
+                    continue;
+                }
                 self.drive(key);
+            }
+            if self.accept_backoff.is_some_and(|t| Instant::now() >= t) {
+                self.accept_backoff = None;
+                accept = true;
+            }
+            if accept && self.accept_backoff.is_none() {
+                self.accept_own();
             }
             if self.shared.aborting() {
                 let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
@@ -463,11 +522,7 @@ impl Reactor {
     fn drain_channel(&mut self) {
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
-                Msg::NewConn {
-                    stream,
-                    peer,
-                    refuse,
-                } => self.add(stream, peer, refuse),
+                Msg::NewConn { stream, refuse } => self.add(stream, refuse),
                 Msg::Completion {
                     key,
                     generation,
@@ -491,6 +546,12 @@ impl Reactor {
                 }
                 Msg::Shutdown => {
                     if self.drain_deadline.is_none() {
+                        // Own listeners (--reuseport): what their queues hold is served, then
+                        // they close (each socket has its own queue; nobody else accepts it).
+                        self.accept_own();
+                        for mut l in std::mem::take(&mut self.own_listeners) {
+                            let _ = self.poll.registry().deregister(&mut l);
+                        }
                         self.drain_deadline =
                             Some(Instant::now() + self.shared.config.drain_timeout);
                         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
@@ -504,7 +565,7 @@ impl Reactor {
         }
     }
 
-    fn add(&mut self, mut stream: MioStream, peer: String, refuse: Option<(ErrorCode, String)>) {
+    fn add(&mut self, mut stream: MioStream, refuse: Option<(ErrorCode, String)>) {
         let now = Instant::now();
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -527,7 +588,9 @@ impl Reactor {
         } else if self.drain_deadline.is_some() {
             session.start_drain();
         }
-        tracing::debug!(peer, key, "connection open");
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(peer = stream.peer(), key, "connection open");
+        }
         entry.insert(Conn {
             stream,
             generation: self.next_generation,
@@ -538,11 +601,44 @@ impl Reactor {
             eof: false,
             writable: false,
             timer: None,
-            peer,
             charged: 0,
             stalled_since: None,
         });
         self.drive(key);
+    }
+
+    /// `--reuseport`: accepts on this reactor's own listeners until they would block.
+    fn accept_own(&mut self) {
+        for j in 0..self.own_listeners.len() {
+            loop {
+                match self.own_listeners[j].accept() {
+                    Ok((s, _)) => {
+                        let _ = s.set_nodelay(true);
+                        let refuse = admit(&self.shared, Peer::Tcp);
+                        self.add(MioStream::Tcp(s), refuse);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE) =>
+                    {
+                        self.shared
+                            .counters
+                            .accept_emfile
+                            .fetch_add(1, Ordering::Relaxed);
+                        let now = Instant::now();
+                        if let Some(quiet) = EMFILE_LOG.check(now) {
+                            tracing::warn!(error = %e, not_logged = quiet, "out of file descriptors; pausing accept for {EMFILE_BACKOFF:?} (raise the descriptor limit or lower --max-connections)");
+                        }
+                        self.accept_backoff = Some(now + EMFILE_BACKOFF);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "accept failed");
+                        continue;
+                    }
+                }
+            }
+        }
     }
 
     /// The memory budget (see [`crate::memory`]): resumes connections paused for it once it has
@@ -587,7 +683,7 @@ impl Reactor {
                 .fetch_add(1, Ordering::Relaxed);
             if let Some(quiet) = EVICT_LOG.check(now) {
                 tracing::warn!(
-                    peer = self.conns[key].peer,
+                    peer = self.conns[key].stream.peer(),
                     held,
                     budget = budget.limit(),
                     not_logged = quiet,
@@ -791,11 +887,9 @@ impl Reactor {
             .counters
             .connections_open
             .fetch_sub(1, Ordering::Relaxed);
-        let reason = conn
-            .session
-            .close_reason()
-            .map(|r| format!("{r:?}"))
-            .unwrap_or_else(|| "none".into());
-        tracing::debug!(peer = conn.peer, why, reason, "connection closed");
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let reason = conn.session.close_reason().map(|r| format!("{r:?}"));
+            tracing::debug!(peer = conn.stream.peer(), why, reason, "connection closed");
+        }
     }
 }

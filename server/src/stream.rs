@@ -93,6 +93,18 @@ impl mio::event::Source for MioStream {
     }
 }
 
+impl MioStream {
+    /// The peer's address, for logs (looked up when needed: a connection does not carry it).
+    pub fn peer(&self) -> String {
+        match self {
+            MioStream::Tcp(s) => s
+                .peer_addr()
+                .map_or_else(|e| format!("(tcp peer unknown: {e})"), |a| a.to_string()),
+            MioStream::Unix(_) => "(unix peer)".into(),
+        }
+    }
+}
+
 impl StdStream {
     /// Sets both read and write timeouts.
     pub fn set_timeouts(

@@ -435,3 +435,27 @@ for_models!(
         );
     }
 );
+
+#[test]
+fn reuseport_reactors_each_accept_and_drain_their_own_connections() {
+    let server = start(echowire_server::Model::Reactor, |c| {
+        c.reuseport = true;
+        c.reactors = 2;
+    });
+    let addr = server.tcp_addr().unwrap();
+    let mut clients: Vec<_> = (0..40)
+        .map(|_| echowire_codec::client::Client::connect_tcp(addr, Default::default()).unwrap())
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.ping(i as u64).unwrap(), i as u64);
+    }
+    let counters = server.counters();
+    assert_eq!(
+        counters
+            .connections_open
+            .load(std::sync::atomic::Ordering::Relaxed),
+        40
+    );
+    drop(clients);
+    server.shutdown();
+}

@@ -412,3 +412,77 @@ fn emfile_on_accept_neither_crashes_nor_wedges() {
         "EMFILE was not logged: {err}"
     );
 }
+
+#[test]
+fn a_descriptor_limit_too_small_is_named_at_startup() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        println!("SKIPPED: prlimit (util-linux) is not installed");
+        return;
+    }
+    // 200 descriptors (soft = hard, so it cannot be raised) and the default 10,000 connections:
+    // the server starts, and says so once, naming the flag.
+    let (mut child, _addr) = spawn_listening(
+        Command::new("prlimit")
+            .args(["--nofile=200:200", "--"])
+            .arg(env!("CARGO_BIN_EXE_echowire-server"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--reactors",
+                "1",
+                "--log",
+                "warn",
+            ])
+            .stderr(Stdio::piped()),
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("--max-connections 10000 needs about") && err.contains("the limit is 200"),
+        "{err}"
+    );
+    // Not even the reactors' own descriptors fit: exit 2, naming --reactors.
+    let out = Command::new("prlimit")
+        .args(["--nofile=64:64", "--"])
+        .arg(env!("CARGO_BIN_EXE_echowire-server"))
+        .args(["--listen", "127.0.0.1:0", "--reactors", "100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--reactors"), "{err}");
+    // A soft limit below the hard one is raised: no warning for 100 connections.
+    let (mut child, _addr) = spawn_listening(
+        Command::new("prlimit")
+            .args(["--nofile=64:4096", "--"])
+            .arg(env!("CARGO_BIN_EXE_echowire-server"))
+            .args(["--listen", "127.0.0.1:0", "--max-connections", "2000"])
+            .args(["--reactors", "1", "--log", "warn"])
+            .stderr(Stdio::piped()),
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("needs about"), "{err}");
+}

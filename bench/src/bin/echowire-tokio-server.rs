@@ -155,8 +155,13 @@ fn main() -> std::io::Result<()> {
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // A fair baseline: COMPUTE runs on at most `workers` blocking threads at once (the reference
+    // server's worker pool size), the rest waits in tokio's blocking queue, admitted up to the
+    // same bound (256 queued) as the reference server's queue. Without `max_blocking_threads`
+    // tokio would start up to 512 threads that starve the runtime thread on a pinned core.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        .max_blocking_threads(workers)
         .enable_all()
         .build()?;
     rt.block_on(async move {

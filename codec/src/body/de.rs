@@ -7,10 +7,13 @@
 //! * Nesting is limited ([`DEFAULT_MAX_DEPTH`]) so a crafted body cannot exhaust the stack.
 //! * Every error carries the body offset and the innermost struct field being decoded.
 //!
-//! Primitives are read with nom's *complete* parsers: a body is always whole by the time it is
-//! decoded, so running out of input is an error, not a request for more.
+//! Primitives are fixed-size reads (`first_chunk` + `from_be_bytes`): a body is always whole by
+//! the time it is decoded, so running out of input is an error, not a request for more, and a
+//! fixed width leaves a parser nothing to decide (nom is used where input arrives in pieces: the
+//! streaming frame decoder). The field named in an error is looked up only when an error
+//! happens, not stored per field decoded. Both choices were measured against postcard in
+//! `benches/codec.rs` (BENCHMARKS.md).
 
-use nom::number::complete as num;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
 use crate::error::{BodyError, BodyErrorKind};
@@ -50,10 +53,7 @@ pub struct Deserializer<'de> {
     pos: usize,
     depth: usize,
     max_depth: usize,
-    field: Option<&'static str>,
 }
-
-type NomResult<'a, O> = nom::IResult<&'a [u8], O, nom::error::Error<&'a [u8]>>;
 
 impl<'de> Deserializer<'de> {
     /// A deserializer at the start of `input`.
@@ -63,19 +63,28 @@ impl<'de> Deserializer<'de> {
             pos: 0,
             depth: 0,
             max_depth,
-            field: None,
         }
     }
 
-    /// Bytes consumed so far.
+    /// Gives an error raised without a position the current offset.
     pub fn position(&self, mut e: BodyError) -> BodyError {
         if e.offset == UNPOSITIONED {
             e.offset = self.pos;
         }
-        if e.field.is_none() {
-            e.field = self.field;
-        }
         e
+    }
+
+    /// The next `N` octets as a fixed-size array (integers, tags, prefixes): one bounds check,
+    /// then `from_be_bytes`.
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], BodyError> {
+        match self.input[self.pos..].first_chunk::<N>() {
+            Some(a) => {
+                self.pos += N;
+                Ok(*a)
+            }
+            None => Err(self.eof(N)),
+        }
     }
 
     fn remaining(&self) -> usize {
@@ -92,21 +101,6 @@ impl<'de> Deserializer<'de> {
         )
     }
 
-    /// Runs a nom parser on the rest of the input and advances past what it consumed.
-    fn parse<O>(
-        &mut self,
-        width: usize,
-        p: impl Fn(&'de [u8]) -> NomResult<'de, O>,
-    ) -> Result<O, BodyError> {
-        match p(&self.input[self.pos..]) {
-            Ok((rest, out)) => {
-                self.pos = self.input.len() - rest.len();
-                Ok(out)
-            }
-            Err(_) => Err(self.eof(width)),
-        }
-    }
-
     fn take(&mut self, n: usize) -> Result<&'de [u8], BodyError> {
         if n > self.remaining() {
             return Err(self.eof(n));
@@ -119,7 +113,7 @@ impl<'de> Deserializer<'de> {
     /// Reads a u32 length/count prefix and checks it against the bytes left (spec §6.8).
     fn len_prefix(&mut self) -> Result<usize, BodyError> {
         let at = self.pos;
-        let len = self.parse(4, num::be_u32)?;
+        let len = u32::from_be_bytes(self.array()?);
         if len as usize > self.remaining() {
             return Err(BodyError::at(
                 BodyErrorKind::LengthExceedsInput {
@@ -165,9 +159,10 @@ impl<'de> Deserializer<'de> {
 type Res<T> = Result<T, BodyError>;
 
 macro_rules! int {
-    ($method:ident, $visit:ident, $parser:path, $width:expr) => {
+    ($method:ident, $visit:ident, $ty:ty) => {
+        #[inline]
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
-            let v = self.parse($width, $parser)?;
+            let v = <$ty>::from_be_bytes(self.array()?);
             visitor.$visit(v)
         }
     };
@@ -188,29 +183,29 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
         let at = self.pos;
-        match self.parse(1, num::be_u8)? {
+        match self.array::<1>()?[0] {
             0 => visitor.visit_bool(false),
             1 => visitor.visit_bool(true),
             b => Err(BodyError::at(BodyErrorKind::InvalidBool(b), at)),
         }
     }
 
-    int!(deserialize_i8, visit_i8, num::be_i8, 1);
-    int!(deserialize_i16, visit_i16, num::be_i16, 2);
-    int!(deserialize_i32, visit_i32, num::be_i32, 4);
-    int!(deserialize_i64, visit_i64, num::be_i64, 8);
-    int!(deserialize_i128, visit_i128, num::be_i128, 16);
-    int!(deserialize_u8, visit_u8, num::be_u8, 1);
-    int!(deserialize_u16, visit_u16, num::be_u16, 2);
-    int!(deserialize_u32, visit_u32, num::be_u32, 4);
-    int!(deserialize_u64, visit_u64, num::be_u64, 8);
-    int!(deserialize_u128, visit_u128, num::be_u128, 16);
-    int!(deserialize_f32, visit_f32, num::be_f32, 4);
-    int!(deserialize_f64, visit_f64, num::be_f64, 8);
+    int!(deserialize_i8, visit_i8, i8);
+    int!(deserialize_i16, visit_i16, i16);
+    int!(deserialize_i32, visit_i32, i32);
+    int!(deserialize_i64, visit_i64, i64);
+    int!(deserialize_i128, visit_i128, i128);
+    int!(deserialize_u8, visit_u8, u8);
+    int!(deserialize_u16, visit_u16, u16);
+    int!(deserialize_u32, visit_u32, u32);
+    int!(deserialize_u64, visit_u64, u64);
+    int!(deserialize_u128, visit_u128, u128);
+    int!(deserialize_f32, visit_f32, f32);
+    int!(deserialize_f64, visit_f64, f64);
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
         let at = self.pos;
-        let v = self.parse(4, num::be_u32)?;
+        let v = u32::from_be_bytes(self.array()?);
         match char::from_u32(v) {
             Some(c) => visitor.visit_char(c),
             None => Err(BodyError::at(BodyErrorKind::InvalidChar(v), at)),
@@ -238,7 +233,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Res<V::Value> {
         let at = self.pos;
-        match self.parse(1, num::be_u8)? {
+        match self.array::<1>()?[0] {
             0 => visitor.visit_none(),
             1 => {
                 self.enter()?;
@@ -324,14 +319,12 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         visitor: V,
     ) -> Res<V::Value> {
         self.enter()?;
-        let saved = self.field;
         let v = visitor.visit_seq(Access {
             de: &mut *self,
             left: fields.len(),
             fields: Some(fields),
             index: 0,
         });
-        self.field = saved;
         self.leave();
         v
     }
@@ -373,13 +366,19 @@ impl<'de> Access<'_, 'de> {
             return Ok(None);
         }
         self.left -= 1;
-        if let Some(fields) = self.fields {
-            self.de.field = fields.get(self.index).copied();
-        }
+        let index = self.index;
         self.index += 1;
-        seed.deserialize(&mut *self.de)
-            .map(Some)
-            .map_err(|e| self.de.position(e))
+        match seed.deserialize(&mut *self.de) {
+            Ok(v) => Ok(Some(v)),
+            // The field is named only on the error path; the innermost struct's name wins,
+            // because the error passes through its access first.
+            Err(mut e) => {
+                if e.field.is_none() {
+                    e.field = self.fields.and_then(|f| f.get(index).copied());
+                }
+                Err(self.de.position(e))
+            }
+        }
     }
 }
 
@@ -413,7 +412,7 @@ impl<'de> de::EnumAccess<'de> for &mut Deserializer<'de> {
     type Variant = Self;
     fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Res<(V::Value, Self)> {
         let at = self.pos;
-        let index = self.parse(4, num::be_u32)?;
+        let index = u32::from_be_bytes(self.array()?);
         let value = seed
             .deserialize(index.into_deserializer())
             .map_err(|e: BodyError| BodyError { offset: at, ..e })?;

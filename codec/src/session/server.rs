@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -158,7 +159,9 @@ pub enum Event {
 /// The server side of one connection. See [`crate::session`] for how to drive it.
 #[derive(Debug)]
 pub struct ServerSession {
-    config: ServerConfig,
+    /// Shared by every connection of a server (one reference count, not a copy per connection:
+    /// an idle connection's memory is mostly its session).
+    config: Arc<ServerConfig>,
     state: SessionState,
     decoder: FrameDecoder,
     version: u8,
@@ -185,17 +188,19 @@ pub struct ServerSession {
 
 impl ServerSession {
     /// A session for a connection accepted at `now`.
-    pub fn new(config: ServerConfig, now: Instant) -> Self {
+    /// A server passes the same `Arc<ServerConfig>` to every connection's session.
+    pub fn new(config: impl Into<Arc<ServerConfig>>, now: Instant) -> Self {
+        let mut config: Arc<ServerConfig> = config.into();
         let max = config
             .max_frame_size
             .clamp(MIN_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE);
+        if max != config.max_frame_size {
+            Arc::make_mut(&mut config).max_frame_size = max;
+        }
         ServerSession {
             handshake_deadline: later(now, config.handshake_timeout),
             last_activity: now,
-            config: ServerConfig {
-                max_frame_size: max,
-                ..config
-            },
+            config,
             state: SessionState::Preface { matched: 0 },
             // §2.2: until WELCOME announces the limit, the first frame (HELLO) is held to 4096.
             decoder: FrameDecoder::new(MIN_MAX_FRAME_SIZE).with_offset(PREFACE.len() as u64),
