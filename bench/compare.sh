@@ -110,10 +110,10 @@ PY
       case "$server" in raw|blocking) continue ;; esac
       start_server "$server"
       r0=$(rss_kib "$SPID")
-      taskset -c 1 $bin/echowire-conformance load --target "$ADDR" --idle 10000 --duration 4s --quiet >"$out/idle" 2>&1 &
+      taskset -c 1 $bin/echowire-conformance load --target "$ADDR" --idle 10000 --duration 6s --quiet >"$out/idle" 2>&1 &
       lp=$!
       for _ in $(seq 600); do grep -q "connections open" "$out/idle" 2>/dev/null && break; sleep 0.1; done
-      sleep 1
+      sleep 2.5 # the reactor gives a quiet connection's buffers back after 1-2 s
       r1=$(rss_kib "$SPID")
       wait $lp || true
       echo "{\"server\": \"$server\", \"workload\": \"idle10k\", \"run\": $run, \"rss_before_kib\": $r0, \"rss_after_kib\": $r1, \"bytes_per_conn\": $(( (r1 - r0) * 1024 / 10000 ))}" >>"$results"

@@ -59,7 +59,7 @@ fn main() {
     let before = rss_kib();
     let start = Instant::now();
     let conns: Vec<TcpStream> = (0..n).map(|_| handshake(addr, &hello)).collect();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(2500));
     let after = rss_kib();
     let per = (after.saturating_sub(before) as f64 * 1024.0) / n as f64;
     println!(

@@ -38,7 +38,6 @@
 //! `linger`, then drop. Idle connections give back their buffers, so an idle connection costs
 //! its slab entry, its session and the kernel socket.
 
-use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::Shutdown;
 use std::os::fd::AsFd;
@@ -70,6 +69,8 @@ const LISTENER_TOKENS: usize = usize::MAX - 1;
 const MAX_OWN_LISTENERS: usize = 64;
 const SCRATCH: usize = 64 * 1024;
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
+/// Buffers of a connection that did no I/O for between one and two of these are given back.
+const SWEEP: Duration = Duration::from_secs(1);
 /// How often a reactor looks at the memory budget while it is exhausted or connections wait
 /// for it.
 const BUDGET_TICK: Duration = Duration::from_millis(50);
@@ -205,7 +206,12 @@ pub(crate) fn start(
             poll,
             rx,
             me: handle.clone(),
-            conns: Slab::new(),
+            // Sized once for this reactor's share of --max-connections: a slab that doubles
+            // copies itself, and the old copy stays resident in the allocator (measured: about
+            // 120 bytes per idle connection at 9,000). Untouched capacity costs no RSS.
+            conns: Slab::with_capacity(
+                (shared.config.max_connections / reactors + 1).min(1 << 16),
+            ),
             timers: Timers::default(),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             shared: shared.clone(),
@@ -215,6 +221,8 @@ pub(crate) fn start(
             exhausted_since: None,
             own_listeners,
             accept_backoff: None,
+            holding: Vec::new(),
+            next_sweep: None,
         };
         handles.push(handle);
         threads.push(
@@ -405,6 +413,10 @@ struct Conn {
     charged: usize,
     /// Since when queued output has been waiting without a byte written (a non-reader).
     stalled_since: Option<Instant>,
+    /// Driven since the last sweep.
+    active: bool,
+    /// In the reactor's list of connections holding buffers.
+    holding: bool,
 }
 
 struct Reactor {
@@ -422,6 +434,9 @@ struct Reactor {
     paused: Vec<(usize, u64)>,
     /// Since when this reactor has seen the server at its memory budget.
     exhausted_since: Option<Instant>,
+    /// Connections that may hold buffers, swept every [`SWEEP`] (key, generation).
+    holding: Vec<(usize, u64)>,
+    next_sweep: Option<Instant>,
     /// `--reuseport`: this reactor's own TCP listeners.
     own_listeners: Vec<mio::net::TcpListener>,
     /// Accepting on them paused until then (out of descriptors).
@@ -435,6 +450,10 @@ impl Reactor {
             let now = Instant::now();
             let next_timer = self.timers.next();
             let deadline = match (next_timer, self.drain_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let deadline = match (deadline, self.next_sweep) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -492,6 +511,7 @@ impl Reactor {
             self.drain_channel();
             self.fire_timers();
             self.housekeep_memory();
+            self.sweep();
             if let Some(deadline) = self.drain_deadline {
                 if self.conns.is_empty() {
                     return Ok(());
@@ -596,15 +616,54 @@ impl Reactor {
             generation: self.next_generation,
             session,
             inbuf: BytesMut::new(),
-            jobs: HashMap::new(),
+            jobs: Jobs::new(),
             phase: Phase::Active,
             eof: false,
             writable: false,
             timer: None,
             charged: 0,
             stalled_since: None,
+            active: false,
+            holding: false,
         });
         self.drive(key);
+    }
+
+    /// Gives back the buffers of connections that did nothing since the last sweep: an idle
+    /// connection costs its slab entry, its session and the kernel socket.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        if self.next_sweep.is_none_or(|t| now < t) {
+            return;
+        }
+        let budget = &self.shared.counters.memory;
+        let mut keep = Vec::with_capacity(self.holding.len());
+        for (key, generation) in std::mem::take(&mut self.holding) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.generation != generation {
+                continue;
+            }
+            if conn.active {
+                conn.active = false;
+                keep.push((key, generation));
+                continue;
+            }
+            if conn.inbuf.is_empty() && conn.inbuf.capacity() > 0 {
+                conn.inbuf = BytesMut::new();
+            }
+            conn.session.release_memory();
+            conn.jobs.release();
+            conn.holding = false;
+            let held = conn.inbuf.capacity()
+                + conn.session.outbox().len()
+                + conn.jobs.len() * JOB_CHARGE;
+            budget.recharge(conn.charged, held);
+            conn.charged = held;
+        }
+        self.holding = keep;
+        self.next_sweep = (!self.holding.is_empty()).then(|| now + SWEEP);
     }
 
     /// `--reuseport`: accepts on this reactor's own listeners until they would block.
@@ -823,11 +882,20 @@ impl Reactor {
             }
             conn.writable = pending;
         }
-        // Idle connections give their buffers back.
+        // Idle connections give their I/O buffers back at once (a buffer kept for a second by
+        // every connection of a burst of new ones stays resident in the allocator afterwards).
+        // The request-ID table and the job map, which a busy connection would reallocate on
+        // every turn, go back when the sweep finds the connection quiet.
         if conn.inbuf.is_empty() && conn.inbuf.capacity() > 0 {
             conn.inbuf = BytesMut::new();
         }
         conn.session.outbox().release_memory();
+        conn.active = true;
+        if !conn.holding {
+            conn.holding = true;
+            self.holding.push((key, conn.generation));
+            self.next_sweep.get_or_insert_with(|| Instant::now() + SWEEP);
+        }
         let held =
             conn.inbuf.capacity() + conn.session.outbox().len() + conn.jobs.len() * JOB_CHARGE;
         shared.counters.memory.recharge(conn.charged, held);

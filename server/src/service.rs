@@ -18,8 +18,41 @@ use crate::workers::{Job, JobCell, Reply};
 /// How long a client should wait after BUSY (sent in version 2).
 const BUSY_RETRY_MS: u32 = 50;
 
-/// Heavy requests of one connection that a worker has not finished: their cancel states.
-pub(crate) type Jobs = HashMap<u32, JobCell>;
+/// Heavy requests of one connection that a worker has not finished: their cancel states. One
+/// pointer while a connection has never had one (most connections): the map is allocated on the
+/// first heavy request and given back by [`Jobs::release`] once the connection is quiet.
+#[derive(Debug, Default)]
+pub(crate) struct Jobs(Option<Box<HashMap<u32, JobCell>>>);
+
+impl Jobs {
+    pub(crate) fn new() -> Self {
+        Jobs(None)
+    }
+    pub(crate) fn insert(&mut self, id: u32, cell: JobCell) {
+        self.0.get_or_insert_with(Default::default).insert(id, cell);
+    }
+    pub(crate) fn get(&self, id: &u32) -> Option<&JobCell> {
+        self.0.as_ref()?.get(id)
+    }
+    pub(crate) fn remove(&mut self, id: &u32) -> Option<JobCell> {
+        self.0.as_mut()?.remove(id)
+    }
+    pub(crate) fn values(&self) -> impl Iterator<Item = &JobCell> {
+        self.0.iter().flat_map(|m| m.values())
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |m| m.len())
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Frees the map if it is empty.
+    pub(crate) fn release(&mut self) {
+        if self.is_empty() {
+            self.0 = None;
+        }
+    }
+}
 
 /// A connection closed: its queued jobs are not worth running (a running one finishes, and its
 /// response finds no session). Every I/O model calls this once, as the connection goes.

@@ -257,6 +257,17 @@ impl ServerSession {
         &mut self.outbox
     }
 
+    /// Gives back the memory a quiet connection does not need: the output queue's buffers (if
+    /// empty) and the outstanding-request set's table (if empty). A driver calls it when the
+    /// connection has been idle for a while, not after every turn (the next burst would allocate
+    /// them again).
+    pub fn release_memory(&mut self) {
+        self.outbox.release_memory();
+        if self.outstanding.is_empty() && self.outstanding.capacity() > 0 {
+            self.outstanding = HashSet::new();
+        }
+    }
+
     /// Counters.
     pub fn stats(&self) -> &SessionStats {
         &self.stats
