@@ -7,8 +7,10 @@
 #   bench/compare.sh [--duration SECONDS] [--runs N] [--servers LIST] [--workloads LIST]
 #                    [--no-idle] [--json FILE]
 # Servers: raw (byte echo, the physical limit), tokio (the baseline), reactor, reactor2 (two
-# reactor threads, both on CPU 0 with the rest), reuseport (one SO_REUSEPORT listener per
-# reactor instead of the acceptor thread), threaded, blocking. Default: raw,tokio,reactor.
+# reactor threads, both on CPU 0 with the rest), reuseport (two reactors, one SO_REUSEPORT
+# listener each, instead of the acceptor thread), reactor_prev (the reactor of another build,
+# PREV_SERVER=/path/to/echowire-server: an A/B comparison in the same runs), threaded,
+# blocking. Default: raw,tokio,reactor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=4
@@ -47,7 +49,8 @@ start_server() { # name -> sets SPID, ADDR
   case "$name" in
     reactor)   taskset -c 0 $bin/echowire-server $common --reactors 1 >"$log" 2>&1 & ;;
     reactor2)  taskset -c 0 $bin/echowire-server $common --reactors 2 >"$log" 2>&1 & ;;
-    reuseport) taskset -c 0 $bin/echowire-server $common --reactors 1 --reuseport >"$log" 2>&1 & ;;
+    reuseport) taskset -c 0 $bin/echowire-server $common --reactors 2 --reuseport >"$log" 2>&1 & ;;
+    reactor_prev) taskset -c 0 "${PREV_SERVER:?set PREV_SERVER to another build of echowire-server}" $common --reactors 1 >"$log" 2>&1 & ;;
     threaded)  taskset -c 0 $bin/echowire-server $common --model threaded >"$log" 2>&1 & ;;
     blocking)  taskset -c 0 $bin/echowire-server --listen 127.0.0.1:0 --model blocking --workers 1 --log warn >"$log" 2>&1 & ;;
     tokio)     taskset -c 0 $bin/echowire-tokio-server 127.0.0.1:0 1 >"$log" 2>&1 & ;;
@@ -61,6 +64,9 @@ start_server() { # name -> sets SPID, ADDR
 }
 stop_server() { kill -TERM "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# Steal: time the hypervisor ran someone else on this VM's CPUs (all CPUs, jiffies).
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
+total_ticks() { awk '/^cpu / {s=0; for (i=2; i<=NF; i++) s+=$i; print s}' /proc/stat; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # workload name -> load arguments
@@ -87,13 +93,14 @@ for run in $(seq "$runs"); do
       esac
       start_server "$server"
       extra=""; [ "$server" = raw ] && extra="--raw"
-      c0=$(cpu_ticks "$SPID")
+      c0=$(cpu_ticks "$SPID"); st0=$(steal_ticks); tt0=$(total_ticks)
       if taskset -c 1 $bin/echowire-conformance load --target "$ADDR" ${W[$w]} $extra --duration "${duration}s" --warmup 1s --quiet --json "$out/r.json" >/dev/null 2>"$out/err"; then
-        c1=$(cpu_ticks "$SPID")
-        python3 - "$out/r.json" "$server" "$w" "$((c1 - c0))" "$run" >>"$results" <<'PY'
+        c1=$(cpu_ticks "$SPID"); st1=$(steal_ticks); tt1=$(total_ticks)
+        python3 - "$out/r.json" "$server" "$w" "$((c1 - c0))" "$run" "$((st1 - st0))" "$((tt1 - tt0))" >>"$results" <<'PY'
 import json, sys, os
 r = json.load(open(sys.argv[1])); ticks = int(sys.argv[4]); hz = os.sysconf("SC_CLK_TCK")
 r.update(server=sys.argv[2], workload=sys.argv[3], run=int(sys.argv[5]))
+r["steal_pct"] = 100.0 * int(sys.argv[6]) / max(1, int(sys.argv[7]))
 n = r["requests_ok"] + sum(r["errors"].values())
 r["server_cpu_us_per_req"] = ticks / hz * 1e6 / n if n else None
 print(json.dumps(r))
@@ -107,7 +114,7 @@ PY
   # Idle connections: server RSS per handshaken connection at 10,000.
   if [ "$idle" = 1 ]; then
     for server in "${order[@]}"; do
-      case "$server" in raw|blocking) continue ;; esac
+      case "$server" in raw|blocking|reactor2|reuseport) continue ;; esac
       start_server "$server"
       r0=$(rss_kib "$SPID")
       taskset -c 1 $bin/echowire-conformance load --target "$ADDR" --idle 10000 --duration 6s --quiet >"$out/idle" 2>&1 &

@@ -10,7 +10,7 @@ import statistics
 import sys
 
 WORKLOADS = ["echo64_100x16", "echo64_1x1", "echo16k_16x4", "echo64_20x4_alone", "echo64_20x4_compute"]
-SERVERS = ["raw", "tokio", "reactor", "reactor2", "reuseport", "threaded", "blocking"]
+SERVERS = ["raw", "tokio", "reactor", "reactor_prev", "reactor2", "reuseport", "threaded", "blocking"]
 NAMES = {
     "echo64_100x16": "ECHO 64 B, 100 x 16",
     "echo64_1x1": "ECHO 64 B, 1 x 1",
@@ -43,7 +43,13 @@ def main():
     by = {(r["server"], r["workload"], r["run"]): r for r in rows}
     present = [s for s in SERVERS if any(r["server"] == s for r in rows)]
     summary = {}
-    print(f"{len(runs)} interleaved runs; median [min-max] over runs; ratios within each run\n")
+    print(f"{len(runs)} interleaved runs; median [min-max] over runs; ratios within each run")
+    steal = [r["steal_pct"] for r in rows if "steal_pct" in r]
+    if steal:
+        noisy = sum(1 for v in steal if v > 5)
+        print(f"CPU steal by the hypervisor during the measurements: median {statistics.median(steal):.1f}%, "
+              f"max {max(steal):.1f}%; {noisy} of {len(steal)} measurements above 5% (their figures are unreliable)")
+    print()
     head = f"{'workload':<22} {'server':<10} {'req/s':>26} {'vs tokio':>24} {'p99.9 µs':>28} {'p99.9 vs tokio':>24} {'cpu µs/req':>24} {'cpu vs raw':>22}"
     print(head)
     for w in WORKLOADS:

@@ -81,10 +81,9 @@ fn run(unix: bool, strategies: Vec<Strategy>) {
 
 #[test]
 fn the_python_server_passes_over_tcp() {
-    run(
-        false,
-        vec![Strategy::Whole, Strategy::Bytewise, Strategy::Random(1)],
-    );
+    // Whole and bytewise: the two extremes of how a stream is cut (a random split costs a
+    // minute here and is exercised against the reference server in reference.rs).
+    run(false, vec![Strategy::Whole, Strategy::Bytewise]);
 }
 
 #[test]
