@@ -209,9 +209,7 @@ pub(crate) fn start(
             // Sized once for this reactor's share of --max-connections: a slab that doubles
             // copies itself, and the old copy stays resident in the allocator (measured: about
             // 120 bytes per idle connection at 9,000). Untouched capacity costs no RSS.
-            conns: Slab::with_capacity(
-                (shared.config.max_connections / reactors + 1).min(1 << 16),
-            ),
+            conns: Slab::with_capacity((shared.config.max_connections / reactors + 1).min(1 << 16)),
             timers: Timers::default(),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             shared: shared.clone(),
@@ -656,9 +654,8 @@ impl Reactor {
             conn.session.release_memory();
             conn.jobs.release();
             conn.holding = false;
-            let held = conn.inbuf.capacity()
-                + conn.session.outbox().len()
-                + conn.jobs.len() * JOB_CHARGE;
+            let held =
+                conn.inbuf.capacity() + conn.session.outbox().len() + conn.jobs.len() * JOB_CHARGE;
             budget.recharge(conn.charged, held);
             conn.charged = held;
         }
@@ -894,7 +891,8 @@ impl Reactor {
         if !conn.holding {
             conn.holding = true;
             self.holding.push((key, conn.generation));
-            self.next_sweep.get_or_insert_with(|| Instant::now() + SWEEP);
+            self.next_sweep
+                .get_or_insert_with(|| Instant::now() + SWEEP);
         }
         let held =
             conn.inbuf.capacity() + conn.session.outbox().len() + conn.jobs.len() * JOB_CHARGE;
