@@ -32,7 +32,7 @@ fn run(unix: bool, strategies: Vec<Strategy>) {
         strategies,
         timeout: Duration::from_secs(15),
         // Two cases at a time: the server hashes under one interpreter lock, so more slow
-        // COMPUTEs side by side would outlast the profile's 5 s drain timeout on a 2-core machine.
+        // COMPUTEs side by side would outlast the profile's drain timeout on a 2-core machine.
         jobs: 2,
         ..Options::default()
     };
