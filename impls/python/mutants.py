@@ -116,7 +116,7 @@ MUTANTS = [
      "            return self.error(rid, CANCELLED, \"nothing to cancel\")", "3.7-cancel-unknown-id"),
     ("cancel-silent", "3.7", "a cancelled COMPUTE is dropped without its ERROR CANCELLED",
      '            self.error(rid, CANCELLED, "cancelled before it ran")\n', "",
-     "3.7-cancel-queued-compute"),
+     "3.7-busy-cancel-queued-is-cancelled"),
     # ---- 3.8 GOODBYE and shutdown ---------------------------------------------------------------------
     ("ping-answered-while-draining", "3.8", "PING is answered PONG during a drain",
      'if self.state == "DRAINING":\n            return self.error(rid, SHUTTING_DOWN',

@@ -56,7 +56,7 @@ use slab::Slab;
 use crate::Shared;
 use crate::admission::{Peer, admit};
 use crate::listener::Bound;
-use crate::memory::JOB_CHARGE;
+use crate::memory::{Budget, JOB_CHARGE};
 use crate::ratelimit::RateLimit;
 use crate::service::{self, Jobs};
 use crate::stream::MioStream;
@@ -76,6 +76,26 @@ const SWEEP: Duration = Duration::from_secs(1);
 const BUDGET_TICK: Duration = Duration::from_millis(50);
 
 static EMFILE_LOG: RateLimit = RateLimit::new(Duration::from_secs(1));
+
+/// `accept` failed for want of a descriptor (the process's or the system's).
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE)
+}
+
+/// Counts an `EMFILE`/`ENFILE` accept, logs it (rate-limited) and returns when to try again.
+/// Accepting is paused rather than retried at once: the pending connection stays in the
+/// backlog, and spinning on it would burn the reactor's core without freeing a descriptor.
+fn accept_backoff(shared: &Shared, e: &io::Error) -> Instant {
+    shared
+        .counters
+        .accept_emfile
+        .fetch_add(1, Ordering::Relaxed);
+    let now = Instant::now();
+    if let Some(quiet) = EMFILE_LOG.check(now) {
+        tracing::warn!(error = %e, not_logged = quiet, "out of file descriptors; pausing accept for {EMFILE_BACKOFF:?} (raise the descriptor limit or lower --max-connections)");
+    }
+    now + EMFILE_BACKOFF
+}
 static EVICT_LOG: RateLimit = RateLimit::new(Duration::from_secs(1));
 
 /// Messages to a reactor.
@@ -368,18 +388,8 @@ impl Acceptor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE) =>
-                {
-                    // Do not spin: the pending connection stays in the backlog; try again later.
-                    self.shared
-                        .counters
-                        .accept_emfile
-                        .fetch_add(1, Ordering::Relaxed);
-                    let now = Instant::now();
-                    if let Some(quiet) = EMFILE_LOG.check(now) {
-                        tracing::warn!(error = %e, not_logged = quiet, "out of file descriptors; pausing accept for {EMFILE_BACKOFF:?} (raise the descriptor limit or lower --max-connections)");
-                    }
-                    return Some(now + EMFILE_BACKOFF);
+                Err(e) if out_of_descriptors(&e) => {
+                    return Some(accept_backoff(&self.shared, &e));
                 }
                 Err(e) => {
                     // ECONNABORTED and friends concern one connection only.
@@ -415,6 +425,17 @@ struct Conn {
     active: bool,
     /// In the reactor's list of connections holding buffers.
     holding: bool,
+}
+
+impl Conn {
+    /// Charges the budget with what this connection holds now: its input buffer's capacity,
+    /// its queued output and its queued work.
+    fn recharge(&mut self, budget: &Budget) {
+        let held =
+            self.inbuf.capacity() + self.session.outbox().len() + self.jobs.len() * JOB_CHARGE;
+        budget.recharge(self.charged, held);
+        self.charged = held;
+    }
 }
 
 struct Reactor {
@@ -654,10 +675,7 @@ impl Reactor {
             conn.session.release_memory();
             conn.jobs.release();
             conn.holding = false;
-            let held =
-                conn.inbuf.capacity() + conn.session.outbox().len() + conn.jobs.len() * JOB_CHARGE;
-            budget.recharge(conn.charged, held);
-            conn.charged = held;
+            conn.recharge(budget);
         }
         self.holding = keep;
         self.next_sweep = (!self.holding.is_empty()).then(|| now + SWEEP);
@@ -675,17 +693,8 @@ impl Reactor {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE) =>
-                    {
-                        self.shared
-                            .counters
-                            .accept_emfile
-                            .fetch_add(1, Ordering::Relaxed);
-                        let now = Instant::now();
-                        if let Some(quiet) = EMFILE_LOG.check(now) {
-                            tracing::warn!(error = %e, not_logged = quiet, "out of file descriptors; pausing accept for {EMFILE_BACKOFF:?} (raise the descriptor limit or lower --max-connections)");
-                        }
-                        self.accept_backoff = Some(now + EMFILE_BACKOFF);
+                    Err(e) if out_of_descriptors(&e) => {
+                        self.accept_backoff = Some(accept_backoff(&self.shared, &e));
                         return;
                     }
                     Err(e) => {
@@ -894,10 +903,7 @@ impl Reactor {
             self.next_sweep
                 .get_or_insert_with(|| Instant::now() + SWEEP);
         }
-        let held =
-            conn.inbuf.capacity() + conn.session.outbox().len() + conn.jobs.len() * JOB_CHARGE;
-        shared.counters.memory.recharge(conn.charged, held);
-        conn.charged = held;
+        conn.recharge(&shared.counters.memory);
         if conn.session.is_finished() {
             if conn.session.is_abortive() {
                 // The drain timeout expired (spec §3.8, §3.10): reset, do not linger.
