@@ -18,6 +18,7 @@
 //!    and discard until EOF or a short deadline, close (spec §3.10).
 
 mod client;
+mod ids;
 mod kinds;
 mod outbox;
 mod server;

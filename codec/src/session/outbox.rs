@@ -5,6 +5,10 @@
 //! memory they were received in, so an ECHO_REPLY of 64 KiB is never copied. A driver writes the
 //! queue with one vectored write ([`Outbox::io_slices`]) and reports how much went out
 //! ([`Outbox::advance`]); partial writes simply leave the rest queued.
+//!
+//! The buffers sit behind one pointer, allocated on the first frame and given back by
+//! [`Outbox::release_memory`]: a server keeps thousands of idle connections, and an empty
+//! `VecDeque` and `BytesMut` in place would cost 64 bytes each of them.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -20,12 +24,18 @@ pub const ZERO_COPY_MIN: usize = 1024;
 /// reference, written with one vectored write.
 #[derive(Debug, Default)]
 pub struct Outbox {
+    /// `None` until the first frame, and again once released.
+    bufs: Option<Box<Bufs>>,
+    /// Bytes queued in total.
+    len: usize,
+}
+
+#[derive(Debug, Default)]
+struct Bufs {
     /// Sealed chunks, in order, before `tail`.
     chunks: VecDeque<Bytes>,
     /// Where small frames are encoded; written after every chunk.
     tail: BytesMut,
-    /// Bytes queued in total.
-    len: usize,
 }
 
 impl Outbox {
@@ -56,9 +66,10 @@ impl Outbox {
         limit: u32,
         source: Option<&Bytes>,
     ) -> Result<(), EncodeError> {
-        let before = self.tail.len();
-        let payload = msg.encode_split(version, request_id, limit, &mut self.tail)?;
-        self.len += self.tail.len() - before;
+        let tail = &mut self.bufs.get_or_insert_default().tail;
+        let before = tail.len();
+        let payload = msg.encode_split(version, request_id, limit, tail)?;
+        self.len += tail.len() - before;
         if payload.is_empty() {
             return Ok(());
         }
@@ -71,7 +82,10 @@ impl Outbox {
             Some(b) => self.push_payload(b),
             None => {
                 self.len += payload.len();
-                self.tail.extend_from_slice(payload);
+                self.bufs
+                    .get_or_insert_default()
+                    .tail
+                    .extend_from_slice(payload);
             }
         }
         Ok(())
@@ -89,30 +103,35 @@ impl Outbox {
     /// Queues `payload` after everything queued so far, without copying it if it is large.
     fn push_payload(&mut self, payload: Bytes) {
         self.len += payload.len();
+        let b = self.bufs.get_or_insert_default();
         if payload.len() < ZERO_COPY_MIN {
-            self.tail.extend_from_slice(&payload);
+            b.tail.extend_from_slice(&payload);
             return;
         }
-        if !self.tail.is_empty() {
-            self.chunks.push_back(self.tail.split().freeze());
+        if !b.tail.is_empty() {
+            b.chunks.push_back(b.tail.split().freeze());
         }
-        self.chunks.push_back(payload);
+        b.chunks.push_back(payload);
     }
 
     /// Appends raw bytes (the preface).
     pub(crate) fn push_slice(&mut self, bytes: &[u8]) {
-        self.tail.extend_from_slice(bytes);
+        self.bufs
+            .get_or_insert_default()
+            .tail
+            .extend_from_slice(bytes);
         self.len += bytes.len();
     }
 
     /// Fills `dst` with the queued chunks in order; returns how many slots were used.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let Some(b) = &self.bufs else { return 0 };
         let mut n = 0;
-        for chunk in self
+        for chunk in b
             .chunks
             .iter()
             .map(|c| &c[..])
-            .chain(std::iter::once(&self.tail[..]))
+            .chain(std::iter::once(&b.tail[..]))
         {
             if n == dst.len() {
                 break;
@@ -128,34 +147,34 @@ impl Outbox {
     /// Drops the first `n` bytes, which were written.
     pub fn advance(&mut self, mut n: usize) {
         assert!(n <= self.len, "advanced past the queued bytes");
+        let Some(b) = &mut self.bufs else { return };
         self.len -= n;
         while n > 0 {
-            match self.chunks.front_mut() {
+            match b.chunks.front_mut() {
                 Some(chunk) if chunk.len() <= n => {
                     n -= chunk.len();
-                    self.chunks.pop_front();
+                    b.chunks.pop_front();
                 }
                 Some(chunk) => {
                     chunk.advance(n);
                     n = 0;
                 }
                 None => {
-                    self.tail.advance(n);
+                    b.tail.advance(n);
                     n = 0;
                 }
             }
         }
         if self.len == 0 {
             // Reuse the allocation from its start instead of growing it forever.
-            self.tail.clear();
+            b.tail.clear();
         }
     }
 
     /// Gives back the memory of an empty queue (for idle connections).
     pub fn release_memory(&mut self) {
         if self.is_empty() {
-            self.tail = BytesMut::new();
-            self.chunks = VecDeque::new();
+            self.bufs = None;
         }
     }
 
@@ -163,18 +182,19 @@ impl Outbox {
     /// only for a connection that will be reset).
     pub fn clear(&mut self) {
         self.len = 0;
-        self.tail = BytesMut::new();
-        self.chunks = VecDeque::new();
+        self.bufs = None;
     }
 
     /// Takes everything queued as one contiguous buffer (tests, simple drivers).
     pub fn take_all(&mut self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.len);
-        for c in self.chunks.drain(..) {
-            out.extend_from_slice(&c);
+        if let Some(b) = &mut self.bufs {
+            for c in b.chunks.drain(..) {
+                out.extend_from_slice(&c);
+            }
+            out.extend_from_slice(&b.tail);
+            b.tail.clear();
         }
-        out.extend_from_slice(&self.tail);
-        self.tail.clear();
         self.len = 0;
         out.freeze()
     }
@@ -203,5 +223,13 @@ mod tests {
         }
         assert_eq!(got, expect);
         assert!(o.is_empty());
+        o.release_memory();
+        assert!(o.bufs.is_none());
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(o.io_slices(&mut slices), 0);
+        o.advance(0);
+        assert_eq!(o.take_all().len(), 0);
+        o.push_slice(b"again");
+        assert_eq!(&o.take_all()[..], b"again");
     }
 }

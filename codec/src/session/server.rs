@@ -16,12 +16,13 @@
 //! the connection, whose ERROR (request ID 0) stands for every request still outstanding.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use super::ids::IdSet;
 use super::{Outbox, Request, RequestKind, Response};
 use crate::decoder::FrameDecoder;
 use crate::error::{DecodeError, ErrorCode};
@@ -167,7 +168,7 @@ pub struct ServerSession {
     version: u8,
     capabilities: u32,
     peer_max_frame: u32,
-    outstanding: HashSet<u32>,
+    outstanding: IdSet,
     outbox: Outbox,
     handshake_deadline: Instant,
     last_activity: Instant,
@@ -207,7 +208,7 @@ impl ServerSession {
             version: BASE_VERSION,
             capabilities: 0,
             peer_max_frame: MIN_MAX_FRAME_SIZE,
-            outstanding: HashSet::new(),
+            outstanding: IdSet::default(),
             outbox: Outbox::new(),
             peer_eof: false,
             goodbye_sent: false,
@@ -249,7 +250,7 @@ impl ServerSession {
 
     /// Whether `id` is outstanding.
     pub fn is_outstanding(&self, id: u32) -> bool {
-        self.outstanding.contains(&id)
+        self.outstanding.contains(id)
     }
 
     /// The output queue, for the driver to write.
@@ -263,9 +264,7 @@ impl ServerSession {
     /// them again).
     pub fn release_memory(&mut self) {
         self.outbox.release_memory();
-        if self.outstanding.is_empty() && self.outstanding.capacity() > 0 {
-            self.outstanding = HashSet::new();
-        }
+        self.outstanding.release();
     }
 
     /// Counters.
@@ -482,7 +481,7 @@ impl ServerSession {
     /// already answered, or the connection failed meanwhile.
     pub fn respond(&mut self, id: u32, response: Response, now: Instant) -> bool {
         self.now = self.now.max(now);
-        if self.state == SessionState::Closing || !self.outstanding.remove(&id) {
+        if self.state == SessionState::Closing || !self.outstanding.remove(id) {
             return false;
         }
         self.last_activity = now;
@@ -591,7 +590,7 @@ impl ServerSession {
                 frame.header.msg_type,
                 MessageType::Cancel | MessageType::Error
             )
-            && self.outstanding.contains(&id)
+            && self.outstanding.contains(id)
         {
             self.duplicate_id(id);
             return None;
@@ -631,7 +630,7 @@ impl ServerSession {
                 // §3.7: a CANCEL for an ID that is not outstanding is ignored (it raced the reply).
                 return self
                     .outstanding
-                    .contains(&id)
+                    .contains(id)
                     .then_some(Event::Cancel { id });
             }
             Message::Goodbye(_) => {
