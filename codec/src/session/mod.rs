@@ -24,7 +24,7 @@ mod outbox;
 mod server;
 
 pub use client::{ClientConfig, ClientError, ClientEvent, ClientSession, Negotiated};
-pub use outbox::{Outbox, ZERO_COPY_MIN};
+pub use outbox::{Outbox, SpareBuffers, ZERO_COPY_MIN};
 pub use server::{
     CloseReason, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_OUTSTANDING, DEFAULT_MAX_PENDING_OUTPUT, DRAIN_HANDSHAKE_GRACE, Event,

@@ -30,6 +30,17 @@ pub struct Outbox {
     len: usize,
 }
 
+/// The buffers of an empty [`Outbox`], detached for reuse by another ([`Outbox::take_spare`]).
+#[derive(Debug)]
+pub struct SpareBuffers(Box<Bufs>);
+
+impl SpareBuffers {
+    /// Bytes of memory these buffers hold (what a pool of them should bound).
+    pub fn capacity(&self) -> usize {
+        self.0.tail.capacity() + self.0.chunks.capacity() * std::mem::size_of::<Bytes>()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Bufs {
     /// Sealed chunks, in order, before `tail`.
@@ -77,7 +88,12 @@ impl Outbox {
             let (outer, inner) = (s.as_ptr_range(), payload.as_ptr_range());
             outer.start <= inner.start && inner.end <= outer.end
         };
-        let shared = source.filter(|s| within(s)).map(|s| s.slice_ref(payload));
+        // A small payload is copied either way: no reference count taken and dropped for it.
+        let shared = (payload.len() >= ZERO_COPY_MIN)
+            .then_some(source)
+            .flatten()
+            .filter(|s| within(s))
+            .map(|s| s.slice_ref(payload));
         match shared {
             Some(b) => self.push_payload(b),
             None => {
@@ -178,6 +194,36 @@ impl Outbox {
         }
     }
 
+    /// Detaches the buffers of an empty queue so that another queue can reuse them
+    /// ([`Outbox::reuse`]): a driver that serves many connections in turn keeps a few in a pool
+    /// instead of freeing and allocating them on every turn. `None` if the queue is not empty or
+    /// holds no buffers.
+    pub fn take_spare(&mut self) -> Option<SpareBuffers> {
+        if !self.is_empty() {
+            return None;
+        }
+        let mut b = self.bufs.take()?;
+        b.chunks.clear();
+        b.tail.clear();
+        // Back to the start of its allocation if nothing else shares it (large payloads split
+        // off earlier may have been written and dropped by now); otherwise a fresh one later.
+        let cap = b.tail.capacity();
+        if !b.tail.try_reclaim(cap.max(1)) {
+            b.tail = BytesMut::new();
+        }
+        Some(SpareBuffers(b))
+    }
+
+    /// Gives an empty queue that holds no buffers the spare ones of another; otherwise hands
+    /// them back.
+    pub fn reuse(&mut self, spare: SpareBuffers) -> Option<SpareBuffers> {
+        if self.bufs.is_some() {
+            return Some(spare);
+        }
+        self.bufs = Some(spare.0);
+        None
+    }
+
     /// Discards everything queued, e.g. before an abortive close (a frame may be cut short:
     /// only for a connection that will be reset).
     pub fn clear(&mut self) {
@@ -231,5 +277,37 @@ mod tests {
         assert_eq!(o.take_all().len(), 0);
         o.push_slice(b"again");
         assert_eq!(&o.take_all()[..], b"again");
+    }
+
+    #[test]
+    fn spare_buffers_move_between_queues_only_when_empty() {
+        let mut a = Outbox::new();
+        assert!(a.take_spare().is_none(), "no buffers yet");
+        a.push_slice(&[1u8; 3000]);
+        assert!(a.take_spare().is_none(), "not while bytes are queued");
+        a.advance(1000);
+        a.push_payload(Bytes::from(vec![2u8; 4000])); // a chunk split off the tail
+        a.advance(a.len());
+        let spare = a.take_spare().expect("an empty queue gives its buffers");
+        assert!(a.bufs.is_none());
+        assert!(
+            spare.capacity() >= 3000,
+            "the tail's allocation is kept from its start"
+        );
+        let mut b = Outbox::new();
+        b.push_slice(b"x");
+        let spare = b
+            .reuse(spare)
+            .expect("a queue with buffers hands them back");
+        let mut c = Outbox::new();
+        assert!(c.reuse(spare).is_none());
+        let ptr = c.bufs.as_ref().unwrap().tail.as_ptr();
+        c.push_slice(b"reused");
+        assert_eq!(
+            c.bufs.as_ref().unwrap().tail.as_ptr(),
+            ptr,
+            "no new allocation"
+        );
+        assert_eq!(&c.take_all()[..], b"reused");
     }
 }
