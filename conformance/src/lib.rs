@@ -221,6 +221,10 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
     // keeps them at seconds, not minutes; the default profile's cases cut everywhere.
     let points = (case.profile != Profile::Default).then_some(8);
     run_case_with(target.timeouts, info, case, opts, points, &|settings| {
+        if case.profile.exclusive() {
+            // Best effort: a target that never settles fails the case, which says why.
+            let _ = exec::settle(target, opts.timeout);
+        }
         exec::run(target, &case.steps, settings)
     })
 }

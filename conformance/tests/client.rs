@@ -20,7 +20,10 @@ const PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../impls/python");
 fn run(commands: &[String], strategies: Vec<Strategy>, cases: Vec<client::ClientCase>) -> Report {
     let opts = Options {
         strategies,
-        timeout: Duration::from_secs(5),
+        // Only a failing step waits this long. A driver is started for every run (a Python
+        // one through a shell and pyenv's shims): under CPU steal a start took over 5 s now
+        // and then ("no connection before the deadline").
+        timeout: Duration::from_secs(10),
         jobs: 4,
         ..Options::default()
     };

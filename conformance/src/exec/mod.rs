@@ -33,7 +33,7 @@ mod probe;
 mod reader;
 mod writer;
 
-pub use probe::{ProbeError, TargetInfo, alive, probe};
+pub use probe::{ProbeError, TargetInfo, alive, probe, settle};
 use reader::Closed;
 pub use reader::frame_json;
 use writer::{Cmd, Log, Writer, log_note};

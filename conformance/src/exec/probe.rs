@@ -1,9 +1,10 @@
-//! Probes of a target: what it offers (a handshake offering every version and capability), and
-//! whether it still serves (the liveness probe after each case).
+//! Probes of a target: what it offers (a handshake offering every version and capability),
+//! whether it still serves (the liveness probe after each case), and whether its heavy-request
+//! queue is empty (the settle probe before each run of a case whose profile shares that queue).
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use echowire_codec::decoder::FrameDecoder;
@@ -178,4 +179,43 @@ pub fn alive(target: &Target, timeout: Duration) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(200));
     }
     Err(last)
+}
+
+/// The settle probe, run before each run of a case of an exclusive profile (one worker, a
+/// queue of one): waits until a COMPUTE of cost 1 is answered with its result, retrying while
+/// it is BUSY. A run that failed early, or a shrinking replay, leaves its slow COMPUTEs running
+/// when its connection closes; the next case would find the worker and the queue taken and fail
+/// for a reason of its own. One worker and a queue of one: once the probe's COMPUTE has run,
+/// every job queued before it has finished. Gives up after `timeout` (the case then runs and
+/// shows what it finds).
+pub fn settle(target: &Target, timeout: Duration) -> Result<(), String> {
+    let steps: Vec<Step> = serde_json::from_value(json!([
+        {"handshake": {"min_version": 1, "max_version": 1, "max_frame_size": 1 << 20, "capabilities": 0}},
+        {"send": {"frame": {"type": "COMPUTE", "request_id": 1, "body": {"cost": 1, "seed": "736574746c65"}}}},
+        {"expect": {"frame": {"type": "COMPUTE_RESULT", "request_id": 1}}},
+    ]))
+    .expect("the settle probe's steps are well-formed");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let r = run(
+            target,
+            &steps,
+            RunSettings {
+                cut: Cut::Whole,
+                timeout,
+                coalesce: true,
+                timeouts: target.timeouts,
+            },
+        );
+        match r.failure {
+            None => return Ok(()),
+            Some(f) if Instant::now() >= deadline => {
+                return Err(format!(
+                    "{}: expected {}, observed {}",
+                    f.step, f.expected, f.observed
+                ));
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
