@@ -157,28 +157,34 @@ pub fn alive(target: &Target, timeout: Duration) -> Result<(), String> {
     .expect("the liveness probe's steps are well-formed");
     let mut last = String::new();
     for _ in 0..3 {
-        let r = run(
-            target,
-            &steps,
-            RunSettings {
-                cut: Cut::Whole,
-                timeout,
-                coalesce: true,
-                timeouts: target.timeouts,
-            },
-        );
-        match r.failure {
-            None => return Ok(()),
-            Some(f) => {
-                last = format!(
-                    "{}: expected {}, observed {}",
-                    f.step, f.expected, f.observed
-                )
-            }
+        match run_whole(target, &steps, timeout) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     Err(last)
+}
+
+/// Runs a probe's steps once under whole writes; the failure, described.
+fn run_whole(target: &Target, steps: &[Step], timeout: Duration) -> Result<(), String> {
+    let r = run(
+        target,
+        steps,
+        RunSettings {
+            cut: Cut::Whole,
+            timeout,
+            coalesce: true,
+            timeouts: target.timeouts,
+        },
+    );
+    match r.failure {
+        None => Ok(()),
+        Some(f) => Err(format!(
+            "{}: expected {}, observed {}",
+            f.step, f.expected, f.observed
+        )),
+    }
 }
 
 /// The settle probe, run before each run of a case of an exclusive profile (one worker, a
@@ -197,25 +203,10 @@ pub fn settle(target: &Target, timeout: Duration) -> Result<(), String> {
     .expect("the settle probe's steps are well-formed");
     let deadline = Instant::now() + timeout;
     loop {
-        let r = run(
-            target,
-            &steps,
-            RunSettings {
-                cut: Cut::Whole,
-                timeout,
-                coalesce: true,
-                timeouts: target.timeouts,
-            },
-        );
-        match r.failure {
-            None => return Ok(()),
-            Some(f) if Instant::now() >= deadline => {
-                return Err(format!(
-                    "{}: expected {}, observed {}",
-                    f.step, f.expected, f.observed
-                ));
-            }
-            Some(_) => std::thread::sleep(Duration::from_millis(50)),
+        match run_whole(target, &steps, timeout) {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
 }
