@@ -31,7 +31,7 @@ pub mod handover;
 pub mod listener;
 pub mod memory;
 pub mod models;
-mod pool;
+pub mod pool;
 pub mod ratelimit;
 pub mod reactor;
 pub mod service;
