@@ -927,6 +927,7 @@ pub fn run_case(command: &str, case: &ClientCase, opts: &Options) -> CaseResult 
         failures,
         millis: started.elapsed().as_millis() as u64,
         shrunk,
+        retried: None,
     }
 }
 

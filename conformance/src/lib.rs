@@ -64,6 +64,11 @@ pub struct Options {
     pub timeouts: target::Timeouts,
     /// Shrink a failure under a multi-cut split to a minimal set of cuts ([`shrink`]).
     pub shrink: bool,
+    /// Re-runs of a failing case, alone, once every case has run: a case that passes on a
+    /// re-run counts as passed and is reported as flaky with its first failure. A timing hiccup
+    /// of a loaded machine (a HELLO that reached the target after its 2 s handshake timeout)
+    /// then differs from a verdict: a case that fails for a real reason fails every time.
+    pub retries: u32,
 }
 
 impl Default for Options {
@@ -79,6 +84,7 @@ impl Default for Options {
             liveness: true,
             timeouts: target::Timeouts::default(),
             shrink: true,
+            retries: 0,
         }
     }
 }
@@ -111,6 +117,20 @@ pub struct CaseResult {
     /// The smallest failing split found from a failure under a multi-cut split.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shrunk: Option<shrink::Shrunk>,
+    /// Re-runs after a failure ([`Options::retries`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retried: Option<Retried>,
+}
+
+/// What the re-runs of a failing case ([`Options::retries`]) found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Retried {
+    /// Re-runs performed (each runs the case under every planned split, alone).
+    pub reruns: u32,
+    /// Whether the last re-run passed: the case is then reported as passed, and flaky.
+    pub passed: bool,
+    /// The first failure, in one line (its details are in `failures` when no re-run passed).
+    pub first_failure: String,
 }
 
 /// One target's part of a report.
@@ -292,14 +312,7 @@ fn run_case_with(
             other => (false, format!("unknown requirement {other:?}")),
         };
         if !ok {
-            return CaseResult {
-                outcome: Outcome::Skipped,
-                reason: Some(why),
-                runs: 0,
-                failures: Vec::new(),
-                millis: 0,
-                shrunk: None,
-            };
+            return CaseResult::skipped(why);
         }
     }
     #[derive(Default)]
@@ -389,6 +402,7 @@ fn run_case_with(
         failures,
         millis: started.elapsed().as_millis() as u64,
         shrunk,
+        retried: None,
     }
 }
 
@@ -401,6 +415,7 @@ impl CaseResult {
             failures: Vec::new(),
             millis: 0,
             shrunk: None,
+            retried: None,
         }
     }
 }
@@ -617,6 +632,9 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
             };
             progress.record(i, r);
         }
+        if opts.retries > 0 && progress.died_after().is_none() {
+            retry_failures(spec, &target, &info, &progress, &opts);
+        }
         let died = progress
             .died
             .into_inner()
@@ -650,6 +668,74 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
     }
 }
 
+/// Runs each failing case again, alone (one job, nothing else running), up to `opts.retries`
+/// times; the first re-run that passes replaces the result, marked flaky.
+fn retry_failures(
+    spec: &TargetSpec,
+    target: &Target,
+    info: &TargetInfo,
+    progress: &Progress,
+    opts: &Options,
+) {
+    let alone = Options {
+        jobs: 1,
+        ..opts.clone()
+    };
+    for (i, case) in progress.cases.iter().enumerate() {
+        let slot = &progress.results[i];
+        let first = {
+            let r = slot.lock().unwrap_or_else(|p| p.into_inner());
+            match r.as_ref() {
+                Some(r)
+                    if matches!(r.outcome, Outcome::Fail | Outcome::NonStrict) && r.runs > 0 =>
+                {
+                    format!(
+                        "under {}: {}",
+                        r.failures.first().map_or("?", |f| f.cut.as_str()),
+                        report::summary(r)
+                    )
+                }
+                _ => continue,
+            }
+        };
+        let mut reruns = 0;
+        let mut passed = None;
+        while reruns < opts.retries && passed.is_none() {
+            reruns += 1;
+            let again = if case.signals() {
+                run_signalling_case(spec, info, case, &alone)
+            } else if case.profile == Profile::Default {
+                run_case(target, info, case, &alone)
+            } else {
+                match Target::open(spec.clone(), opts.timeouts, case.profile) {
+                    Ok(t) => run_case(&t, info, case, &alone),
+                    Err(e) => cannot_start(case.profile, &e),
+                }
+            };
+            if !matches!(again.outcome, Outcome::Fail | Outcome::NonStrict) {
+                passed = Some(again);
+            }
+        }
+        let mut r = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let retried = Retried {
+            reruns,
+            passed: passed.is_some(),
+            first_failure: first,
+        };
+        match passed {
+            Some(mut again) => {
+                again.retried = Some(retried);
+                *r = Some(again);
+            }
+            None => {
+                if let Some(r) = r.as_mut() {
+                    r.retried = Some(retried);
+                }
+            }
+        }
+    }
+}
+
 fn needs_control(profile: Profile) -> String {
     format!(
         "needs a target the runner starts itself (--exec or embedded){}",
@@ -673,6 +759,7 @@ fn cannot_start(profile: Profile, e: &std::io::Error) -> CaseResult {
         failures: Vec::new(),
         millis: 0,
         shrunk: None,
+        retried: None,
     }
 }
 

@@ -228,6 +228,11 @@ struct RunArgs {
     /// Do not shrink failures under multi-cut splits to their smallest failing split.
     #[arg(long)]
     no_shrink: bool,
+    /// Run a failing case again, alone, up to N times once every case has run: a case that
+    /// then passes counts as passed and is reported as FLAKY with its first failure (for a
+    /// loaded CI machine where a timeout may expire early; a real failure fails every time).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u32,
     /// Cases the target is known to fail (one ID or glob per line, # comments): listed failures
     /// do not fail the run; a listed case that passes does, until its line is removed.
     #[arg(long, value_name = "FILE")]
@@ -352,6 +357,7 @@ fn run(args: RunArgs) -> ExitCode {
         color,
         liveness: true,
         shrink: !args.no_shrink,
+        retries: args.retries,
         timeouts: echowire_conformance::target::Timeouts {
             handshake: args.handshake_timeout,
             idle: args.idle_timeout,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutants of echowire_client.py: the same client with one realistic bug each.
 
-The client conformance suite tests itself with these (conformance/tests/client.rs): every mutant
+The client conformance suite tests itself with these (conformance/tests/suite/client.rs): every mutant
 must fail the client case named beside it. Each mutant is one textual edit of the client's source;
 an edit whose text no longer occurs exactly once is an error, so the list cannot go stale.
 

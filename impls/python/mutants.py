@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutants of echowire_server.py: the same server with one realistic bug each.
 
-The conformance suite tests itself with these (conformance/tests/mutants.rs): every mutant must
+The conformance suite tests itself with these (conformance/tests/suite/mutants.rs): every mutant must
 fail the case named beside it. Each mutant is one textual edit of the server's source (the kind
 of slip a programmer makes: an off-by-one, a check in the wrong place, a forgotten branch), so a
 mutant is exactly as realistic as the line it changes. An edit whose text no longer occurs exactly

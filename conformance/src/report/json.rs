@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! { "schema_version": 2, "tool": "echowire-conformance 0.1.0", "elapsed_ms": n, "passed": bool,
-//!   "options": { "splits": [..], "seed": n, "timeout_ms": n, "jobs": n },
+//!   "options": { "splits": [..], "seed": n, "timeout_ms": n, "jobs": n, "retries": n },
 //!   "targets": [ { "name", "address", "info": {version, capabilities, max_frame_size, agent} | null,
 //!                  "error"?, "warning"?, "died_after"?, "died_reason"?, "log_tail"?,
 //!                  "summary": {pass, fail, non_strict, info, skipped, expected_fail, unexpected_pass} } ],
@@ -14,7 +14,8 @@
 //!                                   "wire": [ {dir: "c2s"|"s2c", at_ms, offset, hex?, note?} ],
 //!                                   "decoded": [ {dir, at_ms, offset, octets, writes, kind, text,
 //!                                                 frame?, hex?, ascii?, more?} ] } ],
-//!                   "shrunk"?: { from, cuts_before, cuts, runs, minimal, words, replay, run? } } } } ] }
+//!                   "shrunk"?: { from, cuts_before, cuts, runs, minimal, words, replay, run? },
+//!                   "retried"?: { reruns, passed, first_failure } } } } ] }
 //! ```
 
 use serde_json::{Value, json};
@@ -102,6 +103,7 @@ pub fn render(report: &Report) -> Value {
             "seed": report.options.seed,
             "timeout_ms": report.options.timeout.as_millis() as u64,
             "jobs": report.options.jobs,
+            "retries": report.options.retries,
         },
         "targets": targets,
         "cases": cases,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
-use super::{failure_text, summary};
+use super::{failure_text, retried_text, summary};
 use crate::Report;
 use crate::verdict::Outcome;
 
@@ -98,6 +98,9 @@ pub fn render(report: &Report, strict: bool) -> String {
             let mut tc = TestCase::new(clean(&format!("{} {}", case.id, case.title)), status);
             tc.set_classname(classname(&case.section))
                 .set_time(Duration::from_millis(r.millis));
+            if let Some(rt) = &r.retried {
+                tc.set_system_out(clean(&retried_text(rt)));
+            }
             suite.add_test_case(tc);
         }
         out.add_test_suite(suite);

@@ -169,6 +169,18 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
+/// What the re-runs of a failing case found, in one line.
+pub fn retried_text(rt: &crate::Retried) -> String {
+    if rt.passed {
+        format!(
+            "FLAKY: passed on re-run {} (run alone) after failing {}",
+            rt.reruns, rt.first_failure
+        )
+    } else {
+        format!("failed again on {} re-run(s), each run alone", rt.reruns)
+    }
+}
+
 /// The one-line reason of a result: the first failure's expected/observed, else its reason.
 pub fn summary(r: &CaseResult) -> String {
     let first = r.failures.iter().find_map(|f| {
@@ -195,6 +207,9 @@ pub fn failure_text(report: &Report, t: &TargetReport, case: &Case, r: &CaseResu
     }
     if let Some(reason) = &r.reason {
         let _ = writeln!(d, "note: {reason}");
+    }
+    if let Some(rt) = &r.retried {
+        let _ = writeln!(d, "note: {}", retried_text(rt));
     }
     let base = format!("echowire-conformance {}", target_args(report, t));
     for f in &r.failures {

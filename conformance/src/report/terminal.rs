@@ -105,6 +105,23 @@ pub fn render(report: &Report, color: bool) -> String {
                 let _ = writeln!(out, "     {l}");
             }
         }
+        let flaky: Vec<_> = report
+            .cases
+            .iter()
+            .zip(&t.results)
+            .filter_map(|(c, r)| r.retried.as_ref().filter(|rt| rt.passed).map(|rt| (c, rt)))
+            .collect();
+        if !flaky.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n   Flaky ({}, {}): failed, then passed when run again alone",
+                t.name,
+                flaky.len()
+            );
+            for (case, rt) in flaky {
+                let _ = writeln!(out, "     {} {}", case.id, super::retried_text(rt));
+            }
+        }
         if let Some(d) = &t.died_after {
             let _ = writeln!(
                 out,

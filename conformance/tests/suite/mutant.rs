@@ -1,6 +1,5 @@
 //! Deliberately broken servers: the codec's `ServerSession` behind a thread-per-connection loop,
 //! with one small fault injected at the byte level. The suite must catch every one of them.
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};

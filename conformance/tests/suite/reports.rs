@@ -12,8 +12,8 @@ use echowire_conformance::target::TargetSpec;
 use echowire_conformance::verdict::Outcome;
 use echowire_conformance::{Options, case, report};
 
-mod pyserver;
-mod validate;
+use crate::pyserver;
+use echowire_test_support::{json as validate_json, junit as validate_junit};
 
 /// A server that echoes every byte back and never speaks Echowire.
 fn byte_echo_server() -> std::net::SocketAddr {
@@ -68,11 +68,11 @@ fn a_byte_echo_server_gets_valid_reports_that_say_what_arrived() {
     assert!(text.contains("The target DIED after case"), "{text}");
 
     let junit = report::junit::render(&report, false);
-    validate::junit(&junit);
+    validate_junit::validate(&junit);
     // Every case plus one error test case for the death, with its reason.
     assert_eq!(junit.matches("<testcase ").count(), n + 1);
     assert!(junit.contains("liveness probe"), "{junit}");
-    validate::json(&report::json::render(&report));
+    validate_json::validate(&report::json::render(&report));
 
     let html = report::html::render(&report);
     assert!(html.contains("WARNING: handshake probe failed"));
@@ -93,10 +93,10 @@ fn an_unreachable_target_is_one_error_in_every_report() {
     };
     let report = echowire_conformance::run(case::builtin(), opts, &|_| {});
     let junit = report::junit::render(&report, false);
-    validate::junit(&junit);
+    validate_junit::validate(&junit);
     assert_eq!(junit.matches("<testcase ").count(), 1, "{junit}");
     assert!(junit.contains("cannot connect"), "{junit}");
-    validate::json(&report::json::render(&report));
+    validate_json::validate(&report::json::render(&report));
 }
 
 fn bin() -> Command {
@@ -168,7 +168,7 @@ fn a_split_dependent_failure_is_shrunk_to_one_cut_with_a_replay_command() {
     assert!(stderr.contains("[progress]"), "{stderr}");
     assert!(!stdout.contains("[progress]"), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    validate::json(&v);
+    validate_json::validate(&v);
     let r = &v["cases"][0]["results"]
         .as_object()
         .unwrap()
@@ -233,5 +233,5 @@ fn listed_outcomes_count_in_the_run_verdict() {
         Outcome::UnexpectedPass
     );
     assert!(!report.passed(false));
-    validate::junit(&report::junit::render(&report, false));
+    validate_junit::validate(&report::junit::render(&report, false));
 }

@@ -11,7 +11,7 @@ use echowire_conformance::split::{Cut, Strategy};
 use echowire_conformance::verdict::Outcome;
 use echowire_conformance::{Options, Report};
 
-mod validate;
+use echowire_test_support::{json as validate_json, junit as validate_junit};
 
 const BLOCKING: &str = env!("CARGO_BIN_EXE_echowire-blocking-client-driver");
 const ASYNC: &str = env!("CARGO_BIN_EXE_echowire-async-client-driver");
@@ -81,8 +81,8 @@ fn the_rust_clients_pass_every_case_under_every_split() {
         bad.join("\n")
     );
     // The client reports are the server reports: valid JUnit and JSON.
-    validate::junit(&echowire_conformance::report::junit::render(&report, true));
-    validate::json(&echowire_conformance::report::json::render(&report));
+    validate_junit::validate(&echowire_conformance::report::junit::render(&report, true));
+    validate_json::validate(&echowire_conformance::report::json::render(&report));
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn the_client_command_line_runs_lists_and_reports() {
         String::from_utf8_lossy(&out.stdout)
     );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    validate::json(&v);
+    validate_json::validate(&v);
     // A driver that does not start is a failure, at once, not a hang.
     let out = std::process::Command::new(bin)
         .args([

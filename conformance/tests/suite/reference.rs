@@ -10,20 +10,48 @@ use echowire_conformance::verdict::Outcome;
 use echowire_conformance::{Options, Report, case};
 use echowire_server::Model;
 
-mod validate;
+use echowire_test_support::{json as validate_json, junit as validate_junit};
 
 fn run(model: Model, strategies: Vec<Strategy>, jobs: usize) -> Report {
+    run_selected(model, strategies, jobs, &[])
+}
+
+/// Runs the cases `select` names (IDs or globs; all if empty).
+fn run_selected(model: Model, strategies: Vec<Strategy>, jobs: usize, select: &[&str]) -> Report {
+    let select: Vec<String> = select.iter().map(|s| s.to_string()).collect();
+    let cases = echowire_conformance::select(case::builtin(), &select, &[], &[]);
     let opts = Options {
         targets: vec![TargetSpec::Embedded(model)],
         strategies,
         jobs,
         timeout: Duration::from_secs(15),
+        // A case that fails is run again alone: on a loaded machine a HELLO can reach the
+        // embedded server after its 2 s handshake timeout (a timing hiccup, not a verdict);
+        // a real failure fails every time and is reported as before.
+        retries: 2,
         ..Options::default()
     };
-    echowire_conformance::run(case::builtin(), opts, &|_| {})
+    echowire_conformance::run(cases, opts, &|_| {})
+}
+
+/// Prints the cases that passed only when run again alone.
+fn print_flaky(report: &Report) {
+    for t in &report.targets {
+        for (c, r) in report.cases.iter().zip(&t.results) {
+            if let Some(rt) = r.retried.as_ref().filter(|rt| rt.passed) {
+                println!(
+                    "{}: {} {}",
+                    t.name,
+                    c.id,
+                    echowire_conformance::report::retried_text(rt)
+                );
+            }
+        }
+    }
 }
 
 fn assert_all_pass(report: &Report) {
+    print_flaky(report);
     let t = &report.targets[0];
     assert!(t.error.is_none(), "{:?}", t.error);
     assert!(t.died_after.is_none(), "died after {:?}", t.died_after);
@@ -52,37 +80,41 @@ fn assert_all_pass(report: &Report) {
     assert!(t.results.iter().all(|r| r.outcome != Outcome::Skipped));
 }
 
+// What runs here is what `cargo test` can afford on a small machine: the reactor (the model a
+// deployment runs) under the default splits, and the framing cases cut at every offset. CI's
+// exhaustive step (`.ci/exhaustive`) runs the release runner over every case cut at every
+// offset, the threaded and blocking models under several splits, and the server started through
+// `--exec` over TCP and a Unix socket; it fails CI if any case fails or is skipped there. The
+// three models' own behaviour (shutdown, limits, backpressure) is tested in server/tests.
+
 #[test]
-fn reactor_passes_every_case_under_every_split() {
-    let mut s = echowire_conformance::default_strategies();
-    s.push(Strategy::Boundaries);
-    let report = run(Model::Reactor, s, 4);
+fn reactor_passes_every_case_under_the_default_splits() {
+    let report = run(
+        Model::Reactor,
+        echowire_conformance::default_strategies(),
+        4,
+    );
     assert_all_pass(&report);
     // The reports of a passing run of the whole suite: valid, and the HTML compact.
     let html = echowire_conformance::report::html::render(&report);
     println!("HTML report of a passing run: {} bytes", html.len());
     assert!(html.len() < 200 * 1024, "{} bytes", html.len());
-    validate::junit(&echowire_conformance::report::junit::render(&report, true));
-    validate::json(&echowire_conformance::report::json::render(&report));
+    validate_junit::validate(&echowire_conformance::report::junit::render(&report, true));
+    validate_json::validate(&echowire_conformance::report::json::render(&report));
 }
 
 #[test]
-fn threaded_passes_every_case() {
-    assert_all_pass(&run(
-        Model::Threaded,
-        vec![Strategy::Whole, Strategy::Bytewise, Strategy::Random(1)],
+fn reactor_passes_the_framing_cases_cut_at_every_offset() {
+    // Framing, preface, flags and request IDs: where a cut inside a Length, a header or the
+    // preface is most likely to expose a reader that assumes whole frames.
+    let report = run_selected(
+        Model::Reactor,
+        vec![Strategy::Boundaries],
         4,
-    ));
-}
-
-#[test]
-fn blocking_passes_every_case() {
-    // One connection at a time: cases run one after another.
-    assert_all_pass(&run(
-        Model::Blocking,
-        vec![Strategy::Whole, Strategy::Coalesced],
-        1,
-    ));
+        &["2.2-*", "2.4-*", "2.5-*", "3.1-*"],
+    );
+    assert!(report.cases.len() >= 60, "{} cases", report.cases.len());
+    assert_all_pass(&report);
 }
 
 #[test]
@@ -176,12 +208,12 @@ fn cli_reports_and_exit_codes() {
     // JSON: its schema.
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["schema_version"], 2);
-    validate::json(&v);
+    validate_json::validate(&v);
     assert!(v["cases"].as_array().unwrap().len() >= 10);
     assert_eq!(v["targets"][0]["summary"]["fail"], 0);
     // JUnit: the XSD, consistent counts, classnames CI systems split correctly.
     let x = std::fs::read_to_string(&junit).unwrap();
-    validate::junit(&x);
+    validate_junit::validate(&x);
     assert!(x.contains("classname=\"echowire.section-3-1\""), "{x}");
     // HTML: one self-contained file.
     let h = std::fs::read_to_string(&html).unwrap();
