@@ -1,18 +1,19 @@
-//! Says at build time, where every user of the tests sees it, whether `xmllint` is there: the
-//! JUnit reports are always checked against the schema's rules in Rust, and additionally by
-//! `xmllint` against the XSD when it is installed (CI installs it and requires it).
+//! Says at build time, where every user of the tests sees it, which optional tools are missing:
+//! the checks that need them are then skipped with a note (CI requires them; see `tools.rs`).
+
+include!("src/tool_list.rs");
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PATH");
-    println!("cargo:rerun-if-env-changed=ECHOWIRE_REQUIRE_XMLLINT");
-    let found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join("xmllint").is_file())
-    });
-    if !found {
-        println!(
-            "cargo:warning=xmllint not found: the tests check JUnit reports against the JUnit \
-             schema's rules in Rust only; install libxml2-utils to also validate them with \
-             xmllint (CI does, and requires it)"
-        );
+    println!("cargo:rerun-if-changed=src/tool_list.rs");
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    for (tool, package, what) in OPTIONAL {
+        let found = std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file());
+        if !found {
+            println!(
+                "cargo:warning={tool} not found: the tests will not check that {what} \
+                 (install {package}; CI does, and requires it)"
+            );
+        }
     }
 }

@@ -18,8 +18,37 @@ use crate::frame::MessageType;
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ErrorCode(pub u16);
 
+/// The scope of an error code (spec §7.1): what an ERROR or GOODBYE with it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// "C": a connection error — ERROR with request ID 0, then the sender closes (§3.10).
+    Connection,
+    /// "R": a request error — ERROR with the frame's ID; the connection continues.
+    Request,
+    /// "G": a GOODBYE reason.
+    Goodbye,
+    /// "D": end of input inside a frame — ERROR with ID 0; the requests received before it are
+    /// still answered and the connection drains (§3.9).
+    Truncated,
+}
+
+impl Scope {
+    /// Its name in `spec/registry.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Connection => "connection",
+            Scope::Request => "request",
+            Scope::Goodbye => "goodbye",
+            Scope::Truncated => "truncated",
+        }
+    }
+}
+
+/// The error-code table (spec §7.1): one row per code, `NAME = CODE [SCOPES],` with the scope
+/// letters of the spec (C, R, G, D). Checked against `spec/registry.json` by the codec's tests;
+/// adding a code is one row here and one in the registry.
 macro_rules! error_codes {
-    ($( $(#[$doc:meta])* $name:ident = $value:expr, )*) => {
+    ($( $(#[$doc:meta])* $name:ident = $value:literal [$($scope:ident)+], )*) => {
         impl ErrorCode {
             $( $(#[$doc])* pub const $name: ErrorCode = ErrorCode($value); )*
 
@@ -31,6 +60,14 @@ macro_rules! error_codes {
                 match self.0 {
                     $( $value => Some(stringify!($name)), )*
                     _ => None,
+                }
+            }
+
+            /// The scopes the spec gives the code (§7.1); empty for codes it does not define.
+            pub fn scopes(self) -> &'static [Scope] {
+                match self.0 {
+                    $( $value => &[$(scope_letter!($scope)),+], )*
+                    _ => &[],
                 }
             }
 
@@ -48,63 +85,78 @@ macro_rules! error_codes {
     };
 }
 
+macro_rules! scope_letter {
+    (C) => {
+        Scope::Connection
+    };
+    (R) => {
+        Scope::Request
+    };
+    (G) => {
+        Scope::Goodbye
+    };
+    (D) => {
+        Scope::Truncated
+    };
+}
+
 error_codes! {
     /// Not an error: the reason in a normal GOODBYE.
-    NO_ERROR = 0x0000,
+    NO_ERROR = 0x0000 [G],
     /// A violation with no more specific code.
-    PROTOCOL_ERROR = 0x0001,
+    PROTOCOL_ERROR = 0x0001 [C],
     /// The first bytes of the connection are not the preface (§3.1).
-    BAD_PREFACE = 0x0002,
+    BAD_PREFACE = 0x0002 [C],
     /// No protocol version in common (§3.3).
-    UNSUPPORTED_VERSION = 0x0003,
+    UNSUPPORTED_VERSION = 0x0003 [C],
     /// A frame other than HELLO before the handshake completed (§3.2).
-    HANDSHAKE_REQUIRED = 0x0004,
+    HANDSHAKE_REQUIRED = 0x0004 [C],
     /// The handshake did not complete in time (§8.3).
-    HANDSHAKE_TIMEOUT = 0x0005,
+    HANDSHAKE_TIMEOUT = 0x0005 [C],
     /// No complete frame for the idle timeout (§8.3); the reason in a GOODBYE.
-    IDLE_TIMEOUT = 0x0006,
+    IDLE_TIMEOUT = 0x0006 [G],
     /// `Length` below 8 (§2.2).
-    FRAME_TOO_SHORT = 0x0007,
+    FRAME_TOO_SHORT = 0x0007 [C],
     /// `Length` above the receiver's announced limit (§2.2).
-    FRAME_TOO_LARGE = 0x0008,
+    FRAME_TOO_LARGE = 0x0008 [C],
     /// The peer closed its write side in the middle of a frame (§3.9).
-    TRUNCATED_FRAME = 0x0009,
+    TRUNCATED_FRAME = 0x0009 [D],
     /// Header version differs from the negotiated one (§5.4).
-    VERSION_MISMATCH = 0x000A,
+    VERSION_MISMATCH = 0x000A [C],
     /// A type code this version does not define (§5.4).
-    UNKNOWN_TYPE = 0x000B,
+    UNKNOWN_TYPE = 0x000B [R],
     /// A type the receiver's role never receives, e.g. WELCOME sent to a server (§4.1).
-    UNEXPECTED_MESSAGE = 0x000C,
+    UNEXPECTED_MESSAGE = 0x000C [R],
     /// Undefined flag bits set, or RKYV where not allowed (§2.4).
-    INVALID_FLAGS = 0x000D,
+    INVALID_FLAGS = 0x000D [R],
     /// The body does not decode as its type's layout (§6).
-    MALFORMED_BODY = 0x000E,
+    MALFORMED_BODY = 0x000E [R],
     /// Bytes left after a complete body (§5.4).
-    TRAILING_BYTES = 0x000F,
+    TRAILING_BYTES = 0x000F [R],
     /// A string field is not UTF-8 (§6.3).
-    INVALID_UTF8 = 0x0010,
+    INVALID_UTF8 = 0x0010 [R],
     /// A request with ID 0, or a connection-level frame with a non-zero ID (§2.5).
-    INVALID_REQUEST_ID = 0x0011,
+    INVALID_REQUEST_ID = 0x0011 [R],
     /// A request reuses the ID of one still outstanding (§2.5).
-    DUPLICATE_REQUEST_ID = 0x0012,
+    DUPLICATE_REQUEST_ID = 0x0012 [C],
     /// More outstanding requests than WELCOME's `max_outstanding` (§8.4).
-    TOO_MANY_OUTSTANDING = 0x0013,
+    TOO_MANY_OUTSTANDING = 0x0013 [R],
     /// A field value outside its allowed range, e.g. COMPUTE cost 0 (§4.6).
-    INVALID_ARGUMENT = 0x0014,
+    INVALID_ARGUMENT = 0x0014 [R],
     /// The response would exceed the client's `max_frame_size` (§3.4).
-    RESPONSE_TOO_LARGE = 0x0015,
+    RESPONSE_TOO_LARGE = 0x0015 [R],
     /// The server is overloaded; retry later (§8.4).
-    BUSY = 0x0016,
+    BUSY = 0x0016 [R],
     /// The request was cancelled before it ran (§3.7).
-    CANCELLED = 0x0017,
+    CANCELLED = 0x0017 [R],
     /// The request arrived after GOODBYE (§3.8).
-    SHUTTING_DOWN = 0x0018,
+    SHUTTING_DOWN = 0x0018 [R G],
     /// The peer's credentials are not allowed (§8.5).
-    UNAUTHORIZED = 0x0019,
+    UNAUTHORIZED = 0x0019 [C],
     /// The server is at its connection limit (§8.4).
-    CONNECTION_LIMIT = 0x001A,
+    CONNECTION_LIMIT = 0x001A [C],
     /// The receiver failed for a reason of its own.
-    INTERNAL_ERROR = 0x001B,
+    INTERNAL_ERROR = 0x001B [C R],
 }
 
 impl ErrorCode {
@@ -114,21 +166,7 @@ impl ErrorCode {
     /// what it received (§3.9). A server ends the connection on any client ERROR with ID 0
     /// (§3.10), whatever this says.
     pub fn is_connection_scope(self) -> bool {
-        matches!(
-            self,
-            ErrorCode::PROTOCOL_ERROR
-                | ErrorCode::BAD_PREFACE
-                | ErrorCode::UNSUPPORTED_VERSION
-                | ErrorCode::HANDSHAKE_REQUIRED
-                | ErrorCode::HANDSHAKE_TIMEOUT
-                | ErrorCode::FRAME_TOO_SHORT
-                | ErrorCode::FRAME_TOO_LARGE
-                | ErrorCode::VERSION_MISMATCH
-                | ErrorCode::DUPLICATE_REQUEST_ID
-                | ErrorCode::UNAUTHORIZED
-                | ErrorCode::CONNECTION_LIMIT
-                | ErrorCode::INTERNAL_ERROR
-        ) || (self.0 >= 0x001C && self.0 < 0x8000)
+        self.scopes().contains(&Scope::Connection) || (self.0 >= 0x001C && self.0 < 0x8000)
     }
 
     /// Whether the code is in the application range.

@@ -26,17 +26,13 @@ from echowire_server import (  # noqa: E402
     SUM, SUM_RESULT, STATS, STATS_REPLY,
 )
 
-CODE_NAMES = {v: k for k, v in vars(ew).items()
-              if k.isupper() and isinstance(v, int) and k not in ("MIN_LIMIT", "MAX_LIMIT", "MAX_COST", "LINGER", "RKYV_FLAG")
-              and k not in ("HELLO", "WELCOME", "PING", "PONG", "ECHO", "ECHO_REPLY", "COMPUTE", "COMPUTE_RESULT",
-                            "CANCEL", "ERROR", "GOODBYE", "SUM", "SUM_RESULT", "STATS", "STATS_REPLY")}
-CONNECTION_SCOPE = {ew.PROTOCOL_ERROR, ew.BAD_PREFACE, ew.UNSUPPORTED_VERSION, ew.HANDSHAKE_REQUIRED,
-                    ew.HANDSHAKE_TIMEOUT, ew.FRAME_TOO_SHORT, ew.FRAME_TOO_LARGE, ew.VERSION_MISMATCH,
-                    ew.DUPLICATE_REQUEST_ID, ew.UNAUTHORIZED, ew.CONNECTION_LIMIT, ew.INTERNAL_ERROR}
-ANSWERS = {PING: PONG, ECHO: ECHO_REPLY, COMPUTE: COMPUTE_RESULT, SUM: SUM_RESULT, STATS: STATS_REPLY}
-NEVER_RECEIVED = {HELLO, PING, ECHO, COMPUTE, CANCEL, SUM, STATS}
-TYPE_NAMES = {PONG: "PONG", ECHO_REPLY: "ECHO_REPLY", COMPUTE_RESULT: "COMPUTE_RESULT",
-              SUM_RESULT: "SUM_RESULT", STATS_REPLY: "STATS_REPLY"}
+# From the registry (spec/registry.json), through the server module that loads it.
+REG = ew.REGISTRY
+CODE_NAMES = {e["code"]: e["name"] for e in REG["errors"]}
+CONNECTION_SCOPE = ew.CONNECTION_SCOPE_CODES
+ANSWERS = {m["code"]: ew.REGISTRY_CODES[m["answer"]] for m in REG["messages"] if m["answer"]}
+NEVER_RECEIVED = {m["code"] for m in REG["messages"] if m["sender"] == "client"}
+TYPE_NAMES = {m["code"]: m["name"] for m in REG["messages"] if m["kind"] == "response"}
 OUT = threading.Lock()
 
 
@@ -171,8 +167,7 @@ class Client:
     # ---- requests (9.1) ----------------------------------------------------------------------
     def request(self, cmd):
         tag, type_name, body = cmd.get("tag", ""), cmd.get("type", ""), cmd.get("body", {})
-        types = {"PING": PING, "ECHO": ECHO, "COMPUTE": COMPUTE, "SUM": SUM, "STATS": STATS}
-        type_ = types.get(type_name)
+        type_ = ew.REQUEST_CODES.get(type_name)
 
         def hexfield(k):
             v = body.get(k, "")

@@ -20,6 +20,7 @@ every open connection, answer what is outstanding, exit when every connection is
 
 import argparse
 import hashlib
+import json
 import os
 import queue
 import selectors
@@ -30,28 +31,42 @@ import sys
 import threading
 import time
 
-PREFACE = b"\x89EWR\r\n\x1a\n"
+
+def _load_registry():
+    """The protocol's registries (spec/registry.json): message types, error codes, flags.
+
+    The one place a code is declared; this server reads it rather than keeping a copy.
+    ECHOWIRE_REGISTRY names another file (for a copy of this script outside the repository).
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.environ.get("ECHOWIRE_REGISTRY") or os.path.join(here, "..", "..", "spec", "registry.json")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+REGISTRY = _load_registry()
+PREFACE = bytes.fromhex(REGISTRY["preface"])
 MIN_LIMIT = 4096
 MAX_LIMIT = 16 << 20
-SUPPORTED = (1, 2)
+SUPPORTED = tuple(REGISTRY["versions"])
 MAX_COST = 1 << 24
 AGENT = "echowire-python/0.1"
 LINGER = 1.0  # the lingering close's deadline (section 3.10)
 
-# Message types (section 4.1).
-HELLO, WELCOME, PING, PONG, ECHO, ECHO_REPLY, COMPUTE, COMPUTE_RESULT = range(1, 9)
-CANCEL, ERROR, GOODBYE, SUM, SUM_RESULT, STATS, STATS_REPLY = range(9, 16)
-TO_SERVER = {HELLO, PING, ECHO, COMPUTE, CANCEL, ERROR, GOODBYE, SUM, STATS}
-REQUESTS = {PING, ECHO, COMPUTE, SUM, STATS}
-RKYV_FLAG = 0x0001
-
-# Error codes (section 7.1).
-NO_ERROR, PROTOCOL_ERROR, BAD_PREFACE, UNSUPPORTED_VERSION, HANDSHAKE_REQUIRED = 0, 1, 2, 3, 4
-HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, FRAME_TOO_SHORT, FRAME_TOO_LARGE, TRUNCATED_FRAME = 5, 6, 7, 8, 9
-VERSION_MISMATCH, UNKNOWN_TYPE, UNEXPECTED_MESSAGE, INVALID_FLAGS, MALFORMED_BODY = 10, 11, 12, 13, 14
-TRAILING_BYTES, INVALID_UTF8, INVALID_REQUEST_ID, DUPLICATE_REQUEST_ID = 15, 16, 17, 18
-TOO_MANY_OUTSTANDING, INVALID_ARGUMENT, RESPONSE_TOO_LARGE, BUSY, CANCELLED = 19, 20, 21, 22, 23
-SHUTTING_DOWN, UNAUTHORIZED, CONNECTION_LIMIT, INTERNAL_ERROR = 24, 25, 26, 27
+# Message types (section 4.1) and error codes (section 7.1), by their registry names:
+# HELLO, WELCOME, ..., STATS_REPLY and NO_ERROR, PROTOCOL_ERROR, ..., INTERNAL_ERROR.
+globals().update({m["name"]: m["code"] for m in REGISTRY["messages"]})
+globals().update({e["name"]: e["code"] for e in REGISTRY["errors"]})
+#: Spec name -> type code, for every type and for the request types.
+REGISTRY_CODES = {m["name"]: m["code"] for m in REGISTRY["messages"]}
+REQUEST_CODES = {m["name"]: m["code"] for m in REGISTRY["messages"] if m["kind"] == "request"}
+TO_SERVER = {m["code"] for m in REGISTRY["messages"] if m["sender"] in ("client", "either")}
+REQUESTS = {m["code"] for m in REGISTRY["messages"] if m["kind"] == "request"}
+#: Request type -> the first version that defines it (section 5.2).
+SINCE = {m["code"]: m["since"] for m in REGISTRY["messages"]}
+#: The codes that are connection errors (section 7.1, scope C).
+CONNECTION_SCOPE_CODES = {e["code"] for e in REGISTRY["errors"] if "connection" in e["scopes"]}
+RKYV_FLAG = 1 << next(f["bit"] for f in REGISTRY["flags"] if f["name"] == "RKYV")
 
 
 class BodyError(Exception):
@@ -334,8 +349,7 @@ class Conn:
             return self.connection_error(VERSION_MISMATCH, f"header version {version} on a version {self.version} connection")
         if type_ not in (CANCEL, ERROR) and rid in self.outstanding:
             return self.connection_error(DUPLICATE_REQUEST_ID, f"request ID {rid} is outstanding")
-        last = STATS_REPLY if self.version >= 2 else SUM_RESULT
-        if not 1 <= type_ <= last:
+        if SINCE.get(type_, 256) > self.version:
             return self.error(rid, UNKNOWN_TYPE, f"type 0x{type_:02x} is not served")
         if type_ not in TO_SERVER:
             return self.error(rid, UNEXPECTED_MESSAGE, f"type 0x{type_:02x} is not sent to a server")

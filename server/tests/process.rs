@@ -2,6 +2,8 @@
 
 mod common;
 
+use echowire_test_support::tools;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -233,18 +235,19 @@ fn unix_peer_credentials_are_checked() {
     let mut c = Client::connect_unix(&path, Default::default()).unwrap();
     assert_eq!(c.ping(1).unwrap(), 1);
     // Another uid is refused with ERROR UNAUTHORIZED.
-    if me != 0 {
-        println!("SKIPPED the refusal half: not root, so no other uid can connect here (uid {me})");
-        return;
-    }
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        println!("SKIPPED the refusal half: setpriv is not installed");
+    if !tools::possible(
+        me == 0,
+        &format!("the refusal half needs root, to connect as another uid (uid {me})"),
+    ) || !tools::available("setpriv")
+    {
         return;
     }
     // The system interpreter: a per-user one (pyenv under /root) is unreadable for uid 65534.
     let python = "/usr/bin/python3";
-    if !std::path::Path::new(python).exists() {
-        println!("SKIPPED the refusal half: {python} is not installed");
+    if !tools::possible(
+        std::path::Path::new(python).exists(),
+        &format!("the refusal half needs {python}, runnable by any uid"),
+    ) {
         return;
     }
     let script = format!(
@@ -340,7 +343,7 @@ fn wait_closed(server: &echowire_server::ServerHandle) {
 #[test]
 fn ipv6_loopback_when_available() {
     let Ok(server) = Server::builder().listen("[::1]:0".parse().unwrap()).start() else {
-        println!("SKIPPED: no IPv6 loopback on this machine");
+        eprintln!("note: skipped: no IPv6 loopback on this machine");
         return;
     };
     let mut c = Client::connect_tcp(server.tcp_addr().unwrap(), Default::default()).unwrap();
@@ -350,8 +353,7 @@ fn ipv6_loopback_when_available() {
 
 #[test]
 fn emfile_on_accept_neither_crashes_nor_wedges() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        println!("SKIPPED: prlimit (util-linux) is not installed");
+    if !tools::available("prlimit") {
         return;
     }
     // 40 descriptors: the server runs out after a few dozen connections.
@@ -415,8 +417,7 @@ fn emfile_on_accept_neither_crashes_nor_wedges() {
 
 #[test]
 fn a_descriptor_limit_too_small_is_named_at_startup() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        println!("SKIPPED: prlimit (util-linux) is not installed");
+    if !tools::available("prlimit") {
         return;
     }
     // 200 descriptors (soft = hard, so it cannot be raised) and the default 10,000 connections:

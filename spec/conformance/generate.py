@@ -14,8 +14,11 @@ import sys
 import os
 import struct
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import registry  # noqa: E402  (spec/registry.py: the codes, from spec/registry.json)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-PREFACE = "89455752" "0d0a1a0a"
+PREFACE = registry.PREFACE.hex()
 
 def u32(v): return struct.pack(">I", v).hex()
 def digest(cost, seed):
@@ -968,9 +971,7 @@ for c in CASES["3.6-pipelining.json"]:
 # between them) become one unordered expectation, so that every case accepts every permitted order.
 # The cases that test an order the spec requires (no head-of-line blocking) are left as written.
 ORDER_IS_THE_POINT = {"3.6-slow-request-does-not-block", "3.6-ping-while-compute-runs"}
-CONNECTION_CODES = {"PROTOCOL_ERROR", "BAD_PREFACE", "UNSUPPORTED_VERSION", "HANDSHAKE_REQUIRED", "HANDSHAKE_TIMEOUT",
-                    "FRAME_TOO_SHORT", "FRAME_TOO_LARGE", "VERSION_MISMATCH", "DUPLICATE_REQUEST_ID", "UNAUTHORIZED",
-                    "CONNECTION_LIMIT", "INTERNAL_ERROR"}
+CONNECTION_CODES = registry.CONNECTION_ERRORS
 def response_patterns(step):
     e = step.get("expect")
     if not e or "within_ms" in e or "at_most_ms" in e:

@@ -8,28 +8,20 @@ import hashlib
 import json
 import os
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PREFACE = bytes([0x89, 0x45, 0x57, 0x52, 0x0D, 0x0A, 0x1A, 0x0A])
+sys.path.insert(0, os.path.dirname(HERE))
+import registry  # noqa: E402  (spec/registry.py: the codes, from spec/registry.json)
+
+PREFACE = registry.PREFACE
 DEFAULT_MAX = 1 << 20
 
-TYPES = {
-    "HELLO": 0x01, "WELCOME": 0x02, "PING": 0x03, "PONG": 0x04, "ECHO": 0x05, "ECHO_REPLY": 0x06,
-    "COMPUTE": 0x07, "COMPUTE_RESULT": 0x08, "CANCEL": 0x09, "ERROR": 0x0A, "GOODBYE": 0x0B,
-    "SUM": 0x0C, "SUM_RESULT": 0x0D, "STATS": 0x0E, "STATS_REPLY": 0x0F,
-}
-CODES = {
-    "NO_ERROR": 0x0000, "PROTOCOL_ERROR": 0x0001, "BAD_PREFACE": 0x0002, "UNSUPPORTED_VERSION": 0x0003,
-    "HANDSHAKE_REQUIRED": 0x0004, "HANDSHAKE_TIMEOUT": 0x0005, "IDLE_TIMEOUT": 0x0006,
-    "FRAME_TOO_SHORT": 0x0007, "FRAME_TOO_LARGE": 0x0008, "TRUNCATED_FRAME": 0x0009,
-    "VERSION_MISMATCH": 0x000A, "UNKNOWN_TYPE": 0x000B, "UNEXPECTED_MESSAGE": 0x000C,
-    "INVALID_FLAGS": 0x000D, "MALFORMED_BODY": 0x000E, "TRAILING_BYTES": 0x000F, "INVALID_UTF8": 0x0010,
-    "INVALID_REQUEST_ID": 0x0011, "DUPLICATE_REQUEST_ID": 0x0012, "TOO_MANY_OUTSTANDING": 0x0013,
-    "INVALID_ARGUMENT": 0x0014, "RESPONSE_TOO_LARGE": 0x0015, "BUSY": 0x0016, "CANCELLED": 0x0017,
-    "SHUTTING_DOWN": 0x0018, "UNAUTHORIZED": 0x0019, "CONNECTION_LIMIT": 0x001A, "INTERNAL_ERROR": 0x001B,
-}
-CONNECTION_SCOPE = {"BAD_PREFACE", "FRAME_TOO_SHORT", "FRAME_TOO_LARGE", "TRUNCATED_FRAME",
-                    "VERSION_MISMATCH", "HANDSHAKE_REQUIRED"}
+TYPES = registry.MESSAGE_CODES
+CODES = registry.ERROR_CODES
+# A decode failure is reported with scope "connection" for the connection errors of the registry
+# (scope C) and, as in document 1.1, for TRUNCATED_FRAME (scope D), which also ends the input.
+CONNECTION_SCOPE = registry.CONNECTION_ERRORS | {"TRUNCATED_FRAME"}
 
 # ---- body encoding (spec section 6) ---------------------------------------------------------
 def u8(v): return struct.pack(">B", v)

@@ -2,13 +2,11 @@
 //! (so `cargo test` needs no outside tool), the count consistency XSD 1.0 cannot express, and —
 //! where `xmllint` is installed — the XSD itself through `xmllint`, as a second opinion.
 //!
-//! `ECHOWIRE_REQUIRE_XMLLINT=1` (set by `.ci/run`) turns a missing `xmllint` into a failure, so
-//! CI never passes quietly without it. Without it, a missing `xmllint` is said once on standard
-//! error and by the crate's build script (a cargo warning every user sees).
+//! `ECHOWIRE_REQUIRE_TOOLS=1` (set by `.ci/run`) turns a missing `xmllint` into a failure, so CI
+//! never passes quietly without it ([`crate::tools`]).
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Once;
 
 use roxmltree::{Document, Node};
 
@@ -32,32 +30,9 @@ pub fn validate(xml: &str) {
     }
 }
 
-/// Whether `xmllint` runs here. Panics if it does not and `ECHOWIRE_REQUIRE_XMLLINT` is set.
-pub fn xmllint_available() -> bool {
-    static SAID: Once = Once::new();
-    let ok = Command::new("xmllint")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let required = std::env::var_os("ECHOWIRE_REQUIRE_XMLLINT").is_some_and(|v| v != "0");
-        assert!(
-            !required,
-            "ECHOWIRE_REQUIRE_XMLLINT is set but xmllint does not run (apt-get install libxml2-utils)"
-        );
-        SAID.call_once(|| {
-            eprintln!(
-                "note: xmllint not found; JUnit reports are checked by the Rust rules only \
-                 (install libxml2-utils to validate them against the XSD as well)"
-            );
-        });
-    }
-    ok
-}
-
 /// `xmllint --schema` on `xml`: `None` if xmllint is not installed, else its verdict.
 pub fn xmllint_schema(xml: &str) -> Option<Result<(), String>> {
-    if !xmllint_available() {
+    if !crate::tools::available("xmllint") {
         return None;
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
