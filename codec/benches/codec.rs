@@ -17,8 +17,8 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 const FRAMES: usize = 1000;
 
-fn stream(payload: usize) -> (Vec<u8>, Vec<Message<'static>>) {
-    let msgs: Vec<Message<'static>> = (0..FRAMES)
+fn stream(payload: usize) -> (Vec<u8>, Vec<Message>) {
+    let msgs: Vec<Message> = (0..FRAMES)
         .map(|i| {
             Message::Echo(message::Echo {
                 payload: vec![i as u8; payload].into(),

@@ -1,57 +1,67 @@
 //! A working demo of the codec: a server session driven over a real socket pair by a thread,
 //! and the blocking client on the other end. `cargo run -p echowire-codec --example demo`
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use bytes::BytesMut;
 use echowire_codec::client::Client;
-use echowire_codec::message::{SumResult, compute_digest};
-use echowire_codec::session::{Event, RequestKind, Response, ServerConfig, ServerSession};
+use echowire_codec::message::*;
+use echowire_codec::service::{Reply, Service, dispatch};
+use echowire_codec::session::{Event, ServerConfig, ServerSession};
 
-/// The smallest possible driver: blocking reads, inline answers.
+/// What the demo server does with each request type: the compiler asks for one method per
+/// request type of the message table.
+struct Demo {
+    answered: u64,
+}
+
+impl Service for Demo {
+    fn echo(&mut self, _id: u32, r: Echo) -> Reply<EchoReply> {
+        self.answered += 1;
+        Reply::Now(EchoReply { payload: r.payload })
+    }
+    fn compute(&mut self, _id: u32, r: Compute) -> Reply<ComputeResult> {
+        self.answered += 1;
+        Reply::Now(ComputeResult {
+            digest: compute_digest(r.cost, &r.seed),
+        })
+    }
+    fn sum(&mut self, _id: u32, r: Sum) -> Reply<SumResult> {
+        self.answered += 1;
+        Reply::Now(SumResult::of(r.values))
+    }
+    fn sum_archived(&mut self, _id: u32, r: RkyvBody) -> Reply<SumResult> {
+        self.answered += 1;
+        match echowire_codec::body::archive::check_sum(&r.archive) {
+            Ok(a) => Reply::Now(SumResult::of(a.values())),
+            Err(e) => Reply::error(e.code(), e.to_string()),
+        }
+    }
+    fn stats(&mut self, _id: u32, _r: Stats) -> Reply<StatsReply> {
+        Reply::Now(StatsReply::from_pairs([("answered", self.answered)]))
+    }
+}
+
+/// The smallest possible driver: blocking reads into the session, inline answers.
 fn serve(mut sock: UnixStream) -> std::io::Result<()> {
     let mut session = ServerSession::new(ServerConfig::default(), Instant::now());
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut service = Demo { answered: 0 };
     loop {
-        while let Some(ev) = session.poll_event(&mut buf, Instant::now()) {
-            if let Event::Request(r) = ev {
-                let response = match r.kind {
-                    RequestKind::Echo { payload } => Response::EchoReply { payload },
-                    RequestKind::Compute { cost, seed } => Response::ComputeResult {
-                        digest: compute_digest(cost, &seed),
-                    },
-                    RequestKind::Sum(s) => Response::SumResult(SumResult::of(s.values)),
-                    RequestKind::SumRkyv { archive } => {
-                        match echowire_codec::body::archive::check_sum(&archive) {
-                            Ok(a) => Response::SumResult(SumResult::of(a.values())),
-                            Err(e) => Response::error(e.code(), e.to_string()),
-                        }
-                    }
-                    RequestKind::Stats => {
-                        Response::StatsReply(vec![("frames_in".into(), session.stats().frames_in)])
-                    }
-                    _ => Response::error(
-                        echowire_codec::ErrorCode::UNKNOWN_TYPE,
-                        "not served by the demo",
-                    ),
-                };
-                session.respond(r.id, response, Instant::now());
+        while let Some(ev) = session.poll_event(Instant::now()) {
+            if let Event::Request { id, message } = ev
+                && let Some(response) = dispatch(&mut service, id, message)
+            {
+                let _ = session.respond(id, &response, Instant::now());
             }
         }
-        echowire_codec::io::write_outbox(session.outbox(), &mut sock)?;
+        echowire_codec::io::write_output(&mut session, &mut sock)?;
         sock.flush()?;
         if session.is_finished() {
             return Ok(());
         }
-        let n = sock.read(&mut chunk)?;
-        if n == 0 {
-            session.handle_eof();
-        } else {
-            buf.extend_from_slice(&chunk[..n]);
-        }
+        // The session sizes the read and takes the end of the stream itself.
+        echowire_codec::io::read_input(&mut session, &mut sock)?;
     }
 }
 
@@ -80,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("STATS   -> {:?}", client.stats()?);
     let ids: Vec<u32> = (0..100)
-        .map(|i| client.queue(&RequestKind::Ping { data: i }))
+        .map(|i| client.queue(&Message::<&[u8]>::Ping(Ping { data: i })))
         .collect::<Result<_, _>>()?;
     client.flush()?;
     for id in ids.iter().rev() {

@@ -13,21 +13,21 @@
 //! # async fn demo() -> Result<(), echowire_codec::async_client::Error> {
 //! use std::time::Duration;
 //! use echowire_codec::async_client::AsyncClient;
-//! use echowire_codec::session::{RequestKind, Response};
+//! use echowire_codec::message::{Message, Ping, Pong};
 //!
 //! let client = AsyncClient::connect_tcp("127.0.0.1:7878", Default::default(), Duration::from_secs(5)).await?;
 //! // Pipelined: both requests are on the wire before either response is awaited.
-//! let a = client.send(RequestKind::Ping { data: 1 }).await?;
-//! let b = client.send(RequestKind::Ping { data: 2 }).await?;
-//! assert!(matches!(b.response(Some(Duration::from_secs(1))).await?, Response::Pong { data: 2 }));
-//! assert!(matches!(a.response(None).await?, Response::Pong { data: 1 }));
+//! let a = client.send(Message::Ping(Ping { data: 1 })).await?;
+//! let b = client.send(Message::Ping(Ping { data: 2 })).await?;
+//! assert!(matches!(b.response(Some(Duration::from_secs(1))).await?, Message::Pong(Pong { data: 2 })));
+//! assert!(matches!(a.response(None).await?, Message::Pong(Pong { data: 1 })));
 //! client.goodbye().await?;
 //! # Ok(()) }
 //! # fn main() { let _ = demo(); }
 //! ```
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use ::tokio::net::{TcpStream, ToSocketAddrs};
@@ -35,9 +35,8 @@ use ::tokio::sync::{mpsc, oneshot, watch};
 use bytes::BytesMut;
 
 use crate::error::ErrorCode;
-use crate::session::{
-    ClientConfig, ClientError, ClientEvent, ClientSession, Negotiated, RequestKind, Response,
-};
+use crate::message::Message;
+use crate::session::{ClientConfig, ClientError, ClientEvent, ClientSession, Negotiated};
 
 /// What can go wrong.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -74,7 +73,7 @@ pub enum Error {
 }
 
 enum Cmd {
-    Send(RequestKind, oneshot::Sender<Result<Pending, Error>>),
+    Send(Message, oneshot::Sender<Result<Pending, Error>>),
     Cancel(u32),
     Goodbye(oneshot::Sender<()>),
 }
@@ -84,13 +83,13 @@ enum Cmd {
 pub struct Pending {
     /// The request ID the session chose.
     pub id: u32,
-    rx: oneshot::Receiver<Result<Response, Error>>,
+    rx: oneshot::Receiver<Result<Message, Error>>,
 }
 
 impl Pending {
-    /// The request's one response (which may be [`Response::Error`]); `timeout` bounds the wait
+    /// The request's one response (which may be [`Message::Error`]); `timeout` bounds the wait
     /// (spec §9.4). A timed-out request stays outstanding until its response arrives.
-    pub async fn response(self, timeout: Option<Duration>) -> Result<Response, Error> {
+    pub async fn response(self, timeout: Option<Duration>) -> Result<Message, Error> {
         let wait = async {
             self.rx
                 .await
@@ -163,12 +162,12 @@ impl AsyncClient {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let mut session = ClientSession::new(config);
+        let mut session = ClientSession::new(config, Instant::now());
         let mut buf = BytesMut::with_capacity(8192);
         let handshake = async {
             loop {
                 write_all(&mut session, &mut stream).await?;
-                match session.poll_event(&mut buf) {
+                match session.poll_event(Instant::now()) {
                     Ok(Some(ClientEvent::Welcome(n))) => return Ok(n),
                     Ok(Some(ClientEvent::ConnectionError { code, message })) => {
                         return Err(Error::Server { code, message });
@@ -186,8 +185,8 @@ impl AsyncClient {
                         return Err(session_error(e));
                     }
                 }
-                read_some(&session, &mut stream, &mut buf).await?;
-                if buf.is_empty() && session.is_closed() {
+                let n = read_some(&mut session, &mut stream, &mut buf).await?;
+                if n == 0 && session.is_closed() {
                     return Err(Error::Lost("closed during the handshake".into()));
                 }
             }
@@ -214,16 +213,16 @@ impl AsyncClient {
     /// Sends a request and waits for its response.
     pub async fn request(
         &self,
-        kind: RequestKind,
+        kind: Message,
         timeout: Option<Duration>,
-    ) -> Result<Response, Error> {
+    ) -> Result<Message, Error> {
         self.send(kind).await?.response(timeout).await
     }
 
     /// Sends a request (pipelined: it does not wait for earlier responses) and returns once it
     /// is queued for the wire. Beyond the server's `max_outstanding` it waits, in order, until a
     /// response makes room.
-    pub async fn send(&self, kind: RequestKind) -> Result<Pending, Error> {
+    pub async fn send(&self, kind: Message) -> Result<Pending, Error> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Cmd::Send(kind, tx))
@@ -264,8 +263,8 @@ async fn write_all<S: AsyncWrite + Unpin>(
     session: &mut ClientSession,
     s: &mut S,
 ) -> Result<(), Error> {
-    while !session.outbox().is_empty() {
-        let chunk = session.outbox().take_all();
+    while session.pending_output() > 0 {
+        let chunk = session.take_output();
         s.write_all(&chunk)
             .await
             .map_err(|e| Error::Io(e.to_string()))?;
@@ -273,20 +272,23 @@ async fn write_all<S: AsyncWrite + Unpin>(
     s.flush().await.map_err(|e| Error::Io(e.to_string()))
 }
 
-/// Reads at most what the session allows (one maximum frame plus overhead): a huge Length claim
-/// is refused from its 4 octets, never buffered.
+/// Reads at most what the session takes ([`ClientSession::read_size`]: a huge Length claim is
+/// refused from its 4 octets, never buffered) and hands it to the session.
 async fn read_some<S: AsyncRead + Unpin>(
-    session: &ClientSession,
+    session: &mut ClientSession,
     s: &mut S,
     buf: &mut BytesMut,
 ) -> Result<usize, Error> {
-    let cap = session.read_capacity(buf).clamp(1, 64 * 1024);
+    let cap = session.read_size().max(1);
+    buf.clear();
     buf.reserve(cap);
     let mut limited = s.take(cap as u64);
-    limited
+    let n = limited
         .read_buf(buf)
         .await
-        .map_err(|e| Error::Io(e.to_string()))
+        .map_err(|e| Error::Io(e.to_string()))?;
+    session.handle_input(buf);
+    Ok(n)
 }
 
 type Reply = oneshot::Sender<Result<Pending, Error>>;
@@ -295,12 +297,12 @@ type Reply = oneshot::Sender<Result<Pending, Error>>;
 /// when the server's `max_outstanding` is reached.
 fn submit(
     session: &mut ClientSession,
-    waiting: &mut HashMap<u32, oneshot::Sender<Result<Response, Error>>>,
-    backlog: &mut VecDeque<(RequestKind, Reply)>,
-    kind: RequestKind,
+    waiting: &mut HashMap<u32, oneshot::Sender<Result<Message, Error>>>,
+    backlog: &mut VecDeque<(Message, Reply)>,
+    kind: Message,
     reply: Reply,
 ) -> bool {
-    match session.send(&kind) {
+    match session.send(&kind, Instant::now()) {
         Ok(id) => {
             let (tx, rx) = oneshot::channel();
             waiting.insert(id, tx);
@@ -329,11 +331,11 @@ async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut rd, mut wr) = ::tokio::io::split(stream);
-    let mut waiting: HashMap<u32, oneshot::Sender<Result<Response, Error>>> = HashMap::new();
+    let mut waiting: HashMap<u32, oneshot::Sender<Result<Message, Error>>> = HashMap::new();
     let mut goodbye_waiters: Vec<oneshot::Sender<()>> = Vec::new();
     // Requests beyond the server's max_outstanding wait here, in order, until a response
     // makes room (spec §9.1: never more outstanding than allowed).
-    let mut backlog: VecDeque<(RequestKind, Reply)> = VecDeque::new();
+    let mut backlog: VecDeque<(Message, Reply)> = VecDeque::new();
     // Output is moved to a writer task in order, whole: backpressure delays it, never reorders
     // or drops it, and reading goes on meanwhile.
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<bytes::Bytes>();
@@ -347,14 +349,14 @@ async fn serve<S>(
         let _ = wr.shutdown().await;
     });
     let flush = |session: &mut ClientSession| {
-        if !session.outbox().is_empty() {
-            let _ = out_tx.send(session.outbox().take_all());
+        if session.pending_output() > 0 {
+            let _ = out_tx.send(session.take_output());
         }
     };
     let end: Result<(), Error> = 'conn: loop {
         // Deliver every event already buffered.
         loop {
-            match session.poll_event(&mut buf) {
+            match session.poll_event(Instant::now()) {
                 Ok(Some(ClientEvent::Response { id, response })) => {
                     if let Some(w) = waiting.remove(&id) {
                         let _ = w.send(Ok(response));
@@ -370,6 +372,9 @@ async fn serve<S>(
                     break 'conn Err(Error::Server { code, message });
                 }
                 Ok(Some(ClientEvent::Goodbye { .. } | ClientEvent::Rejected { .. })) => {}
+                // Each caller bounds its own wait (`Pending::response`); the request stays
+                // outstanding until its response comes (spec §9.4).
+                Ok(Some(ClientEvent::TimedOut { .. })) => {}
                 Ok(Some(ClientEvent::Welcome(_))) => {}
                 Ok(None) => break,
                 Err(e) => {
@@ -382,7 +387,8 @@ async fn serve<S>(
         if session.is_closed() {
             break Ok(());
         }
-        let cap = session.read_capacity(&buf).clamp(1, 64 * 1024);
+        let cap = session.read_size().max(1);
+        buf.clear();
         buf.reserve(cap);
         let mut limited = (&mut rd).take(cap as u64);
         ::tokio::select! {
@@ -408,13 +414,13 @@ async fn serve<S>(
             n = limited.read_buf(&mut buf) => match n {
                 Ok(0) => {
                     // End of stream: graceful only after GOODBYE with nothing outstanding.
-                    match session.handle_eof(&mut buf) {
+                    match session.handle_eof() {
                         Ok(()) if waiting.is_empty() => break Ok(()),
                         Ok(()) => break Err(Error::Lost("the server closed".into())),
                         Err(e) => break Err(Error::Lost(e.to_string())),
                     }
                 }
-                Ok(_) => {}
+                Ok(_) => session.handle_input(&buf),
                 Err(e) => break Err(Error::Lost(format!("connection reset: {e}"))),
             },
         }

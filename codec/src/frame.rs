@@ -52,8 +52,9 @@ pub const SUPPORTED_VERSIONS: std::ops::RangeInclusive<u8> = 1..=2;
 pub const BASE_VERSION: u8 = 1;
 
 macro_rules! define_message_type {
-    ($($code:literal $variant:ident $name:literal $dir:ident $since:literal $kind:ident
-       [$($answer:ident)?] [$($archived:ident)?] $body:ident $(<$lt:lifetime>)? [$($borrow:ident)?];)*) => {
+    ($($code:literal $variant:ident $name:literal $dir:ident $since:literal $kind:ident $id:ident
+       [$($answer:ident $(<$ab:ident>)?)?] [$($archived:ident)?] $body:ident $(<$b:ident>)?
+       [$(fn $method:ident $(/ $archived_method:ident)?)?];)*) => {
         /// The message type (spec §4.1), generated from the message table (`table.rs`).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -143,6 +144,16 @@ macro_rules! define_message_type {
                 }
             }
 
+            /// The request-ID rule of the type (spec §2.5).
+            pub fn id_rule(self) -> IdRule {
+                match self {
+                    $(MessageType::$variant => IdRule::$id,)*
+                    // From a client a request (§4.1); a server's answer names one too.
+                    MessageType::Application(_) => IdRule::NonZero,
+                    MessageType::Unknown(_) => IdRule::Any,
+                }
+            }
+
             /// Whether the spec defines an archived form of this type's body (spec §6.9).
             pub fn has_rkyv_form(self) -> bool {
                 match self {
@@ -169,6 +180,28 @@ impl MessageType {
             .iter()
             .copied()
             .find(|t| t.name() == Some(name))
+    }
+}
+
+/// Which request IDs a message type may carry (spec §2.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdRule {
+    /// ID 0 only: HELLO, WELCOME, GOODBYE.
+    Zero,
+    /// A non-zero ID: requests, their responses, CANCEL.
+    NonZero,
+    /// Any ID: ERROR (0 for the connection).
+    Any,
+}
+
+impl IdRule {
+    /// Whether `id` satisfies the rule.
+    pub fn allows(self, id: u32) -> bool {
+        match self {
+            IdRule::Zero => id == 0,
+            IdRule::NonZero => id != 0,
+            IdRule::Any => true,
+        }
     }
 }
 

@@ -12,46 +12,57 @@
 //! ```
 //!
 //! Layers, bottom up:
-//! * [`frame`]: the header layout, type registry and flags (§2);
+//! * [`frame`]: the header layout, type registry and flags (§2), generated from the message
+//!   table, which `spec/registry.json` checks;
 //! * [`decoder`]: the streaming frame decoder — bytes split anywhere in, frames out, length limit
-//!   checked before anything is reserved (§2, §8.1);
+//!   checked before anything is reserved (§2, §8.1); in place ([`FrameDecoder::decode_ref`]) or
+//!   owned;
 //! * [`body`]: the body encoding as a serde data format with a borrowing deserializer (§6), and
 //!   the rkyv path (§6.9, feature `rkyv`);
-//! * [`message`]: one type per message (§4) and the receiver rules (§5.4);
+//! * [`message`]: one type per message (§4), generic over the storage of its octets
+//!   (`Message<&[u8]>` borrowed, `Message` sharing `Bytes`), and the receiver rules (§5.4);
 //! * [`session`]: the sans-IO server and client state machines (§3.5) — handshake, version
-//!   negotiation, limits, request IDs, cancel, drain;
-//! * `client`: a blocking client (feature `client`, on by default); `tokio`: a `tokio_util`
-//!   codec (feature `tokio`); `fuzzing`: the harnesses the fuzz targets call (feature `fuzzing`).
+//!   negotiation, limits, request IDs, cancel, drain, timeouts; each owns its receive buffer
+//!   and output queue;
+//! * [`service`]: the [`service::Service`] trait a server implements, one method per request
+//!   type of the table, and its dispatch;
+//! * `io`: reading into and writing from a session over `std::io` (feature `io`); `client`: a
+//!   blocking client (feature `client`, on by default); `async_client`: a tokio client (feature
+//!   `async-client`); `tokio`: a `tokio_util` codec (feature `tokio`); `fuzzing`: the harnesses
+//!   the fuzz targets call (feature `fuzzing`).
 //!
 //! With no feature at all the crate is the pure core: no socket, thread or clock anywhere.
 //!
 //! ## Example: a client and a server session talking in memory
 //! ```
 //! use std::time::Instant;
-//! use bytes::{Bytes, BytesMut};
+//! use bytes::Bytes;
+//! use echowire_codec::message::{Echo, EchoReply, Message};
 //! use echowire_codec::session::*;
 //!
 //! let now = Instant::now();
 //! let mut server = ServerSession::new(ServerConfig::default(), now);
-//! let mut client = ClientSession::new(ClientConfig::default());
-//! let (mut to_server, mut to_client) = (BytesMut::new(), BytesMut::new());
+//! let mut client = ClientSession::new(ClientConfig::default(), now);
 //!
 //! // Handshake: preface + HELLO one way, WELCOME the other.
-//! to_server.extend_from_slice(&client.outbox().take_all());
-//! assert!(server.poll_event(&mut to_server, now).is_none());
-//! to_client.extend_from_slice(&server.outbox().take_all());
-//! let Some(ClientEvent::Welcome(n)) = client.poll_event(&mut to_client).unwrap() else { panic!() };
+//! server.handle_input(&client.take_output());
+//! assert!(server.poll_event(now).is_none());
+//! client.handle_input(&server.take_output());
+//! let Some(ClientEvent::Welcome(n)) = client.poll_event(now).unwrap() else { panic!() };
 //! assert_eq!(n.version, 2);
 //!
-//! // A request, answered by the application, zero-copy.
-//! let id = client.send(&RequestKind::Echo { payload: Bytes::from_static(b"hi") }).unwrap();
-//! to_server.extend_from_slice(&client.outbox().take_all());
-//! let Some(Event::Request(req)) = server.poll_event(&mut to_server, now) else { panic!() };
-//! let RequestKind::Echo { payload } = req.kind else { panic!() };
-//! server.respond(req.id, Response::EchoReply { payload }, now);
-//! to_client.extend_from_slice(&server.outbox().take_all());
-//! let ev = client.poll_event(&mut to_client).unwrap().unwrap();
-//! assert_eq!(ev, ClientEvent::Response { id, response: Response::EchoReply { payload: Bytes::from_static(b"hi") } });
+//! // A request, answered by the application; the payload is never copied.
+//! let echo: Message = Message::Echo(Echo { payload: Bytes::from_static(b"hi") });
+//! let id = client.send(&echo, now).unwrap();
+//! server.handle_input(&client.take_output());
+//! let Some(Event::Request { id: rid, message: Message::Echo(e) }) = server.poll_event(now) else {
+//!     panic!()
+//! };
+//! let reply: Message = Message::EchoReply(EchoReply { payload: e.payload });
+//! assert!(server.respond(rid, &reply, now));
+//! client.handle_input(&server.take_output());
+//! let ev = client.poll_event(now).unwrap().unwrap();
+//! assert_eq!(ev, ClientEvent::Response { id, response: reply });
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
@@ -70,6 +81,7 @@ pub mod fuzzing;
 #[cfg(feature = "io")]
 pub mod io;
 pub mod message;
+pub mod service;
 pub mod session;
 mod table;
 #[cfg(feature = "tokio")]

@@ -19,7 +19,7 @@ fn ldc() -> LengthDelimitedCodec {
         .new_codec()
 }
 
-fn messages() -> Vec<(u32, Message<'static>)> {
+fn messages() -> Vec<(u32, Message)> {
     (1..=50u32)
         .map(|i| {
             let payload = vec![i as u8; (i as usize * 97) % 3000];

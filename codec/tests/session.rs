@@ -176,30 +176,25 @@ fn a_thousand_pipelined_requests_answered_out_of_order() {
     for i in 0..1000u32 {
         ids.push(
             p.client
-                .send(&RequestKind::Echo {
-                    payload: Bytes::from(i.to_be_bytes().to_vec()),
-                })
+                .send(&echo_msg(Bytes::from(i.to_be_bytes().to_vec())), p.now)
                 .unwrap(),
         );
     }
     let evs = p.server_events();
     assert_eq!(evs.len(), 1000);
     for ev in evs.into_iter().rev() {
-        let Event::Request(r) = ev else { panic!() };
-        let RequestKind::Echo { payload } = r.kind else {
+        let (r_id, r_msg) = request(ev);
+        let Message::Echo(message::Echo { payload }) = r_msg else {
             panic!()
         };
-        assert!(
-            p.server
-                .respond(r.id, Response::EchoReply { payload }, p.now)
-        );
+        assert!(p.server.respond(r_id, &echo_reply(payload), p.now));
     }
     let got = p.client_events();
     assert_eq!(got.len(), 1000);
     for (k, ev) in got.iter().enumerate() {
         let ClientEvent::Response {
             id,
-            response: Response::EchoReply { payload },
+            response: Message::EchoReply(message::EchoReply { payload }),
         } = ev
         else {
             panic!("{ev:?}")
@@ -223,13 +218,7 @@ fn duplicate_outstanding_id_is_a_connection_error() {
         (0, Some(ErrorCode::DUPLICATE_REQUEST_ID))
     );
     // The first request's late answer is not sent: the ERROR stood for it.
-    assert!(!s.server.respond(
-        5,
-        Response::EchoReply {
-            payload: Bytes::new()
-        },
-        s.now
-    ));
+    assert!(!s.server.respond(5, &echo_reply(Bytes::new()), s.now));
 }
 
 #[test]
@@ -244,12 +233,12 @@ fn cancel_of_outstanding_and_unknown_ids() {
     s.feed(&frame(1, &Message::Cancel(message::Cancel {}), 8)); // not outstanding: ignored
     let evs = s.events();
     assert!(
-        matches!(evs[..], [Event::Request(_), Event::Cancel { id: 7 }]),
+        matches!(evs[..], [Event::Request { .. }, Event::Cancel { id: 7 }]),
         "{evs:?}"
     );
     assert!(
         s.server
-            .respond(7, Response::error(ErrorCode::CANCELLED, "cancelled"), s.now)
+            .respond(7, &Message::error(ErrorCode::CANCELLED, "cancelled"), s.now)
     );
     let frames = s.frames();
     assert_eq!(frames.len(), 1);
@@ -268,13 +257,10 @@ fn graceful_drain_answers_outstanding_and_refuses_new() {
     s.feed(&frame(2, &echo(b"b"), 2));
     assert!(s.events().is_empty());
     assert!(!s.server.is_finished());
-    assert!(s.server.respond(
-        1,
-        Response::EchoReply {
-            payload: Bytes::from_static(b"a")
-        },
-        s.now
-    ));
+    assert!(
+        s.server
+            .respond(1, &echo_reply(Bytes::from_static(b"a")), s.now)
+    );
     let frames = s.frames();
     let kinds: Vec<_> = frames
         .iter()
@@ -302,14 +288,9 @@ fn half_close_gets_every_answer_then_goodbye() {
     assert_eq!(evs.len(), 5);
     assert!(!s.server.is_finished());
     for ev in evs {
-        let Event::Request(r) = ev else { panic!() };
-        s.server.respond(
-            r.id,
-            Response::EchoReply {
-                payload: Bytes::from_static(b"x"),
-            },
-            s.now,
-        );
+        let (r_id, _) = request(ev);
+        s.server
+            .respond(r_id, &echo_reply(Bytes::from_static(b"x")), s.now);
     }
     let frames = s.frames();
     assert_eq!(frames.len(), 6);
@@ -326,13 +307,8 @@ fn eof_inside_a_frame_reports_truncation_and_still_answers() {
     s.server.handle_eof();
     let evs = s.events();
     assert_eq!(evs.len(), 1);
-    s.server.respond(
-        1,
-        Response::EchoReply {
-            payload: Bytes::from_static(b"x"),
-        },
-        s.now,
-    );
+    s.server
+        .respond(1, &echo_reply(Bytes::from_static(b"x")), s.now);
     let frames = s.frames();
     assert_eq!(
         (frames[0].0, error_code(&frames[0].1)),
@@ -394,13 +370,11 @@ fn responses_above_the_clients_limit_become_errors() {
     s.events();
     s.frames();
     s.feed(&frame(1, &echo(&[0u8; 4090]), 3));
-    let Some(Event::Request(r)) = s.events().pop() else {
+    let (_, r_msg) = request(s.events().pop().expect("a request"));
+    let Message::Echo(message::Echo { payload }) = r_msg else {
         panic!()
     };
-    let RequestKind::Echo { payload } = r.kind else {
-        panic!()
-    };
-    s.server.respond(3, Response::EchoReply { payload }, s.now);
+    s.server.respond(3, &echo_reply(payload), s.now);
     let frames = s.frames();
     assert_eq!(
         (frames[0].0, error_code(&frames[0].1)),
@@ -467,13 +441,7 @@ fn client_error_with_id_zero_ends_the_connection() {
     });
     s.feed(&frame(1, &err, 0));
     assert_eq!(s.events().len(), 1);
-    assert!(!s.server.respond(
-        1,
-        Response::EchoReply {
-            payload: Bytes::new()
-        },
-        s.now
-    ));
+    assert!(!s.server.respond(1, &echo_reply(Bytes::new()), s.now));
     assert!(s.frames().is_empty());
     assert!(s.server.is_finished());
     assert_eq!(
@@ -493,23 +461,23 @@ fn stats_only_in_version_2_and_rkyv_only_when_negotiated() {
     s.feed(&frame(2, &Message::Stats(message::Stats {}), 1));
     assert!(matches!(
         s.events()[..],
-        [Event::Request(Request {
+        [Event::Request {
             id: 1,
-            kind: RequestKind::Stats
-        })]
+            message: Message::Stats(_)
+        }]
     ));
     let mut archive = Vec::new();
     echowire_codec::body::archive::write_sum(&[4, 5], &mut archive).unwrap();
     let rk = Message::SumRkyv(message::RkyvBody {
-        archive: archive.as_slice().into(),
+        archive: Bytes::from(archive),
     });
     s.feed(&frame(2, &rk, 2));
     let evs = s.events();
     let [
-        Event::Request(Request {
+        Event::Request {
             id: 2,
-            kind: RequestKind::SumRkyv { archive },
-        }),
+            message: Message::SumRkyv(message::RkyvBody { archive }),
+        },
     ] = &evs[..]
     else {
         panic!("{evs:?}")
@@ -528,27 +496,22 @@ fn client_rejects_unsolicited_and_mismatched_responses() {
     let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 1));
     // A PONG for a request never sent.
     let pong = frame(1, &Message::Pong(message::Pong { data: 1 }), 77);
-    p.to_client.extend_from_slice(&pong);
+    p.client.handle_input(&pong);
     assert!(matches!(
-        p.client.poll_event(&mut p.to_client),
+        p.client.poll_event(p.now),
         Err(ClientError::Protocol(_))
     ));
     // A COMPUTE_RESULT answering an ECHO.
     let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 1));
-    let id = p
-        .client
-        .send(&RequestKind::Echo {
-            payload: Bytes::new(),
-        })
-        .unwrap();
+    let id = p.client.send(&echo_msg(Bytes::new()), p.now).unwrap();
     let wrong = frame(
         1,
         &Message::ComputeResult(message::ComputeResult { digest: [0; 32] }),
         id,
     );
-    p.to_client.extend_from_slice(&wrong);
+    p.client.handle_input(&wrong);
     assert!(matches!(
-        p.client.poll_event(&mut p.to_client),
+        p.client.poll_event(p.now),
         Err(ClientError::Protocol(_))
     ));
 }
@@ -558,25 +521,19 @@ fn client_goodbye_drains_and_closes_both_sides() {
     let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 2));
     let id = p
         .client
-        .send(&RequestKind::Echo {
-            payload: Bytes::from_static(b"z"),
-        })
+        .send(&echo_msg(Bytes::from_static(b"z")), p.now)
         .unwrap();
     p.client.goodbye();
     assert!(matches!(
-        p.client.send(&RequestKind::Stats),
+        p.client
+            .send(&Message::<Bytes>::Stats(message::Stats {}), p.now),
         Err(ClientError::Closed)
     ));
     let evs = p.server_events();
-    let Event::Request(r) = &evs[0] else { panic!() };
+    let (r_id, _) = request(evs[0].clone());
     assert!(!p.server.is_finished());
-    p.server.respond(
-        r.id,
-        Response::EchoReply {
-            payload: Bytes::from_static(b"z"),
-        },
-        p.now,
-    );
+    p.server
+        .respond(r_id, &echo_reply(Bytes::from_static(b"z")), p.now);
     assert!(p.server.is_finished() || !p.server.outbox().is_empty());
     let evs = p.client_events();
     assert!(matches!(&evs[0], ClientEvent::Response { id: x, .. } if *x == id));
@@ -618,7 +575,7 @@ fn a_connection_with_output_still_queued_is_not_idle() {
 
 // ---- spec 1.1 resolutions, in memory ---------------------------------------------------------
 
-fn kinds(frames: &[(u32, Message<'static>)]) -> Vec<(u32, String, Option<ErrorCode>)> {
+fn kinds(frames: &[(u32, Message)]) -> Vec<(u32, String, Option<ErrorCode>)> {
     frames
         .iter()
         .map(|(id, m)| (*id, m.msg_type().to_string(), error_code(m)))
@@ -659,13 +616,10 @@ fn every_drain_is_bounded_and_ends_abortively() {
     assert!(s.server.is_finished() && s.server.is_abortive());
     assert_eq!(s.server.close_reason(), Some(&CloseReason::DrainTimeout));
     // The late response is not sent: the connection is being reset.
-    assert!(!s.server.respond(
-        1,
-        Response::EchoReply {
-            payload: Bytes::from_static(b"slow")
-        },
-        s.now
-    ));
+    assert!(
+        !s.server
+            .respond(1, &echo_reply(Bytes::from_static(b"slow")), s.now)
+    );
     assert!(s.frames().is_empty());
 }
 
@@ -792,13 +746,13 @@ fn unimplemented_application_types_are_unknown_before_flags_and_id() {
     s.feed(&app);
     assert!(matches!(
         s.events().as_slice(),
-        [Event::Request(Request {
+        [Event::Request {
             id: 4,
-            kind: RequestKind::Application {
+            message: Message::Application(message::ApplicationBody {
                 type_code: 0x80,
                 ..
-            }
-        })]
+            })
+        }]
     ));
 }
 

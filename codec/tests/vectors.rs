@@ -43,7 +43,7 @@ fn ctx_of(v: &Value) -> Ctx {
 
 /// Receives `chunks` as a peer would: preface (if the vector starts a connection), frames,
 /// end of stream; then applies the receiver rules to each frame.
-fn receive(c: &Ctx, chunks: &[&[u8]]) -> Result<Vec<(Frame, Message<'static>)>, DecodeError> {
+fn receive(c: &Ctx, chunks: &[&[u8]]) -> Result<Vec<(Frame, Message)>, DecodeError> {
     let mut buf = BytesMut::new();
     let mut dec = FrameDecoder::new(c.max_frame);
     let mut matched = if c.preface { 0 } else { 8 };
@@ -79,7 +79,7 @@ fn receive(c: &Ctx, chunks: &[&[u8]]) -> Result<Vec<(Frame, Message<'static>)>, 
                 msg_type: f.header.msg_type,
             });
         }
-        let m = message::decode(&f, &c.ctx)?.into_owned();
+        let m = message::decode(&f, &c.ctx)?;
         out.push((f, m));
     }
     Ok(out)
@@ -94,7 +94,7 @@ fn splits(bytes: &[u8]) -> Vec<Vec<&[u8]>> {
     all
 }
 
-fn frame_json(f: &Frame, m: &Message<'_>) -> Value {
+fn frame_json(f: &Frame, m: &Message) -> Value {
     let tagged = serde_json::to_value(m).unwrap();
     json!({
         "version": f.header.version,

@@ -170,7 +170,7 @@ struct Templates {
 
 impl Templates {
     fn new(version: u8, o: &LoadOptions) -> Templates {
-        let enc = |m: Message<'_>| {
+        let enc = |m: Message| {
             let mut v = Vec::new();
             m.encode(version, 1, u32::MAX, &mut v)
                 .expect("encode template");
@@ -225,7 +225,7 @@ impl Mix {
 
 fn handshake(target: &Target) -> io::Result<(Stream, u8)> {
     let mut hello = PREFACE.to_vec();
-    Message::Hello(message::Hello {
+    Message::<&[u8]>::Hello(message::Hello {
         min_version: 1,
         max_version: 2,
         max_frame_size: 16 << 20,

@@ -249,7 +249,7 @@ impl FrameSpec {
             (None, body) => {
                 let body = expand(body.as_ref().unwrap_or(&json!({})), limit);
                 let text = json!({"type": self.ty, "body": body}).to_string();
-                let m: Message<'_> =
+                let m: Message =
                     serde_json::from_str(&text).map_err(|e| format!("body of {}: {e}", self.ty))?;
                 let mut b = Vec::new();
                 m.encode_body(version, &mut b)

@@ -525,11 +525,9 @@ mod tests {
 
     fn echo(id: u32) -> Vec<u8> {
         let mut b = Vec::new();
-        Message::Echo(message::Echo {
-            payload: std::borrow::Cow::Borrowed(b"hi"),
-        })
-        .encode(1, id, u32::MAX, &mut b)
-        .unwrap();
+        Message::<&[u8]>::Echo(message::Echo { payload: b"hi" })
+            .encode(1, id, u32::MAX, &mut b)
+            .unwrap();
         b
     }
 

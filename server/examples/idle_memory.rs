@@ -50,8 +50,8 @@ fn main() {
         .unwrap();
     let addr = server.tcp_addr().unwrap();
     let hello = {
-        let mut c = echowire_codec::session::ClientSession::new(Default::default());
-        c.outbox().take_all()
+        let mut c = echowire_codec::session::ClientSession::new(Default::default(), Instant::now());
+        c.take_output()
     };
     // Warm up allocator arenas and the reactor with a few connections first.
     let warm: Vec<TcpStream> = (0..50).map(|_| handshake(addr, &hello)).collect();

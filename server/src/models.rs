@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use crossbeam_channel::unbounded;
 use echowire_codec::ErrorCode;
 use echowire_codec::session::ServerSession;
@@ -147,8 +146,6 @@ fn serve(
     }
     let (tx, rx) = unbounded();
     let mut jobs = Jobs::new();
-    let mut inbuf = BytesMut::new();
-    let mut scratch = vec![0u8; 64 * 1024];
     let mut eof = false;
     let mut drain_deadline: Option<Instant> = None;
     let why = loop {
@@ -164,18 +161,10 @@ fn serve(
         if shared.shutting_down() && drain_deadline.is_none() {
             drain_deadline = Some(now + shared.config.drain_timeout);
             // What the client already sent is processed first (a HELLO in the accept queue).
-            if !eof && session.wants_read() {
-                let cap = session.read_capacity(&inbuf).min(scratch.len());
+            if !eof {
                 let _ = stream.set_timeouts(Some(Duration::from_millis(1)), Some(TICK));
-                if cap > 0
-                    && let Ok(n) = stream.read(&mut scratch[..cap])
-                {
-                    if n == 0 {
-                        eof = true;
-                        session.handle_eof();
-                    } else {
-                        inbuf.extend_from_slice(&scratch[..n]);
-                    }
+                if let Ok(Some(0)) = session.read_with(|buf, max| stream.recv_into(buf, max)) {
+                    eof = true; // the session took the end of the stream
                 }
             }
             session.start_drain();
@@ -186,13 +175,13 @@ fn serve(
             stream.set_abortive();
             break "drain timeout";
         }
-        service::process(&mut session, &mut inbuf, &mut jobs, shared, now, |id| {
+        service::process(&mut session, &mut jobs, shared, now, |id| {
             let tx = tx.clone();
             Box::new(move |response| {
                 let _ = tx.send((id, response));
             })
         });
-        if !session.outbox().is_empty() {
+        if session.pending_output() > 0 {
             // A short write timeout keeps a client that does not read from wedging this loop.
             let _ = stream.set_timeouts(Some(TICK), Some(TICK));
             match service::flush(&mut session, &mut stream, shared) {
@@ -218,7 +207,7 @@ fn serve(
             linger(&mut stream, shared.config.linger, eof);
             break "finished";
         }
-        let wait = if !jobs.is_empty() || !session.outbox().is_empty() {
+        let wait = if !jobs.is_empty() || session.pending_output() > 0 {
             JOB_POLL
         } else {
             session.poll_timeout().map_or(TICK, |t| {
@@ -226,21 +215,21 @@ fn serve(
                     .clamp(Duration::from_millis(1), TICK)
             })
         };
-        if eof || !session.wants_read() || session.read_capacity(&inbuf) == 0 {
+        let wait_for_worker = |session: &mut ServerSession, jobs: &mut Jobs| {
             // Nothing to read now: wait for a worker (or the next tick).
             if let Ok((id, response)) = rx.recv_timeout(wait) {
-                service::complete(&mut session, &mut jobs, id, response, Instant::now());
+                service::complete(session, jobs, id, response, Instant::now());
             }
+        };
+        if eof || !session.wants_read() {
+            wait_for_worker(&mut session, &mut jobs);
         } else {
-            let cap = session.read_capacity(&inbuf).min(scratch.len());
             let _ = stream.set_timeouts(Some(wait), Some(TICK));
-            match stream.read(&mut scratch[..cap]) {
-                Ok(0) => {
-                    eof = true;
-                    session.handle_eof();
-                }
-                Ok(n) => {
-                    inbuf.extend_from_slice(&scratch[..n]);
+            // The session sizes the read and receives straight into its buffer.
+            match session.read_with(|buf, max| stream.recv_into(buf, max)) {
+                Ok(None) => wait_for_worker(&mut session, &mut jobs),
+                Ok(Some(0)) => eof = true, // the session took the end of the stream
+                Ok(Some(n)) => {
                     shared
                         .counters
                         .bytes_in
@@ -254,9 +243,6 @@ fn serve(
             && Instant::now() >= t
         {
             session.handle_timeout(Instant::now());
-        }
-        if inbuf.is_empty() && inbuf.capacity() > 0 {
-            inbuf = BytesMut::new();
         }
     };
     service::cancel_all(&jobs);

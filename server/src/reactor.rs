@@ -19,12 +19,14 @@
 //! events for a reused slot are harmless: every handler reads or writes until `WouldBlock`, so a
 //! spurious event does nothing.
 //!
-//! **Reading** takes at most one 64 KiB scratch buffer's worth per turn, appends it to the
-//! connection's `BytesMut` (one memcpy, which keeps this crate free of `unsafe`: reading straight
-//! into uninitialised capacity needs it), then decodes and writes before reading again, until
-//! `WouldBlock` (mio is edge-triggered). Decoding between reads keeps the input buffer at one
-//! partial frame plus one read, instead of a maximum-size frame's worth of pipelined requests.
-//! Everything after that — decoding, ECHO_REPLY payloads — shares that buffer without copying.
+//! **Reading** goes straight into the session's receive buffer: the session sizes each read
+//! (`ServerSession::read_with`: a window that adapts to what arrives, at most 64 KiB, one
+//! exact buffer for a frame of 16 KiB or more), and [`MioStream::recv_into`] receives into its
+//! spare capacity — no scratch buffer, no copy, and no `Length` parsed here. One read per step,
+//! then decode and write before reading again, until `WouldBlock` or a short read (mio is
+//! edge-triggered). Decoding between reads keeps the input buffer at one partial frame plus one
+//! read, instead of a maximum-size frame's worth of pipelined requests. Everything after that —
+//! decoding, ECHO_REPLY payloads — shares that buffer without copying.
 //! Reading stops when the session's output queue is above its cap, when the connection holds
 //! more than `--max-connection-memory`, or while the server is at its memory budget
 //! ([`crate::memory`]); it resumes when writes make progress or memory is given back.
@@ -52,10 +54,10 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use echowire_codec::ErrorCode;
-use echowire_codec::session::{Response, ServerSession};
+use echowire_codec::message::Message;
+use echowire_codec::session::ServerSession;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
@@ -74,7 +76,8 @@ const WAKER: Token = Token(usize::MAX);
 const LISTENER_TOKENS: usize = usize::MAX - 1;
 /// Most TCP addresses one server listens on with `--reuseport`.
 const MAX_OWN_LISTENERS: usize = 64;
-const SCRATCH: usize = 64 * 1024;
+/// What a lingering close reads (and discards) at a time.
+const DISCARD: usize = 16 * 1024;
 const EMFILE_BACKOFF: Duration = Duration::from_millis(100);
 /// Buffers of a connection that did no I/O for between one and two of these are given back.
 const SWEEP: Duration = Duration::from_secs(1);
@@ -115,7 +118,7 @@ enum Msg {
         key: usize,
         generation: u64,
         id: u32,
-        response: Response,
+        response: Message,
     },
     Shutdown,
 }
@@ -132,44 +135,6 @@ impl ReactorHandle {
             let _ = self.waker.wake();
         }
     }
-}
-
-/// Frames at least this large get an input buffer of their own (see [`frame_sized`]).
-const LARGE_FRAME: usize = 16 * 1024;
-
-/// When the input buffer holds the start of a large frame, gives that frame a buffer of exactly
-/// its size and returns how much to read so the read ends where the frame does.
-///
-/// Why: a large ECHO_REPLY's payload is a slice of the input buffer (zero copy), which keeps the
-/// whole allocation alive until the reply is written. Reading 64 KiB at a time across frame
-/// boundaries makes each allocation hold the end of one frame and the start of the next, and
-/// growing a shared buffer copies that start into a new allocation at least as large as the
-/// first: the memory a slow reader pins was about twice its queued output. With one exact
-/// allocation per large frame, what a connection pins is what its queue holds, and the memory
-/// budget ([`crate::memory`]) counts the truth.
-fn frame_sized(
-    inbuf: &mut BytesMut,
-    cap: usize,
-    state: echowire_codec::session::SessionState,
-    max_frame: u32,
-) -> usize {
-    use echowire_codec::session::SessionState;
-    if !matches!(state, SessionState::Open | SessionState::Draining) || inbuf.len() < 4 {
-        return cap;
-    }
-    let length = u32::from_be_bytes([inbuf[0], inbuf[1], inbuf[2], inbuf[3]]) as usize;
-    let total = 4 + length;
-    // A Length above the limit is the session's to reject (FRAME_TOO_LARGE): never allocate
-    // for it (spec §8.2).
-    if total < LARGE_FRAME || total <= inbuf.len() || length > max_frame as usize {
-        return cap;
-    }
-    if inbuf.capacity() < total {
-        let mut fresh = BytesMut::with_capacity(total);
-        fresh.extend_from_slice(inbuf);
-        *inbuf = fresh;
-    }
-    cap.min(total - inbuf.len())
 }
 
 /// Starts the acceptor and the reactors; returns their threads and a way to stop them.
@@ -238,7 +203,7 @@ pub(crate) fn start(
             // 120 bytes per idle connection at 9,000). Untouched capacity costs no RSS.
             conns: Slab::with_capacity((shared.config.max_connections / reactors + 1).min(1 << 16)),
             timers: Timers::default(),
-            scratch: vec![0u8; SCRATCH].into_boxed_slice(),
+            discard: vec![0u8; DISCARD].into_boxed_slice(),
             pool: BufferPool::default(),
             shared: shared.clone(),
             next_generation: 0,
@@ -419,7 +384,6 @@ struct Conn {
     stream: MioStream,
     generation: u64,
     session: ServerSession,
-    inbuf: BytesMut,
     jobs: Jobs,
     phase: Phase,
     eof: bool,
@@ -442,8 +406,7 @@ impl Conn {
     /// Charges the budget with what this connection holds now: its input buffer's capacity,
     /// its queued output and its queued work.
     fn recharge(&mut self, budget: &Budget) {
-        let held =
-            self.inbuf.capacity() + self.session.outbox().len() + self.jobs.len() * JOB_CHARGE;
+        let held = self.session.buffered_memory() + self.jobs.len() * JOB_CHARGE;
         budget.recharge(self.charged, held);
         self.charged = held;
     }
@@ -455,7 +418,8 @@ struct Reactor {
     me: ReactorHandle,
     conns: Slab<Conn>,
     timers: Timers,
-    scratch: Box<[u8]>,
+    /// Where a lingering close reads what it discards.
+    discard: Box<[u8]>,
     /// Spare input and output buffers, passed from one connection's turn to the next.
     pool: BufferPool,
     shared: Arc<Shared>,
@@ -652,7 +616,6 @@ impl Reactor {
             stream,
             generation: self.next_generation,
             session,
-            inbuf: BytesMut::new(),
             jobs: Jobs::new(),
             phase: Phase::Active,
             eof: false,
@@ -687,9 +650,6 @@ impl Reactor {
                 conn.active = false;
                 keep.push((key, generation));
                 continue;
-            }
-            if conn.inbuf.is_empty() && conn.inbuf.capacity() > 0 {
-                conn.inbuf = BytesMut::new();
             }
             conn.session.release_memory();
             conn.jobs.release();
@@ -814,10 +774,8 @@ impl Reactor {
         }
         let shared = self.shared.clone();
         let me = self.me.clone();
-        if let Some(spare) = self.pool.output()
-            && let Some(spare) = conn.session.outbox().reuse(spare)
-        {
-            self.pool.put_output(spare);
+        if let (_, Some(back)) = conn.session.reuse_buffers(None, self.pool.output()) {
+            self.pool.put_output(back);
         }
         // A read that returned less than it asked for emptied the socket's receive queue: with
         // edge-triggered readiness, data that arrives later is a new event, so reading again
@@ -831,27 +789,12 @@ impl Reactor {
             // 1. Read once (then decode and write before reading more), unless at EOF or held
             //    back: the session's output cap, the connection's memory cap, the budget.
             while !conn.eof && !drained && conn.session.wants_read() {
-                if conn.inbuf.capacity() == 0
-                    && let Some(spare) = self.pool.input()
-                {
-                    conn.inbuf = spare;
+                if let (Some(back), _) = conn.session.reuse_buffers(self.pool.input(), None) {
+                    self.pool.put_input(back);
                 }
-                let cap = conn
-                    .session
-                    .read_capacity(&conn.inbuf)
-                    .min(self.scratch.len());
-                let cap = frame_sized(
-                    &mut conn.inbuf,
-                    cap,
-                    conn.session.state(),
-                    conn.session.config().max_frame_size,
-                );
-                if cap == 0 {
-                    break;
-                }
-                let queued = conn.session.outbox().len();
+                let queued = conn.session.pending_output();
                 if queued > 0
-                    && conn.inbuf.capacity() + queued >= shared.config.max_connection_memory
+                    && conn.session.buffered_memory() >= shared.config.max_connection_memory
                 {
                     break; // resumes when writing makes progress
                 }
@@ -861,15 +804,21 @@ impl Reactor {
                     }
                     break;
                 }
-                match conn.stream.read(&mut self.scratch[..cap]) {
-                    Ok(0) => {
+                let stream = &conn.stream;
+                let mut asked = 0;
+                let read = conn.session.read_with(|buf, max| {
+                    asked = max;
+                    stream.recv_into(buf, max)
+                });
+                match read {
+                    Ok(None) => break, // a maximum-size frame is buffered
+                    Ok(Some(0)) => {
+                        // The session took the end of the stream.
                         conn.eof = true;
-                        conn.session.handle_eof();
                         progress = true;
                     }
-                    Ok(n) => {
-                        drained = n < cap && !conn.read_closed;
-                        conn.inbuf.extend_from_slice(&self.scratch[..n]);
+                    Ok(Some(n)) => {
+                        drained = n < asked && !conn.read_closed;
                         shared
                             .counters
                             .bytes_in
@@ -884,28 +833,21 @@ impl Reactor {
             }
             // 2. Process what arrived; 3. write what is queued (the step every model shares).
             let generation = conn.generation;
-            progress |= service::process(
-                &mut conn.session,
-                &mut conn.inbuf,
-                &mut conn.jobs,
-                &shared,
-                now,
-                |id| {
-                    let me = me.clone();
-                    Box::new(move |response| {
-                        me.send(Msg::Completion {
-                            key,
-                            generation,
-                            id,
-                            response,
-                        })
+            progress |= service::process(&mut conn.session, &mut conn.jobs, &shared, now, |id| {
+                let me = me.clone();
+                Box::new(move |response| {
+                    me.send(Msg::Completion {
+                        key,
+                        generation,
+                        id,
+                        response,
                     })
-                },
-            );
+                })
+            });
             match service::flush(&mut conn.session, &mut conn.stream, &shared) {
                 Ok(n) => {
                     progress |= n > 0;
-                    if n > 0 || conn.session.outbox().is_empty() {
+                    if n > 0 || conn.session.pending_output() == 0 {
                         conn.stalled_since = None;
                     } else if conn.stalled_since.is_none() {
                         conn.stalled_since = Some(self.timers.tick(now));
@@ -917,7 +859,7 @@ impl Reactor {
                 break;
             }
         }
-        let pending = !conn.session.outbox().is_empty();
+        let pending = conn.session.pending_output() > 0;
         if pending != conn.writable {
             let interest = if pending {
                 Interest::READABLE | Interest::WRITABLE
@@ -938,10 +880,11 @@ impl Reactor {
         // the allocator afterwards); the next connection's turn takes them from there instead
         // of allocating ([`crate::pool`]). The request-ID table and the job map, which a busy
         // connection would reallocate on every turn, go back when the sweep finds it quiet.
-        if conn.inbuf.is_empty() && conn.inbuf.capacity() > 0 {
-            self.pool.put_input(std::mem::take(&mut conn.inbuf));
+        let (input, output) = conn.session.take_spare_buffers();
+        if let Some(b) = input {
+            self.pool.put_input(b);
         }
-        if let Some(spare) = conn.session.outbox().take_spare() {
+        if let Some(spare) = output {
             self.pool.put_output(spare);
         }
         conn.active = true;
@@ -983,7 +926,7 @@ impl Reactor {
     fn linger_read(&mut self, key: usize) {
         let conn = &mut self.conns[key];
         loop {
-            match conn.stream.read(&mut self.scratch) {
+            match conn.stream.read(&mut self.discard) {
                 Ok(0) => return self.close(key, "finished"),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -1025,6 +968,8 @@ mod tests {
         let (conn, session) = (size_of::<Conn>(), size_of::<ServerSession>());
         println!("Conn {conn} bytes, ServerSession {session} bytes");
         assert!(conn <= 320, "Conn is {conn} bytes");
-        assert!(session <= 224, "ServerSession is {session} bytes");
+        // The session owns the receive buffer the connection held before (32 bytes moved from
+        // Conn into ServerSession, Conn unchanged at 312).
+        assert!(session <= 240, "ServerSession is {session} bytes");
     }
 }

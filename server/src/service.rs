@@ -8,12 +8,17 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use bytes::Bytes;
 use echowire_codec::ErrorCode;
-use echowire_codec::message::{SumResult, compute_digest};
-use echowire_codec::session::{Event, RequestKind, Response, ServerSession};
+use echowire_codec::message::{
+    Compute, ComputeResult, Echo, EchoReply, Message, RkyvBody, Stats, StatsReply, Sum, SumResult,
+    compute_digest,
+};
+use echowire_codec::service::{Reply, Service, dispatch as serve};
+use echowire_codec::session::{Event, ServerSession};
 
 use crate::Shared;
-use crate::workers::{Job, JobCell, Reply};
+use crate::workers::{Job, JobCell, Reply as JobReply};
 
 /// How long a client should wait after BUSY (sent in version 2).
 const BUSY_RETRY_MS: u32 = 50;
@@ -64,6 +69,80 @@ pub(crate) fn cancel_all(jobs: &Jobs) {
     }
 }
 
+/// The reference server's answers (spec §4): ECHO, SUM and STATS inline on the connection's
+/// thread; COMPUTE is *heavy* and goes to the worker pool, its response coming back later,
+/// possibly after responses to requests that arrived after it (no head-of-line blocking,
+/// spec §2.5). One per dispatch, borrowing the connection's job map and the server's state.
+struct Reference<'a, R> {
+    jobs: &'a mut Jobs,
+    shared: &'a Shared,
+    /// Builds the closure a worker calls with a job's response.
+    reply_to: R,
+}
+
+impl<R: Fn(u32) -> JobReply> Service for Reference<'_, R> {
+    fn echo(&mut self, _id: u32, request: Echo) -> Reply<EchoReply> {
+        // The payload is a slice of the receive buffer; a large one is written from there.
+        Reply::Now(EchoReply {
+            payload: request.payload,
+        })
+    }
+
+    fn compute(&mut self, id: u32, request: Compute) -> Reply<ComputeResult> {
+        // The cost range was checked by the session (spec §2.7 rule 10.1).
+        let state = JobCell::new();
+        let Compute { cost, seed } = request;
+        let job = Job {
+            work: Box::new(move || {
+                Message::ComputeResult(ComputeResult {
+                    digest: compute_digest(cost, &seed),
+                })
+            }),
+            state: state.clone(),
+            reply: (self.reply_to)(id),
+        };
+        match self.shared.pool.submit(job) {
+            Ok(()) => {
+                self.jobs.insert(id, state);
+                Reply::Later
+            }
+            Err(_) => {
+                self.shared
+                    .counters
+                    .busy_rejections
+                    .fetch_add(1, Ordering::Relaxed);
+                let mut e =
+                    echowire_codec::message::Error::new(ErrorCode::BUSY, "worker queue is full");
+                e.retry_after_ms = BUSY_RETRY_MS;
+                Reply::Error(e)
+            }
+        }
+    }
+
+    fn sum(&mut self, _id: u32, request: Sum) -> Reply<SumResult> {
+        Reply::Now(SumResult::of(request.values))
+    }
+
+    fn sum_archived(&mut self, _id: u32, request: RkyvBody) -> Reply<SumResult> {
+        // Validated by the session (spec §6.9.3): read through the checked path, which costs
+        // five comparisons, so that no archive is ever read unvalidated.
+        match echowire_codec::body::archive::check_sum(&request.archive) {
+            Ok(a) => {
+                self.shared
+                    .counters
+                    .archived_sums
+                    .fetch_add(1, Ordering::Relaxed);
+                Reply::Now(SumResult::of(a.values()))
+            }
+            Err(e) => Reply::error(e.code(), e.to_string()),
+        }
+    }
+
+    fn stats(&mut self, _id: u32, _request: Stats) -> Reply<StatsReply> {
+        Reply::Now(StatsReply::from_pairs(self.shared.counters.entries()))
+    }
+}
+
 /// Handles one session event. `reply_to(id)` builds the closure a worker calls with the response.
 pub(crate) fn dispatch(
     event: Event,
@@ -71,76 +150,27 @@ pub(crate) fn dispatch(
     jobs: &mut Jobs,
     shared: &Shared,
     now: Instant,
-    reply_to: impl FnOnce(u32) -> Reply,
+    reply_to: impl Fn(u32) -> JobReply,
 ) {
     match event {
-        Event::Request(req) => {
-            let id = req.id;
-            let response = match req.kind {
-                RequestKind::Echo { payload } => Response::EchoReply { payload },
-                RequestKind::Sum(s) => Response::SumResult(SumResult::of(s.values)),
-                RequestKind::SumRkyv { archive } => {
-                    // Validated by the session already; read through the checked path again
-                    // (cheap: five comparisons) so no archive is ever read unvalidated (§6.9).
-                    match echowire_codec::body::archive::check_sum(&archive) {
-                        Ok(a) => {
-                            shared
-                                .counters
-                                .archived_sums
-                                .fetch_add(1, Ordering::Relaxed);
-                            Response::SumResult(SumResult::of(a.values()))
-                        }
-                        Err(e) => Response::error(e.code(), e.to_string()),
-                    }
-                }
-                RequestKind::Stats => Response::StatsReply(shared.counters.entries()),
-                RequestKind::Compute { cost, seed } => {
-                    // The cost range was checked by the session (spec §2.7 rule 10.1).
-                    let state = JobCell::new();
-                    let job = Job {
-                        work: Box::new(move || Response::ComputeResult {
-                            digest: compute_digest(cost, &seed),
-                        }),
-                        state: state.clone(),
-                        reply: reply_to(id),
-                    };
-                    match shared.pool.submit(job) {
-                        Ok(()) => {
-                            jobs.insert(id, state);
-                            return;
-                        }
-                        Err(_) => {
-                            shared
-                                .counters
-                                .busy_rejections
-                                .fetch_add(1, Ordering::Relaxed);
-                            Response::Error {
-                                code: ErrorCode::BUSY,
-                                message: "worker queue is full".into(),
-                                retry_after_ms: BUSY_RETRY_MS,
-                            }
-                        }
-                    }
-                }
-                RequestKind::Application { type_code, .. } => Response::error(
-                    ErrorCode::UNKNOWN_TYPE,
-                    format!("type 0x{type_code:02X} is not served here"),
-                ),
-                other => Response::error(
-                    ErrorCode::INTERNAL_ERROR,
-                    format!("unexpected request {other:?}"),
-                ),
+        Event::Request { id, message } => {
+            let mut service = Reference {
+                jobs,
+                shared,
+                reply_to,
             };
-            session.respond(id, response, now);
+            if let Some(response) = serve(&mut service, id, message) {
+                let _ = session.respond(id, &response, now);
+            }
         }
         Event::Cancel { id } => {
             if let Some(state) = jobs.get(&id)
                 && state.try_cancel()
             {
                 jobs.remove(&id);
-                session.respond(
+                let _ = session.respond(
                     id,
-                    Response::error(ErrorCode::CANCELLED, "cancelled before it ran"),
+                    &Message::<Bytes>::error(ErrorCode::CANCELLED, "cancelled before it ran"),
                     now,
                 );
             }
@@ -154,14 +184,13 @@ pub(crate) fn dispatch(
 /// any event was handled.
 pub(crate) fn process(
     session: &mut ServerSession,
-    inbuf: &mut bytes::BytesMut,
     jobs: &mut Jobs,
     shared: &Shared,
     now: Instant,
-    reply_to: impl Fn(u32) -> Reply,
+    reply_to: impl Fn(u32) -> JobReply,
 ) -> bool {
     let mut progress = false;
-    while let Some(ev) = session.poll_event(inbuf, now) {
+    while let Some(ev) = session.poll_event(now) {
         progress = true;
         dispatch(ev, session, jobs, shared, now, &reply_to);
     }
@@ -176,17 +205,17 @@ pub(crate) fn flush(
     shared: &Shared,
 ) -> std::io::Result<usize> {
     // Called on every turn of a connection's loop: nothing to write costs no atomic operation.
-    if session.outbox().is_empty() {
+    if session.pending_output() == 0 {
         return Ok(0);
     }
-    let n = echowire_codec::io::write_outbox(session.outbox(), stream)?;
+    let n = echowire_codec::io::write_output(session, stream)?;
     let c = &shared.counters;
     if n > 0 {
         c.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
     }
     // The high-water mark is what stayed queued after a write attempt (spec §8.4's cap).
     c.output_high_water
-        .fetch_max(session.outbox().len() as u64, Ordering::Relaxed);
+        .fetch_max(session.pending_output() as u64, Ordering::Relaxed);
     Ok(n)
 }
 
@@ -195,9 +224,9 @@ pub(crate) fn complete(
     session: &mut ServerSession,
     jobs: &mut Jobs,
     id: u32,
-    response: Response,
+    response: Message,
     now: Instant,
 ) {
     jobs.remove(&id);
-    session.respond(id, response, now);
+    let _ = session.respond(id, &response, now);
 }

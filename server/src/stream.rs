@@ -3,6 +3,8 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 
+use bytes::BytesMut;
+
 /// A non-blocking mio stream (reactor model).
 #[derive(Debug)]
 pub enum MioStream {
@@ -49,6 +51,26 @@ macro_rules! delegate_io {
             }
         }
         impl $t {
+            /// Receives at most `max` octets straight into the spare capacity of `buf` (no
+            /// scratch buffer, no zeroing); returns how many, 0 at the end of the stream. The
+            /// session that owns `buf` reserved the room (`ServerSession::read_with`).
+            #[allow(unsafe_code)]
+            pub fn recv_into(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+                let start = buf.len();
+                let room = (buf.capacity() - start).min(max);
+                let spare = &mut buf.spare_capacity_mut()[..room];
+                let n = match self {
+                    Self::Tcp(s) => socket2::SockRef::from(s).recv(spare)?,
+                    Self::Unix(s) => socket2::SockRef::from(s).recv(spare)?,
+                };
+                let len = start + n.min(room);
+                // SAFETY: `recv` initialised the first `n` octets of `spare`, which starts at
+                // `buf.len()` and lies within `buf`'s capacity (`n <= spare.len()`); `set_len`
+                // covers exactly those octets.
+                unsafe { buf.set_len(len) };
+                Ok(n)
+            }
+
             /// Shuts down one or both directions.
             pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
                 match self {

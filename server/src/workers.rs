@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, TrySendError, bounded};
-use echowire_codec::session::Response;
+use echowire_codec::message::Message;
 
 /// Where a job is (spec §3.7: only a job that has not started can be cancelled).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,12 +81,12 @@ impl Default for JobCell {
 }
 
 /// Where a job's response goes.
-pub type Reply = Box<dyn FnOnce(Response) + Send>;
+pub type Reply = Box<dyn FnOnce(Message) + Send>;
 
 /// One heavy request.
 pub struct Job {
     /// The work.
-    pub work: Box<dyn FnOnce() -> Response + Send>,
+    pub work: Box<dyn FnOnce() -> Message + Send>,
     /// Queued, running or cancelled.
     pub state: JobCell,
     /// Hands the response back.

@@ -16,7 +16,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 const MAX_FRAME: u32 = 1 << 20;
 
-fn encode(version: u8, id: u32, m: &Message<'_>) -> Frame {
+fn encode(version: u8, id: u32, m: &Message) -> Frame {
     let mut body = Vec::with_capacity(m.body_len(version).unwrap_or(0));
     m.encode_body(version, &mut body)
         .expect("our messages encode");

@@ -5,16 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Body;
-
 /// CANCEL: empty body; the header's request ID names the request to cancel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Cancel {}
 
-impl Body<'_> for Cancel {
-    type Static = Self;
-
-    fn into_static(self) -> Self {
-        self
-    }
-}
+super::plain_body!(Cancel);

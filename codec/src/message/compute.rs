@@ -4,13 +4,12 @@
 //! `h(1) = SHA-256(seed)`, `h(i) = SHA-256(h(i-1))`, result `h(cost)`.
 //! `cost` MUST be in `1..=MAX_COMPUTE_COST`; otherwise the server answers INVALID_ARGUMENT.
 
-use std::borrow::Cow;
-
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Body;
-use crate::body::{cow_bytes, hex32};
+use super::octets::{FromOctets, serde_octets};
+use crate::body::hex32;
 
 /// Largest `cost` a COMPUTE may ask for (2^24, several seconds of CPU).
 pub const MAX_COMPUTE_COST: u32 = 1 << 24;
@@ -21,13 +20,14 @@ pub const MAX_COMPUTE_COST: u32 = 1 << 24;
 /// |--------|-------|----------------------------------------|
 /// | `cost` | u32   | SHA-256 iterations, `1..=2^24`         |
 /// | `seed` | bytes | input of the first iteration           |
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Compute<'a> {
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "B: FromOctets<'de>", serialize = "B: AsRef<[u8]>"))]
+pub struct Compute<B = Bytes> {
     /// Number of SHA-256 iterations.
     pub cost: u32,
     /// Input of the first iteration.
-    #[serde(borrow, with = "cow_bytes")]
-    pub seed: Cow<'a, [u8]>,
+    #[serde(with = "serde_octets")]
+    pub seed: B,
 }
 
 /// COMPUTE_RESULT, server → client. | `digest` | 32 bytes, no length prefix | `h(cost)` |
@@ -39,26 +39,10 @@ pub struct ComputeResult {
     pub digest: [u8; 32],
 }
 
-impl<'a> Body<'a> for Compute<'a> {
-    type Static = Compute<'static>;
+super::octets_body!(Compute { cost, seed: B });
+super::plain_body!(ComputeResult);
 
-    fn into_static(self) -> Compute<'static> {
-        Compute {
-            cost: self.cost,
-            seed: super::cow_owned(self.seed),
-        }
-    }
-}
-
-impl Body<'_> for ComputeResult {
-    type Static = Self;
-
-    fn into_static(self) -> Self {
-        self
-    }
-}
-
-impl Compute<'_> {
+impl<B> Compute<B> {
     /// Whether `cost` is in the allowed range.
     pub fn cost_is_valid(&self) -> bool {
         (1..=MAX_COMPUTE_COST).contains(&self.cost)

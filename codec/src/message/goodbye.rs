@@ -3,33 +3,23 @@
 //! The sender will start no new requests (client) or accept none (server); every request already
 //! received is still answered; then the connection closes.
 
-use std::borrow::Cow;
-
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::Body;
+use super::octets::{FromOctets, Str};
 use crate::error::ErrorCode;
 
 /// | field     | type   | meaning                                               |
 /// |-----------|--------|-------------------------------------------------------|
 /// | `code`    | u16    | why: NO_ERROR, SHUTTING_DOWN, IDLE_TIMEOUT, …          |
 /// | `message` | string | human-readable detail, may be empty                    |
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Goodbye<'a> {
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "B: FromOctets<'de>", serialize = "B: AsRef<[u8]>"))]
+pub struct Goodbye<B = Bytes> {
     /// Reason code.
     pub code: ErrorCode,
     /// Detail text.
-    #[serde(borrow)]
-    pub message: Cow<'a, str>,
+    pub message: Str<B>,
 }
 
-impl<'a> Body<'a> for Goodbye<'a> {
-    type Static = Goodbye<'static>;
-
-    fn into_static(self) -> Goodbye<'static> {
-        Goodbye {
-            code: self.code,
-            message: super::cow_owned(self.message),
-        }
-    }
-}
+super::octets_body!(Goodbye { code, message: Str });

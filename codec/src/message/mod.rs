@@ -15,14 +15,13 @@ mod echo;
 mod error;
 mod goodbye;
 mod hello;
+pub mod octets;
 mod ping;
 mod stats;
 mod sum;
 mod welcome;
 
-use std::borrow::Cow;
-
-use bytes::BufMut;
+use bytes::{BufMut, Bytes};
 use serde::{Deserialize, Serialize};
 
 pub use cancel::Cancel;
@@ -31,6 +30,7 @@ pub use echo::{Echo, EchoReply};
 pub use error::Error;
 pub use goodbye::Goodbye;
 pub use hello::Hello;
+pub use octets::{FromOctets, Octets, Str};
 pub use ping::{Ping, Pong};
 pub use stats::{StatEntry, Stats, StatsReply};
 #[cfg(feature = "rkyv")]
@@ -39,7 +39,8 @@ pub use sum::{Sum, SumResult};
 pub use welcome::Welcome;
 
 use crate::body;
-use crate::error::{BodyError, DecodeError};
+use crate::decoder::FrameRef;
+use crate::error::{BodyError, DecodeError, ErrorCode};
 use crate::frame::{
     BASE_VERSION, Direction, FRAME_OVERHEAD, Flags, Frame, FrameHeader, MessageType,
 };
@@ -50,20 +51,9 @@ pub const CAP_RKYV: u32 = 0x0000_0001;
 /// Every capability bit the spec defines.
 pub const CAP_DEFINED: u32 = CAP_RKYV;
 
-/// A message body: its type code and its encoding in each protocol version.
-pub trait Body<'a>: Sized + Serialize + Deserialize<'a> {
-    /// The same body with every borrowed field owned.
-    type Static: 'static;
-
-    /// Copies every borrowed field so the body outlives its frame.
-    fn into_static(self) -> Self::Static;
-
-    /// Decodes the body as written in `version`.
-    fn decode(version: u8, input: &'a [u8]) -> Result<Self, BodyError> {
-        let _ = version;
-        body::from_bytes(input)
-    }
-
+/// A message body: its encoding in each protocol version (the defaults: the body encoding of
+/// spec §6, the same in every version).
+pub trait Body: Serialize {
     /// The exact encoded body length in `version`.
     fn body_len(&self, version: u8) -> Result<usize, BodyError> {
         let _ = version;
@@ -71,11 +61,157 @@ pub trait Body<'a>: Sized + Serialize + Deserialize<'a> {
     }
 
     /// Writes the body as `version` lays it out.
-    fn encode_body<B: BufMut>(&self, version: u8, dst: &mut B) -> Result<(), BodyError> {
+    fn encode_body<W: BufMut>(&self, version: u8, dst: &mut W) -> Result<(), BodyError> {
         let _ = version;
         body::to_buf(self, dst)
     }
 }
+
+/// Decoding a body from a frame's octets, borrowing its byte and string fields.
+pub trait DecodeBody<'a>: Sized + Deserialize<'a> {
+    /// Decodes the body as written in `version`.
+    fn decode(version: u8, input: &'a [u8]) -> Result<Self, BodyError> {
+        let _ = version;
+        body::from_bytes(input)
+    }
+}
+
+/// The same body with its octet fields in another storage (see [`octets`]).
+pub trait MapOctets<B, C> {
+    /// The body in storage `C`.
+    type Output;
+    /// Maps every byte and string field through `f`, which must keep their octets.
+    fn map_octets(self, f: &mut impl FnMut(B) -> C) -> Self::Output;
+}
+
+/// A body the fuzzers can make from their input (feature `arbitrary`), with owned octets:
+/// implemented for every body by the macros below, so the generated [`Message`] generator
+/// reaches every type of the table.
+#[cfg(feature = "arbitrary")]
+pub trait ArbitraryBody<'a>: Sized {
+    /// A body from the fuzzer's bytes.
+    fn arbitrary_body(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self>;
+}
+
+/// A body with no byte or string fields: the same in every storage.
+macro_rules! plain_body {
+    ($($ty:ident),* $(,)?) => {
+        $(
+            #[cfg(feature = "arbitrary")]
+            impl<'a> $crate::message::ArbitraryBody<'a> for $ty {
+                fn arbitrary_body(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+                    arbitrary::Arbitrary::arbitrary(u)
+                }
+            }
+            impl $crate::message::Body for $ty {}
+            impl $crate::message::DecodeBody<'_> for $ty {}
+            impl<B, C> $crate::message::MapOctets<B, C> for $ty {
+                type Output = $ty;
+                fn map_octets(self, _: &mut impl FnMut(B) -> C) -> $ty {
+                    self
+                }
+            }
+        )*
+    };
+}
+pub(crate) use plain_body;
+
+/// [`MapOctets`] for a body generic over its storage: every field, each marked with how it maps
+/// (`: B` an octet field, `: Str` a string, `: Seq` a sequence of such bodies, none: copied).
+macro_rules! octets_map {
+    ($($ty:ident { $($field:ident $(: $how:ident)?),* $(,)? }),* $(,)?) => {
+        $(
+            impl<B, C> $crate::message::MapOctets<B, C> for $ty<B> {
+                type Output = $ty<C>;
+                fn map_octets(self, f: &mut impl FnMut(B) -> C) -> $ty<C> {
+                    $ty { $($field: $crate::message::map_field!(self.$field, f $(, $how)?),)* }
+                }
+            }
+            #[cfg(feature = "arbitrary")]
+            impl<'a> $crate::message::ArbitraryBody<'a> for $ty<Vec<u8>> {
+                fn arbitrary_body(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+                    Ok($ty { $($field: $crate::message::arbitrary_field!(u $(, $how)?),)* })
+                }
+            }
+            // Debug by hand: octets show as a byte string and strings as strings, in every
+            // storage (a derive would show a borrowed payload as a list of numbers).
+            impl<B: AsRef<[u8]>> std::fmt::Debug for $ty<B> {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.debug_struct(stringify!($ty))
+                        $(.field(stringify!($field), $crate::message::debug_field!(self.$field $(, $how)?)))*
+                        .finish()
+                }
+            }
+        )*
+    };
+}
+pub(crate) use octets_map;
+
+macro_rules! map_field {
+    ($e:expr, $f:ident) => {
+        $e
+    };
+    ($e:expr, $f:ident, B) => {
+        $f($e)
+    };
+    ($e:expr, $f:ident, Str) => {
+        $e.map($f)
+    };
+    ($e:expr, $f:ident, Seq) => {
+        $e.into_iter()
+            .map(|x| $crate::message::MapOctets::map_octets(x, $f))
+            .collect()
+    };
+}
+pub(crate) use map_field;
+
+#[cfg(feature = "arbitrary")]
+macro_rules! arbitrary_field {
+    ($u:ident) => {
+        arbitrary::Arbitrary::arbitrary($u)?
+    };
+    ($u:ident, B) => {
+        <Vec<u8> as arbitrary::Arbitrary>::arbitrary($u)?
+    };
+    ($u:ident, Str) => {
+        $crate::message::Str::from(<String as arbitrary::Arbitrary>::arbitrary($u)?)
+    };
+    ($u:ident, Seq) => {
+        (0..$u.int_in_range(0u8..=8)?)
+            .map(|_| $crate::message::ArbitraryBody::arbitrary_body($u))
+            .collect::<arbitrary::Result<_>>()?
+    };
+}
+#[cfg(feature = "arbitrary")]
+pub(crate) use arbitrary_field;
+
+macro_rules! debug_field {
+    ($e:expr) => {
+        &$e
+    };
+    ($e:expr, B) => {
+        &$crate::message::octets::ShowOctets($e.as_ref())
+    };
+    ($e:expr, Str) => {
+        &$e
+    };
+    ($e:expr, Seq) => {
+        &$e
+    };
+}
+pub(crate) use debug_field;
+
+/// [`octets_map!`] plus the default [`Body`] and [`DecodeBody`].
+macro_rules! octets_body {
+    ($($ty:ident { $($field:ident $(: $how:ident)?),* $(,)? }),* $(,)?) => {
+        $(
+            $crate::message::octets_map!($ty { $($field $(: $how)?),* });
+            impl<B: AsRef<[u8]>> $crate::message::Body for $ty<B> {}
+            impl<'a> $crate::message::DecodeBody<'a> for $ty<&'a [u8]> {}
+        )*
+    };
+}
+pub(crate) use octets_body;
 
 /// Which peer is receiving: decides which types are expected (spec §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,28 +259,32 @@ impl DecodeContext {
 }
 
 macro_rules! define_message {
-    ($($code:literal $variant:ident $name:literal $dir:ident $since:literal $kind:ident
-       [$($answer:ident)?] [$($archived:ident)?] $body:ident $(<$lt:lifetime>)? [$($borrow:ident)?];)*) => {
-        /// A decoded message, generated from the message table (`table.rs`). Byte and
-        /// string fields borrow from the frame's body.
-        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(tag = "type", content = "body", rename_all = "SCREAMING_SNAKE_CASE")]
+    ($($code:literal $variant:ident $name:literal $dir:ident $since:literal $kind:ident $id:ident
+       [$($answer:ident $(<$ab:ident>)?)?] [$($archived:ident)?] $body:ident $(<$b:ident>)?
+       [$(fn $method:ident $(/ $archived_method:ident)?)?];)*) => {
+        /// A message, generated from the message table (`table.rs`), generic over the storage of
+        /// its byte and string fields ([`octets`]): `Message<&[u8]>` borrows them from a frame,
+        /// `Message` (`Message<Bytes>`) shares them.
+        #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(
+            tag = "type",
+            content = "body",
+            rename_all = "SCREAMING_SNAKE_CASE",
+            bound(deserialize = "B: FromOctets<'de>", serialize = "B: AsRef<[u8]>")
+        )]
         #[non_exhaustive]
-        pub enum Message<'a> {
+        pub enum Message<B = Bytes> {
             $(
                 #[doc = $name]
-                $(#[serde($borrow)])?
-                $variant($body $(<$lt>)?),
+                $variant($body $(<$b>)?),
             )*
             /// SUM with the RKYV flag: the validated archived body (spec §6.9).
-            #[serde(borrow)]
-            SumRkyv(RkyvBody<'a>),
+            SumRkyv(RkyvBody<B>),
             /// A type in the application range, body undecoded.
-            #[serde(borrow)]
-            Application(ApplicationBody<'a>),
+            Application(ApplicationBody<B>),
         }
 
-        impl<'a> Message<'a> {
+        impl<B> Message<B> {
             /// The message's type code.
             pub fn msg_type(&self) -> MessageType {
                 match self {
@@ -154,78 +294,131 @@ macro_rules! define_message {
                 }
             }
 
+            /// The same message with every byte and string field mapped through `f`, which
+            /// must keep their octets: a slice of the buffer holding them, or a copy.
+            pub fn map<C>(self, mut f: impl FnMut(B) -> C) -> Message<C> {
+                let f = &mut f;
+                match self {
+                    $(Message::$variant(b) => Message::$variant(MapOctets::map_octets(b, f)),)*
+                    Message::SumRkyv(r) => Message::SumRkyv(RkyvBody { archive: f(r.archive) }),
+                    Message::Application(a) => Message::Application(ApplicationBody {
+                        type_code: a.type_code,
+                        body: f(a.body),
+                    }),
+                }
+            }
+        }
+
+        impl<B: AsRef<[u8]>> std::fmt::Debug for Message<B> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $(Message::$variant(b) => f.debug_tuple(stringify!($variant)).field(b).finish(),)*
+                    Message::SumRkyv(b) => f.debug_tuple("SumRkyv").field(b).finish(),
+                    Message::Application(b) => f.debug_tuple("Application").field(b).finish(),
+                }
+            }
+        }
+
+        impl<B: AsRef<[u8]>> Message<B> {
             /// The exact body length in `version`.
             pub fn body_len(&self, version: u8) -> Result<usize, BodyError> {
                 match self {
                     $(Message::$variant(b) => b.body_len(version),)*
-                    Message::SumRkyv(b) => Ok(b.archive.len()),
-                    Message::Application(a) => Ok(a.body.len()),
+                    Message::SumRkyv(b) => Ok(b.archive.as_ref().len()),
+                    Message::Application(a) => Ok(a.body.as_ref().len()),
                 }
             }
 
             /// Writes the body only.
-            pub fn encode_body<B: BufMut>(&self, version: u8, dst: &mut B) -> Result<(), BodyError> {
+            pub fn encode_body<W: BufMut>(&self, version: u8, dst: &mut W) -> Result<(), BodyError> {
                 match self {
                     $(Message::$variant(b) => b.encode_body(version, dst),)*
                     Message::SumRkyv(b) => {
-                        dst.put_slice(&b.archive);
+                        dst.put_slice(b.archive.as_ref());
                         Ok(())
                     }
                     Message::Application(a) => {
-                        dst.put_slice(&a.body);
+                        dst.put_slice(a.body.as_ref());
                         Ok(())
                     }
                 }
             }
+        }
 
-            /// Copies every borrowed field so the message outlives its frame.
-            pub fn into_owned(self) -> Message<'static> {
-                match self {
-                    $(Message::$variant(b) => Message::$variant(b.into_static()),)*
-                    Message::SumRkyv(r) => Message::SumRkyv(RkyvBody {
-                        archive: cow_owned(r.archive),
-                    }),
-                    Message::Application(a) => Message::Application(ApplicationBody {
-                        type_code: a.type_code,
-                        body: cow_owned(a.body),
-                    }),
-                }
-            }
-
-            /// Decodes the standard-encoding body of a type the table defines; `None` for
-            /// application and unknown types.
+        impl<'a> Message<&'a [u8]> {
+            /// Decodes the standard-encoding body of a type the table defines, borrowing its
+            /// fields; `None` for application and unknown types.
             fn decode_defined(
                 ty: MessageType,
                 version: u8,
                 b: &'a [u8],
-            ) -> Option<Result<Message<'a>, BodyError>> {
+            ) -> Option<Result<Message<&'a [u8]>, BodyError>> {
                 match ty {
-                    $(MessageType::$variant => Some(Body::decode(version, b).map(Message::$variant)),)*
+                    $(MessageType::$variant => Some(DecodeBody::decode(version, b).map(Message::$variant)),)*
                     MessageType::Application(_) | MessageType::Unknown(_) => None,
                 }
             }
         }
+
+        $(
+            impl<B> From<$body $(<$b>)?> for Message<B> {
+                fn from(body: $body $(<$b>)?) -> Self {
+                    Message::$variant(body)
+                }
+            }
+        )*
     };
 }
 
 crate::table::for_each_message!(define_message);
 
 /// An rkyv-archived body, already validated when it came from [`decode`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RkyvBody<'a> {
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "B: FromOctets<'de>", serialize = "B: AsRef<[u8]>"))]
+pub struct RkyvBody<B = Bytes> {
     /// The archive bytes, exactly the frame body.
-    #[serde(borrow, with = "body::cow_bytes")]
-    pub archive: Cow<'a, [u8]>,
+    #[serde(with = "octets::serde_octets")]
+    pub archive: B,
+}
+
+impl<B: AsRef<[u8]>> std::fmt::Debug for RkyvBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RkyvBody")
+            .field("archive", &octets::ShowOctets(self.archive.as_ref()))
+            .finish()
+    }
+}
+
+impl<B> From<RkyvBody<B>> for Message<B> {
+    fn from(body: RkyvBody<B>) -> Self {
+        Message::SumRkyv(body)
+    }
 }
 
 /// The body of an application-defined type (`0x80..=0xFF`), for the application to decode.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApplicationBody<'a> {
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "B: FromOctets<'de>", serialize = "B: AsRef<[u8]>"))]
+pub struct ApplicationBody<B = Bytes> {
     /// The type code.
     pub type_code: u8,
     /// The body bytes.
-    #[serde(borrow, with = "body::cow_bytes")]
-    pub body: Cow<'a, [u8]>,
+    #[serde(with = "octets::serde_octets")]
+    pub body: B,
+}
+
+impl<B: AsRef<[u8]>> std::fmt::Debug for ApplicationBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationBody")
+            .field("type_code", &self.type_code)
+            .field("body", &octets::ShowOctets(self.body.as_ref()))
+            .finish()
+    }
+}
+
+impl<B> From<ApplicationBody<B>> for Message<B> {
+    fn from(body: ApplicationBody<B>) -> Self {
+        Message::Application(body)
+    }
 }
 
 /// Why a message could not be encoded.
@@ -245,11 +438,21 @@ pub enum EncodeError {
     Body(#[from] BodyError),
 }
 
-fn cow_owned<T: ToOwned + ?Sized>(c: Cow<'_, T>) -> Cow<'static, T> {
-    Cow::Owned(c.into_owned())
+impl Message<Bytes> {
+    /// ERROR with `code` and a detail text, no retry hint: a request's error response.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Message::Error(Error::new(code, message))
+    }
 }
 
-impl Message<'_> {
+impl Message<&[u8]> {
+    /// The same message with its fields copied into `Bytes` of their own.
+    pub fn to_shared(&self) -> Message<Bytes> {
+        self.clone().map(Bytes::copy_from_slice)
+    }
+}
+
+impl<B> Message<B> {
     /// The header flags the message is sent with.
     pub fn flags(&self) -> Flags {
         match self {
@@ -258,6 +461,21 @@ impl Message<'_> {
         }
     }
 
+    /// The trailing octets of the body that a sender may queue by reference instead of copying
+    /// them: ECHO's and ECHO_REPLY's payload, an application body, an archive. `None` for bodies
+    /// that are encoded field by field.
+    pub fn trailing_payload(&self) -> Option<&B> {
+        match self {
+            Message::EchoReply(e) => Some(&e.payload),
+            Message::Echo(e) => Some(&e.payload),
+            Message::Application(a) => Some(&a.body),
+            Message::SumRkyv(r) => Some(&r.archive),
+            _ => None,
+        }
+    }
+}
+
+impl<B: AsRef<[u8]>> Message<B> {
     /// The exact encoded frame length (prefix, header, body) in `version`.
     pub fn frame_len(&self, version: u8) -> Result<usize, BodyError> {
         Ok(FRAME_OVERHEAD + self.body_len(version)?)
@@ -275,49 +493,36 @@ impl Message<'_> {
         ))
     }
 
-    /// The trailing octets of the body that a sender may queue by reference instead of copying
-    /// them: ECHO_REPLY's payload, an application body, an archive. `None` for bodies that are
-    /// encoded field by field.
-    pub fn trailing_payload(&self) -> Option<&[u8]> {
-        match self {
-            Message::EchoReply(e) => Some(&e.payload),
-            Message::Echo(e) => Some(&e.payload),
-            Message::Application(a) => Some(&a.body),
-            Message::SumRkyv(r) => Some(&r.archive),
-            _ => None,
-        }
-    }
-
     /// Writes the frame like [`Message::encode`], except for its trailing payload
     /// ([`Message::trailing_payload`]), which the caller appends itself — by reference, so a
-    /// large payload is never copied. Returns that payload (empty if the body has none). The
+    /// large payload is never copied. Returns that payload (`None` if the body has none). The
     /// length is checked against `limit` before anything is written.
-    pub fn encode_split<B: BufMut>(
+    pub fn encode_split<W: BufMut>(
         &self,
         version: u8,
         request_id: u32,
         limit: u32,
-        dst: &mut B,
-    ) -> Result<&[u8], EncodeError> {
+        dst: &mut W,
+    ) -> Result<Option<&B>, EncodeError> {
         self.encode_header(version, request_id, limit, dst)?;
         let Some(payload) = self.trailing_payload() else {
             self.encode_body(version, dst)?;
-            return Ok(&[]);
+            return Ok(None);
         };
         // What precedes the payload: ECHO's and ECHO_REPLY's u32 length (spec §4.5, §6.3).
         if matches!(self, Message::Echo(_) | Message::EchoReply(_)) {
-            dst.put_u32(payload.len() as u32);
+            dst.put_u32(payload.as_ref().len() as u32);
         }
-        Ok(payload)
+        Ok(Some(payload))
     }
 
     /// Writes the length prefix and header, after checking the frame's `Length` against `limit`.
-    fn encode_header<B: BufMut>(
+    fn encode_header<W: BufMut>(
         &self,
         version: u8,
         request_id: u32,
         limit: u32,
-        dst: &mut B,
+        dst: &mut W,
     ) -> Result<(), EncodeError> {
         let body_len = self.body_len(version)?;
         let length = body_len as u64 + 8;
@@ -332,33 +537,23 @@ impl Message<'_> {
     /// peer's `max_frame_size`) before anything is written.
     ///
     /// ```
-    /// use std::borrow::Cow;
     /// use echowire_codec::message::{Echo, Message};
-    /// let msg = Message::Echo(Echo { payload: Cow::Borrowed(b"hi") });
+    /// let msg: Message<&[u8]> = Message::Echo(Echo { payload: b"hi" });
     /// let mut out = Vec::new();
     /// msg.encode(1, 7, 1 << 20, &mut out).unwrap();
     /// assert_eq!(out, [0, 0, 0, 14, 1, 0x05, 0, 0, 0, 0, 0, 7, 0, 0, 0, 2, b'h', b'i']);
     /// assert_eq!(out.len(), msg.frame_len(1).unwrap());
     /// ```
-    pub fn encode<B: BufMut>(
+    pub fn encode<W: BufMut>(
         &self,
         version: u8,
         request_id: u32,
         limit: u32,
-        dst: &mut B,
+        dst: &mut W,
     ) -> Result<(), EncodeError> {
         self.encode_header(version, request_id, limit, dst)?;
         self.encode_body(version, dst)?;
         Ok(())
-    }
-}
-
-fn body_err(frame: &Frame, error: BodyError) -> DecodeError {
-    DecodeError::Body {
-        offset: frame.offset,
-        request_id: frame.header.request_id,
-        msg_type: frame.header.msg_type,
-        error,
     }
 }
 
@@ -417,12 +612,8 @@ pub fn check_header(h: &FrameHeader, offset: u64, ctx: &DecodeContext) -> Result
             "RKYV is set but the RKYV capability was not negotiated",
         ));
     }
-    let id_ok = match ty {
-        MessageType::Hello | MessageType::Welcome | MessageType::Goodbye => h.request_id == 0,
-        MessageType::Error => true,
-        _ => h.request_id != 0,
-    };
-    if !id_ok {
+    // §2.5, the table's ID rule.
+    if !ty.id_rule().allows(h.request_id) {
         return Err(DecodeError::InvalidRequestId {
             offset,
             request_id: h.request_id,
@@ -432,7 +623,8 @@ pub fn check_header(h: &FrameHeader, offset: u64, ctx: &DecodeContext) -> Result
     Ok(())
 }
 
-/// Applies the receiver rules of spec §2.7 to a frame and decodes its body.
+/// Applies the receiver rules of spec §2.7 to a frame decoded in place and decodes its body,
+/// borrowing its byte and string fields from the frame.
 ///
 /// Checks, in this order: header version equals the negotiated one (base version during the
 /// handshake); the type is defined in that version; the receiver's role receives that type; no
@@ -440,27 +632,46 @@ pub fn check_header(h: &FrameHeader, offset: u64, ctx: &DecodeContext) -> Result
 /// negotiated; the request ID rule of the type (§2.5); the body decodes with no trailing bytes.
 /// Lifecycle rules (HELLO only first, duplicate IDs, limits on outstanding requests) belong to
 /// [`crate::session`].
-pub fn decode<'a>(frame: &'a Frame, ctx: &DecodeContext) -> Result<Message<'a>, DecodeError> {
-    let h = &frame.header;
-    let offset = frame.offset;
+pub fn decode_ref<'a>(
+    frame: &FrameRef<'a>,
+    ctx: &DecodeContext,
+) -> Result<Message<&'a [u8]>, DecodeError> {
+    decode_parts(&frame.header, frame.offset, frame.body, ctx)
+}
+
+/// [`decode_ref`] for a frame that owns its body: the message's fields are slices of
+/// `frame.body` (no copy).
+pub fn decode(frame: &Frame, ctx: &DecodeContext) -> Result<Message<Bytes>, DecodeError> {
+    let m = decode_parts(&frame.header, frame.offset, &frame.body, ctx)?;
+    Ok(m.map(|s| frame.body.slice_ref(s)))
+}
+
+pub(crate) fn decode_parts<'a>(
+    h: &FrameHeader,
+    offset: u64,
+    b: &'a [u8],
+    ctx: &DecodeContext,
+) -> Result<Message<&'a [u8]>, DecodeError> {
     check_header(h, offset, ctx)?;
     let version = ctx.expected_version();
     let ty = h.msg_type;
-    let rkyv = h.flags.contains(Flags::RKYV);
-    let b: &'a [u8] = &frame.body;
+    let body_err = |error| DecodeError::Body {
+        offset,
+        request_id: h.request_id,
+        msg_type: h.msg_type,
+        error,
+    };
     let m = match ty {
-        MessageType::Sum if rkyv => {
-            body::archive::check_sum(b).map_err(|e| body_err(frame, e))?;
-            Message::SumRkyv(RkyvBody {
-                archive: Cow::Borrowed(b),
-            })
+        MessageType::Sum if h.flags.contains(Flags::RKYV) => {
+            body::archive::check_sum(b).map_err(body_err)?;
+            Message::SumRkyv(RkyvBody { archive: b })
         }
         MessageType::Application(code) => Message::Application(ApplicationBody {
             type_code: code,
-            body: Cow::Borrowed(b),
+            body: b,
         }),
         _ => match Message::decode_defined(ty, version, b) {
-            Some(m) => m.map_err(|e| body_err(frame, e))?,
+            Some(m) => m.map_err(body_err)?,
             None => {
                 return Err(DecodeError::UnknownType {
                     offset,

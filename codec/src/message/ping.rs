@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Body;
-
 /// PING, client → server, a request. | `data` | u64 | opaque, returned in the PONG |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -20,18 +18,4 @@ pub struct Pong {
     pub data: u64,
 }
 
-impl Body<'_> for Ping {
-    type Static = Self;
-
-    fn into_static(self) -> Self {
-        self
-    }
-}
-
-impl Body<'_> for Pong {
-    type Static = Self;
-
-    fn into_static(self) -> Self {
-        self
-    }
-}
+super::plain_body!(Ping, Pong);

@@ -1,52 +1,46 @@
 //! STATS (0x0E) and STATS_REPLY (0x0F), version 2 only: the server's counters (spec §4.11).
 
-use std::borrow::Cow;
-
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::Body;
+use super::octets::{FromOctets, Str};
 
 /// STATS, client → server, a request with an empty body.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Stats {}
 
 /// One counter.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatEntry<'a> {
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "B: FromOctets<'de>", serialize = "B: AsRef<[u8]>"))]
+pub struct StatEntry<B = Bytes> {
     /// Counter name, e.g. `frames_in`.
-    #[serde(borrow)]
-    pub name: Cow<'a, str>,
+    pub name: Str<B>,
     /// Its value.
     pub value: u64,
 }
 
 /// STATS_REPLY, server → client. | `entries` | sequence of (string name, u64 value) |
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatsReply<'a> {
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "B: FromOctets<'de>", serialize = "B: AsRef<[u8]>"))]
+pub struct StatsReply<B = Bytes> {
     /// The counters, in the server's order.
-    #[serde(borrow)]
-    pub entries: Vec<StatEntry<'a>>,
+    pub entries: Vec<StatEntry<B>>,
 }
 
-impl Body<'_> for Stats {
-    type Static = Self;
+super::plain_body!(Stats);
+super::octets_map!(StatEntry { name: Str, value });
+super::octets_body!(StatsReply { entries: Seq });
 
-    fn into_static(self) -> Self {
-        self
-    }
-}
-
-impl<'a> Body<'a> for StatsReply<'a> {
-    type Static = StatsReply<'static>;
-
-    fn into_static(self) -> StatsReply<'static> {
+impl StatsReply<Bytes> {
+    /// A reply listing `entries` (name, value) in order.
+    pub fn from_pairs<N: Into<String>>(entries: impl IntoIterator<Item = (N, u64)>) -> Self {
         StatsReply {
-            entries: self
-                .entries
+            entries: entries
                 .into_iter()
-                .map(|e| StatEntry {
-                    name: super::cow_owned(e.name),
-                    value: e.value,
+                .map(|(name, value)| StatEntry {
+                    name: Str::from(name.into()),
+                    value,
                 })
                 .collect(),
         }

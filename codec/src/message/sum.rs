@@ -7,8 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Body;
-
 /// SUM, client → server, a request. | `values` | sequence of i64 | the numbers to add |
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
@@ -36,19 +34,17 @@ pub struct SumResult {
     pub sum: i64,
 }
 
-impl Body<'_> for Sum {
-    type Static = Self;
+super::plain_body!(Sum, SumResult);
 
-    fn into_static(self) -> Self {
-        self
-    }
-}
-
-impl Body<'_> for SumResult {
-    type Static = Self;
-
-    fn into_static(self) -> Self {
-        self
+impl Sum {
+    /// The SUM in its archived form (spec §6.9.2, client side): the canonical archive of its
+    /// values, sent with the RKYV flag once the capability is negotiated.
+    pub fn archived(&self) -> Result<super::RkyvBody<bytes::Bytes>, crate::error::BodyError> {
+        let mut archive = Vec::with_capacity(crate::body::archive::sum_len(self.values.len()));
+        crate::body::archive::write_sum(&self.values, &mut archive)?;
+        Ok(super::RkyvBody {
+            archive: bytes::Bytes::from(archive),
+        })
     }
 }
 

@@ -1,10 +1,9 @@
 //! WELCOME (0x02, server → client, request ID 0): completes the handshake (spec §4.3).
 
-use std::borrow::Cow;
-
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::Body;
+use super::octets::{FromOctets, Str};
 
 /// | field             | type   | meaning                                                  |
 /// |-------------------|--------|----------------------------------------------------------|
@@ -13,8 +12,9 @@ use super::Body;
 /// | `max_outstanding` | u32    | requests the client may have unanswered at once          |
 /// | `capabilities`    | u32    | the offered capabilities the server accepts (a subset)   |
 /// | `agent`           | string | free-form implementation name, informative only          |
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Welcome<'a> {
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "B: FromOctets<'de>", serialize = "B: AsRef<[u8]>"))]
+pub struct Welcome<B = Bytes> {
     /// Negotiated version.
     pub version: u8,
     /// The server's receive limit.
@@ -24,17 +24,13 @@ pub struct Welcome<'a> {
     /// Accepted capability bits.
     pub capabilities: u32,
     /// Implementation name.
-    #[serde(borrow)]
-    pub agent: Cow<'a, str>,
+    pub agent: Str<B>,
 }
 
-impl<'a> Body<'a> for Welcome<'a> {
-    type Static = Welcome<'static>;
-
-    fn into_static(self) -> Welcome<'static> {
-        Welcome {
-            agent: super::cow_owned(self.agent),
-            ..self
-        }
-    }
-}
+super::octets_body!(Welcome {
+    version,
+    max_frame_size,
+    max_outstanding,
+    capabilities,
+    agent: Str
+});

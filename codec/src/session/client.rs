@@ -5,19 +5,31 @@
 //! pipelines before WELCOME must offer a single version, or wait — [`ClientSession::is_open`]).
 //! Request IDs are assigned by the session: increasing, never 0, never one still outstanding.
 //! Every response is checked against the request it answers (ID outstanding, type matching).
+//!
+//! The surface is the server session's: inputs `send`/`cancel`/`goodbye`, `read_with` (or
+//! `handle_input`), `handle_eof`, `handle_timeout` and `handle_written`, each with `now` where
+//! time matters; outputs `poll_event`, `poll_transmit` and `poll_timeout`. Time comes in as an
+//! argument here too (spec §9.4): the wait for WELCOME and for each response is bounded by the
+//! session, so the blocking and the tokio clients share one timeout logic. A timed-out request
+//! stays outstanding — its ID is not reused — until its one response arrives (which is then
+//! still reported) or the connection ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
+use std::ops::Range;
+use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
-use super::{Outbox, RequestKind, Response};
+use super::Outbox;
+use super::wire::Wire;
 use crate::decoder::FrameDecoder;
 use crate::error::{DecodeError, ErrorCode};
 use crate::frame::{
-    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Frame, FrameHeader, MAX_MAX_FRAME_SIZE,
+    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, FrameHeader, MAX_MAX_FRAME_SIZE,
     MIN_MAX_FRAME_SIZE, MessageType, PREFACE, SUPPORTED_VERSIONS,
 };
-use crate::message::{self, CAP_DEFINED, DecodeContext, Message, Role};
+use crate::message::{self, CAP_DEFINED, DecodeContext, Message, Octets, Role, Str};
 
 /// What a client offers in HELLO.
 #[derive(Clone, Debug)]
@@ -32,7 +44,17 @@ pub struct ClientConfig {
     pub capabilities: u32,
     /// Agent string.
     pub agent: String,
+    /// How long to wait for WELCOME (spec §9.4); `None`: forever.
+    pub handshake_timeout: Option<Duration>,
+    /// How long to wait for each response (spec §9.4); `None`: forever. COMPUTE's largest cost
+    /// takes seconds of a server's CPU, so this is generous by default.
+    pub request_timeout: Option<Duration>,
 }
+
+/// Default wait for WELCOME: the spec's recommended handshake timeout of a server (§8.3).
+pub const DEFAULT_CLIENT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default wait for a response.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -42,6 +64,8 @@ impl Default for ClientConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             capabilities: CAP_DEFINED,
             agent: concat!("echowire-client/", env!("CARGO_PKG_VERSION")).into(),
+            handshake_timeout: Some(DEFAULT_CLIENT_HANDSHAKE_TIMEOUT),
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
         }
     }
 }
@@ -66,12 +90,13 @@ pub struct Negotiated {
 pub enum ClientEvent {
     /// The handshake completed.
     Welcome(Negotiated),
-    /// A response to request `id` (possibly ERROR).
+    /// A response to request `id`: the type that answers the request, or ERROR. Its byte and
+    /// string fields are slices of the frame it arrived in.
     Response {
         /// The request ID.
         id: u32,
         /// The response.
-        response: Response,
+        response: Message<Bytes>,
     },
     /// The server is closing gracefully; no new requests are accepted.
     Goodbye {
@@ -95,6 +120,13 @@ pub enum ClientEvent {
         /// Detail.
         message: String,
     },
+    /// A wait timed out (spec §9.4): for request `id`, which stays outstanding until its
+    /// response arrives (reported then as usual); or, with `None`, for WELCOME — the
+    /// connection is then over.
+    TimedOut {
+        /// The request, or `None` for the handshake.
+        id: Option<u32>,
+    },
 }
 
 /// Client-side failures.
@@ -110,6 +142,9 @@ pub enum ClientError {
     /// The connection is closed or closing.
     #[error("connection is closed")]
     Closed,
+    /// A wait the session bounds timed out (spec §9.4).
+    #[error("timed out waiting for {0}")]
+    TimedOut(&'static str),
     /// The server's `max_outstanding` is reached; read responses first.
     #[error("{0} requests outstanding, the server's limit")]
     TooManyOutstanding(u32),
@@ -168,6 +203,15 @@ enum State {
     Closed,
 }
 
+/// A request waiting for its response.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    /// What was asked (its response must answer it).
+    request: MessageType,
+    /// When its wait times out, until it has.
+    deadline: Option<Instant>,
+}
+
 /// The client side of one connection.
 #[derive(Debug)]
 pub struct ClientSession {
@@ -175,37 +219,49 @@ pub struct ClientSession {
     state: State,
     decoder: FrameDecoder,
     negotiated: Option<Negotiated>,
-    outbox: Outbox,
+    /// The receive buffer and the output queue.
+    wire: Wire,
     next_id: u32,
-    outstanding: HashMap<u32, MessageType>,
+    outstanding: HashMap<u32, Waiting>,
     /// The server sent GOODBYE: once nothing is outstanding the connection is over.
     peer_goodbye: bool,
+    /// When the wait for WELCOME times out.
+    handshake_deadline: Option<Instant>,
+    /// Timeouts reported by [`ClientSession::handle_timeout`], for `poll_event`.
+    timed_out: VecDeque<ClientEvent>,
 }
 
 impl ClientSession {
-    /// A session whose outbox already holds the preface and HELLO.
-    pub fn new(config: ClientConfig) -> Self {
+    /// A session, started at `now`, whose output already holds the preface and HELLO.
+    pub fn new(config: ClientConfig, now: Instant) -> Self {
         let mut outbox = Outbox::new();
         outbox.push_slice(&PREFACE);
-        let hello = Message::Hello(message::Hello {
+        let hello = Message::<&[u8]>::Hello(message::Hello {
             min_version: config.min_version,
             max_version: config.max_version,
             max_frame_size: config.max_frame_size,
             capabilities: config.capabilities,
-            agent: config.agent.as_str().into(),
+            agent: Str::from(config.agent.as_str()),
         });
         outbox.push_own(&hello, BASE_VERSION, 0);
         ClientSession {
             // §2.2: until WELCOME the limit in force is 4096 (a WELCOME is never longer).
             decoder: FrameDecoder::new(MIN_MAX_FRAME_SIZE),
+            handshake_deadline: config.handshake_timeout.and_then(|t| now.checked_add(t)),
             config,
             state: State::Handshake,
             negotiated: None,
-            outbox,
+            wire: Wire::with_output(outbox),
             next_id: 1,
             outstanding: HashMap::new(),
             peer_goodbye: false,
+            timed_out: VecDeque::new(),
         }
+    }
+
+    /// The session's settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
     }
 
     /// The handshake result, once WELCOME arrived.
@@ -228,14 +284,106 @@ impl ClientSession {
         self.outstanding.len()
     }
 
-    /// The output queue, for the driver to write.
-    pub fn outbox(&mut self) -> &mut Outbox {
-        &mut self.outbox
+    /// The output queue (read-only: write it with [`ClientSession::poll_transmit`]).
+    pub fn outbox(&self) -> &Outbox {
+        &self.wire.outbox
     }
 
-    /// How many bytes the driver may add to `buf` (one maximum frame plus overhead).
-    pub fn read_capacity(&self, buf: &BytesMut) -> usize {
-        (FRAME_OVERHEAD + self.config.max_frame_size as usize).saturating_sub(buf.len())
+    /// Octets of output waiting for the socket.
+    pub fn pending_output(&self) -> usize {
+        self.wire.outbox.len()
+    }
+
+    /// Whether the driver should read: the connection is not over.
+    pub fn wants_read(&self) -> bool {
+        self.state != State::Closed
+    }
+
+    /// When [`ClientSession::handle_timeout`] must next be called, if ever: the wait for
+    /// WELCOME, or the earliest wait for a response.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        let requests = self.outstanding.values().filter_map(|w| w.deadline).min();
+        match (self.state, self.handshake_deadline) {
+            (State::Handshake, Some(h)) => Some(requests.map_or(h, |r| r.min(h))),
+            _ => requests,
+        }
+    }
+
+    /// Timers (spec §9.4): a wait that expired by `now` is reported by
+    /// [`ClientSession::poll_event`] as [`ClientEvent::TimedOut`]. An expired wait for WELCOME
+    /// ends the connection; an expired request stays outstanding.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Handshake && self.handshake_deadline.is_some_and(|d| now >= d) {
+            self.state = State::Closed;
+            self.timed_out.push_back(ClientEvent::TimedOut { id: None });
+            return;
+        }
+        let mut expired: Vec<u32> = self
+            .outstanding
+            .iter_mut()
+            .filter(|(_, w)| w.deadline.is_some_and(|d| now >= d))
+            .map(|(&id, w)| {
+                w.deadline = None;
+                id
+            })
+            .collect();
+        expired.sort_unstable();
+        self.timed_out.extend(
+            expired
+                .into_iter()
+                .map(|id| ClientEvent::TimedOut { id: Some(id) }),
+        );
+    }
+
+    /// Reads once into the session's receive buffer through `read` (see
+    /// [`ServerSession::read_with`](super::ServerSession::read_with)); 0 is the server's end of
+    /// stream, which the driver reports with [`ClientSession::handle_eof`]. `Ok(None)`: the
+    /// session wants no input now.
+    pub fn read_with<E>(
+        &mut self,
+        read: impl FnOnce(&mut BytesMut, usize) -> Result<usize, E>,
+    ) -> Result<Option<usize>, E> {
+        if self.state == State::Closed {
+            return Ok(None);
+        }
+        let open = self.negotiated.is_some();
+        self.wire.read_with(&self.decoder, open, read)
+    }
+
+    /// How many octets the session takes in one read now (0 once the connection is over), for
+    /// a driver that reads into a buffer of its own and hands them over with
+    /// [`ClientSession::handle_input`] (an async driver).
+    pub fn read_size(&self) -> usize {
+        if self.state == State::Closed {
+            return 0;
+        }
+        self.wire.room(&self.decoder, self.negotiated.is_some())
+    }
+
+    /// Appends octets received elsewhere (a driver that reads into its own buffer, tests).
+    pub fn handle_input(&mut self, octets: &[u8]) {
+        self.wire.input.extend_from_slice(octets);
+    }
+
+    /// Fills `dst` with the queued output, in order; returns how many slots it used. Report
+    /// what was written with [`ClientSession::handle_written`].
+    #[must_use]
+    pub fn poll_transmit<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.wire.poll_transmit(dst)
+    }
+
+    /// `n` octets of the output were written.
+    pub fn handle_written(&mut self, n: usize) {
+        self.wire.handle_written(n);
+    }
+
+    /// Everything queued, as one buffer (tests and simple drivers).
+    pub fn take_output(&mut self) -> bytes::Bytes {
+        self.wire.take_output()
     }
 
     /// The version frames are written in: the negotiated one, or before WELCOME the single
@@ -246,19 +394,35 @@ impl ClientSession {
             .map_or(self.config.max_version, |n| n.version)
     }
 
-    /// Queues a request with the next free ID; returns the ID.
-    pub fn send(&mut self, kind: &RequestKind) -> Result<u32, ClientError> {
+    /// Queues a request with the next free ID; returns the ID. A large ECHO payload or archive
+    /// held in shared storage (`Bytes`) is queued by reference, not copied.
+    pub fn send<B: Octets>(
+        &mut self,
+        request: &Message<B>,
+        now: Instant,
+    ) -> Result<u32, ClientError> {
         let mut id = self.next_id;
         while id == 0 || self.outstanding.contains_key(&id) {
             id = id.wrapping_add(1);
         }
-        self.send_with_id(id, kind)?;
+        self.send_with_id(id, request, now)?;
         self.next_id = id.wrapping_add(1);
         Ok(id)
     }
 
     /// Queues a request with a chosen ID.
-    pub fn send_with_id(&mut self, id: u32, kind: &RequestKind) -> Result<(), ClientError> {
+    pub fn send_with_id<B: Octets>(
+        &mut self,
+        id: u32,
+        request: &Message<B>,
+        now: Instant,
+    ) -> Result<(), ClientError> {
+        let ty = request.msg_type();
+        if !ty.is_request() {
+            return Err(ClientError::Unsupported(
+                "only request types are sent with an ID of their own",
+            ));
+        }
         if matches!(self.state, State::Draining | State::Closed) {
             return Err(ClientError::Closed);
         }
@@ -269,12 +433,13 @@ impl ClientSession {
             if self.outstanding.len() >= n.max_outstanding as usize {
                 return Err(ClientError::TooManyOutstanding(n.max_outstanding));
             }
-            if matches!(kind, RequestKind::Stats) && n.version < 2 {
-                return Err(ClientError::Unsupported("STATS needs protocol version 2"));
+            // §5.2: the table's `since` column.
+            if ty.since_version().is_some_and(|since| since > n.version) {
+                return Err(ClientError::Unsupported(
+                    "the request type is not defined in the negotiated version",
+                ));
             }
-            if matches!(kind, RequestKind::SumRkyv { .. })
-                && n.capabilities & message::CAP_RKYV == 0
-            {
+            if matches!(request, Message::SumRkyv(_)) && n.capabilities & message::CAP_RKYV == 0 {
                 return Err(ClientError::Unsupported(
                     "the RKYV capability was not negotiated",
                 ));
@@ -285,7 +450,6 @@ impl ClientSession {
                 "requests before WELCOME need a single offered version",
             ));
         }
-        let msg = kind.to_message();
         let version = self.version();
         // Before WELCOME the server's limit is unknown: assume the smallest it may announce.
         let limit = self
@@ -293,10 +457,7 @@ impl ClientSession {
             .as_ref()
             .map_or(crate::frame::MIN_MAX_FRAME_SIZE, |n| n.max_frame_size);
         // An ECHO's payload or an archive is queued by reference, not copied.
-        match self
-            .outbox
-            .push(&msg, version, id, limit, kind.zero_copy_source())
-        {
+        match self.wire.outbox.push(request, version, id, limit) {
             Ok(()) => {}
             Err(message::EncodeError::FrameTooLarge { length, limit }) => {
                 let length = length as usize + 4;
@@ -304,7 +465,14 @@ impl ClientSession {
             }
             Err(e) => return Err(ClientError::Protocol(e.to_string())),
         }
-        self.outstanding.insert(id, msg.msg_type());
+        let deadline = self.config.request_timeout.and_then(|t| now.checked_add(t));
+        self.outstanding.insert(
+            id,
+            Waiting {
+                request: ty,
+                deadline,
+            },
+        );
         Ok(())
     }
 
@@ -314,32 +482,41 @@ impl ClientSession {
         if !self.outstanding.contains_key(&id) {
             return Ok(());
         }
-        let msg = Message::Cancel(message::Cancel {});
+        let msg = Message::<&[u8]>::Cancel(message::Cancel {});
         let version = self.version();
-        self.outbox.push_own(&msg, version, id);
+        self.wire.outbox.push_own(&msg, version, id);
         Ok(())
     }
 
     /// Queues GOODBYE: no more requests; the server answers what is outstanding, then closes.
     pub fn goodbye(&mut self) {
         if matches!(self.state, State::Open | State::Handshake) {
-            let msg = Message::Goodbye(message::Goodbye {
+            let msg = Message::<&[u8]>::Goodbye(message::Goodbye {
                 code: ErrorCode::NO_ERROR,
-                message: "".into(),
+                message: Str::from(""),
             });
             let version = self.version();
-            self.outbox.push_own(&msg, version, 0);
+            self.wire.outbox.push_own(&msg, version, 0);
             self.state = State::Draining;
         }
     }
 
-    /// Decodes at most one frame from `buf`. `Ok(None)`: more bytes needed.
-    pub fn poll_event(&mut self, buf: &mut BytesMut) -> Result<Option<ClientEvent>, ClientError> {
+    /// The next event: a timeout due by `now`, or what the next complete frame in the receive
+    /// buffer says. `Ok(None)`: more input is needed. A fault of the server is an error; the
+    /// session has then queued its ERROR for the server (spec §9.2, §9.3) and is closed.
+    #[must_use = "events carry responses; an error carries the server's fault"]
+    pub fn poll_event(&mut self, now: Instant) -> Result<Option<ClientEvent>, ClientError> {
+        if self.poll_timeout().is_some_and(|t| now >= t) {
+            self.handle_timeout(now);
+        }
+        if let Some(ev) = self.timed_out.pop_front() {
+            return Ok(Some(ev));
+        }
         if self.state == State::Closed {
             return Ok(None);
         }
-        let frame = match self.decoder.decode(buf) {
-            Ok(Some(frame)) => frame,
+        let (header, offset, total) = match self.decoder.decode_ref(&self.wire.input) {
+            Ok(Some(f)) => (f.header, f.offset, f.encoded_len()),
             Ok(None) => return Ok(None),
             Err(e) => {
                 let e = e.into();
@@ -347,7 +524,15 @@ impl ClientSession {
                 return Err(e);
             }
         };
-        self.handle_frame(&frame).inspect_err(|e| self.abort(e))
+        let buffered = self.wire.input.len();
+        let r = self.handle_frame(header, offset, total);
+        // A response handed out took its frame (split off the buffer); anything else is
+        // dropped here.
+        if self.wire.input.len() == buffered {
+            let n = total.min(buffered);
+            bytes::Buf::advance(&mut self.wire.input, n);
+        }
+        r.inspect_err(|e| self.abort(e))
     }
 
     /// A fault of the server is a connection error (spec §9.2, §9.3): queue ERROR (ID 0) with
@@ -360,23 +545,29 @@ impl ClientSession {
                 State::Handshake => BASE_VERSION,
                 _ => self.version(),
             };
-            let detail = e.to_string();
-            let msg = Message::Error(message::Error {
+            let detail: String = e.to_string().chars().take(200).collect();
+            let msg = Message::<&[u8]>::Error(message::Error {
                 code,
-                message: detail.chars().take(200).collect::<String>().into(),
+                message: Str::from(detail.as_str()),
                 retry_after_ms: 0,
             });
-            self.outbox.push_own(&msg, version, 0);
+            self.wire.outbox.push_own(&msg, version, 0);
         }
         self.state = State::Closed;
     }
 
     /// The server closed the connection (EOF). Returns an error if requests were left unanswered
     /// without a GOODBYE or connection error explaining why.
-    pub fn handle_eof(&mut self, buf: &mut BytesMut) -> Result<(), ClientError> {
+    pub fn handle_eof(&mut self) -> Result<(), ClientError> {
         let was = self.state;
         self.state = State::Closed;
-        self.decoder.decode_eof(buf)?;
+        if let Some(frame) = self.decoder.decode_eof(&mut self.wire.input)? {
+            // A whole frame can only be left here by a driver that stopped calling poll_event.
+            return Err(ClientError::Protocol(format!(
+                "server closed with a {} unread",
+                frame.header.msg_type
+            )));
+        }
         if !self.outstanding.is_empty() && was != State::Closed {
             return Err(ClientError::Protocol(format!(
                 "server closed with {} request(s) unanswered",
@@ -386,8 +577,20 @@ impl ClientSession {
         Ok(())
     }
 
-    fn handle_frame(&mut self, frame: &Frame) -> Result<Option<ClientEvent>, ClientError> {
-        let h: FrameHeader = frame.header;
+    /// The text of a string field decoded in place (its octets are a range of the buffer).
+    fn text(&self, s: &Str<Range<usize>>) -> String {
+        let octets = self.wire.input.get(s.octets().clone()).unwrap_or_default();
+        String::from_utf8_lossy(octets).into_owned()
+    }
+
+    /// Applies the rules to the frame at the front of the receive buffer (`total` octets). A
+    /// response handed out is split off the buffer here; the caller drops anything else.
+    fn handle_frame(
+        &mut self,
+        h: FrameHeader,
+        offset: u64,
+        total: usize,
+    ) -> Result<Option<ClientEvent>, ClientError> {
         if self.state == State::Handshake {
             // §2.7 rule 2 (connection state) comes before the rules on version, flags and IDs:
             // before WELCOME only WELCOME or ERROR is acceptable (§9.2: PROTOCOL_ERROR).
@@ -402,7 +605,8 @@ impl ClientSession {
                 version: None,
                 capabilities: 0,
             };
-            return match message::decode(frame, &ctx)? {
+            let body = &self.wire.input[FRAME_OVERHEAD..total];
+            return match message::decode_parts(&h, offset, body, &ctx)? {
                 Message::Welcome(w) => {
                     // §9.2: every WELCOME fault is a connection error.
                     if w.version < self.config.min_version || w.version > self.config.max_version {
@@ -437,7 +641,7 @@ impl ClientSession {
                         max_frame_size: w.max_frame_size.min(MAX_MAX_FRAME_SIZE),
                         max_outstanding: w.max_outstanding,
                         capabilities: w.capabilities,
-                        agent: w.agent.into_owned(),
+                        agent: w.agent.to_string(),
                     };
                     self.negotiated = Some(n.clone());
                     self.state = State::Open;
@@ -448,7 +652,7 @@ impl ClientSession {
                     self.state = State::Closed;
                     Ok(Some(ClientEvent::ConnectionError {
                         code: e.code,
-                        message: e.message.into_owned(),
+                        message: e.message.to_string(),
                     }))
                 }
                 other => Err(ClientError::Protocol(format!(
@@ -461,7 +665,18 @@ impl ClientSession {
             self.version(),
             self.negotiated.as_ref().map_or(0, |n| n.capabilities),
         );
-        let msg = message::decode(frame, &ctx)?;
+        // Decoded in place; octet fields become ranges of the buffer until a response is split
+        // off it.
+        let msg: Message<Range<usize>> = {
+            let input = &self.wire.input;
+            let base = input.as_ptr() as usize;
+            message::decode_parts(&h, offset, &input[FRAME_OVERHEAD..total], &ctx)?.map(
+                |s: &[u8]| {
+                    let start = s.as_ptr() as usize - base;
+                    start..start + s.len()
+                },
+            )
+        };
         let id = h.request_id;
         let response = match msg {
             Message::Goodbye(_) if id != 0 => {
@@ -482,32 +697,31 @@ impl ClientSession {
                 };
                 return Ok(Some(ClientEvent::Goodbye {
                     code: g.code,
-                    message: g.message.into_owned(),
+                    message: self.text(&g.message),
                 }));
             }
             Message::Error(e) if id == 0 && e.code.is_connection_scope() => {
                 self.state = State::Closed;
                 return Ok(Some(ClientEvent::ConnectionError {
                     code: e.code,
-                    message: e.message.into_owned(),
+                    message: self.text(&e.message),
                 }));
             }
             Message::Error(e) if id == 0 => {
                 // §3.10: a request-scope ERROR with ID 0 reports a rejected frame that carried ID 0.
                 return Ok(Some(ClientEvent::Rejected {
                     code: e.code,
-                    message: e.message.into_owned(),
+                    message: self.text(&e.message),
                 }));
             }
-            other => match Response::from_message(other, &frame.body) {
-                Ok(response) => response,
-                Err(other) => {
-                    return Err(ClientError::Protocol(format!(
-                        "unexpected {} from server",
-                        other.msg_type()
-                    )));
-                }
-            },
+            response @ (Message::Error(_) | Message::Application(_)) => response,
+            response if response.msg_type().kind() == crate::frame::Kind::Response => response,
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected {} from server",
+                    other.msg_type()
+                )));
+            }
         };
         if id == 0 {
             return Err(ClientError::Violation {
@@ -515,13 +729,17 @@ impl ClientSession {
                 detail: format!("{} with request ID 0", h.msg_type),
             });
         }
-        let Some(request_type) = self.outstanding.remove(&id) else {
+        let Some(Waiting {
+            request: request_type,
+            ..
+        }) = self.outstanding.remove(&id)
+        else {
             return Err(ClientError::Protocol(format!(
                 "response {} for request ID {id}, which is not outstanding",
                 h.msg_type
             )));
         };
-        if !matches!(response, Response::Error { .. }) && !answers(request_type, h.msg_type) {
+        if !matches!(response, Message::Error(_)) && !answers(request_type, h.msg_type) {
             return Err(ClientError::Protocol(format!(
                 "{} does not answer {request_type} (ID {id})",
                 h.msg_type
@@ -529,6 +747,17 @@ impl ClientSession {
         }
         if self.peer_goodbye && self.outstanding.is_empty() {
             self.state = State::Closed;
+        }
+        // Split off only if a field needs the octets (ECHO_REPLY's payload, ERROR's text).
+        let input = &mut self.wire.input;
+        let mut frame: Option<Bytes> = None;
+        let response = response.map(|r| {
+            frame
+                .get_or_insert_with(|| input.split_to(total).freeze())
+                .slice(r)
+        });
+        if frame.is_none() {
+            bytes::Buf::advance(input, total);
         }
         Ok(Some(ClientEvent::Response { id, response }))
     }

@@ -9,7 +9,8 @@
 //! 1. Read from the socket into a `BytesMut` — at most [`ServerSession::read_capacity`] bytes, and
 //!    only while [`ServerSession::wants_read`]. On EOF call [`ServerSession::handle_eof`].
 //! 2. Call [`ServerSession::poll_event`] until it returns `None`. Each [`Event::Request`] must
-//!    eventually be answered with [`ServerSession::respond`] (inline or from a worker);
+//!    eventually be answered with [`ServerSession::respond`] (inline or from a worker; the
+//!    generated [`crate::service::dispatch`] calls the application's method for its type);
 //!    [`Event::Cancel`] asks the driver to drop queued work for that ID.
 //! 3. Write [`ServerSession::outbox`] to the socket (vectored); partial writes stay queued.
 //! 4. Arm a timer for [`ServerSession::poll_timeout`]; when it fires call
@@ -19,9 +20,9 @@
 
 mod client;
 mod ids;
-mod kinds;
 mod outbox;
 mod server;
+mod wire;
 
 pub use client::{ClientConfig, ClientError, ClientEvent, ClientSession, Negotiated};
 pub use outbox::{Outbox, SpareBuffers, ZERO_COPY_MIN};
@@ -30,5 +31,3 @@ pub use server::{
     DEFAULT_MAX_OUTSTANDING, DEFAULT_MAX_PENDING_OUTPUT, DRAIN_HANDSHAKE_GRACE, Event,
     ServerConfig, ServerSession, SessionState, SessionStats,
 };
-
-pub use kinds::{Request, RequestKind, Response};

@@ -15,7 +15,7 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::message::{EncodeError, Message};
+use crate::message::{EncodeError, Message, Octets};
 
 /// Payloads at least this large are queued by reference instead of copied.
 pub const ZERO_COPY_MIN: usize = 1024;
@@ -66,42 +66,36 @@ impl Outbox {
     }
 
     /// Encodes `msg` as one frame at the end of the queue — the one place a session encodes
-    /// anything. `source` is the buffer the message's trailing payload borrows from (a request's
-    /// receive buffer, a response's `Bytes`): that payload is then queued by reference, never
-    /// copied if it is large. Fails, queueing nothing, if the frame would exceed `limit`.
-    pub(crate) fn push(
+    /// anything. A trailing payload of [`ZERO_COPY_MIN`] octets or more that is held in shared
+    /// storage ([`Octets::shared`]: a request's receive buffer, a response's `Bytes`) is queued
+    /// by reference, never copied. Fails, queueing nothing, if the frame would exceed `limit`.
+    pub(crate) fn push<B: Octets>(
         &mut self,
-        msg: &Message<'_>,
+        msg: &Message<B>,
         version: u8,
         request_id: u32,
         limit: u32,
-        source: Option<&Bytes>,
     ) -> Result<(), EncodeError> {
         let tail = &mut self.bufs.get_or_insert_default().tail;
         let before = tail.len();
         let payload = msg.encode_split(version, request_id, limit, tail)?;
         self.len += tail.len() - before;
-        if payload.is_empty() {
+        let Some(payload) = payload else {
+            return Ok(());
+        };
+        let octets = payload.as_ref();
+        if octets.is_empty() {
             return Ok(());
         }
-        let within = |s: &Bytes| {
-            let (outer, inner) = (s.as_ptr_range(), payload.as_ptr_range());
-            outer.start <= inner.start && inner.end <= outer.end
-        };
         // A small payload is copied either way: no reference count taken and dropped for it.
-        let shared = (payload.len() >= ZERO_COPY_MIN)
-            .then_some(source)
-            .flatten()
-            .filter(|s| within(s))
-            .map(|s| s.slice_ref(payload));
-        match shared {
-            Some(b) => self.push_payload(b),
+        match payload.shared().filter(|_| octets.len() >= ZERO_COPY_MIN) {
+            Some(b) => self.push_payload(b.clone()),
             None => {
-                self.len += payload.len();
+                self.len += octets.len();
                 self.bufs
                     .get_or_insert_default()
                     .tail
-                    .extend_from_slice(payload);
+                    .extend_from_slice(octets);
             }
         }
         Ok(())
@@ -109,10 +103,10 @@ impl Outbox {
 
     /// Queues a frame of the session's own (HELLO, WELCOME, GOODBYE, ERROR, CANCEL): small and
     /// always valid.
-    pub(crate) fn push_own(&mut self, msg: &Message<'_>, version: u8, request_id: u32) {
+    pub(crate) fn push_own<B: Octets>(&mut self, msg: &Message<B>, version: u8, request_id: u32) {
         // Our own messages always serialize and are far below any limit; a failure here would
         // be a bug in this crate, so it is not hidden in debug builds.
-        let r = self.push(msg, version, request_id, u32::MAX, None);
+        let r = self.push(msg, version, request_id, u32::MAX);
         debug_assert!(r.is_ok(), "encoding our own message failed: {r:?}");
     }
 

@@ -15,23 +15,25 @@
 //! [`ServerSession::respond`], or by the session itself (ERROR) — unless a connection error ends
 //! the connection, whose ERROR (request ID 0) stands for every request still outstanding.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::IoSlice;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::ids::IdSet;
-use super::{Outbox, Request, RequestKind, Response};
+use super::wire::Wire;
+use super::{Outbox, SpareBuffers};
 use crate::decoder::FrameDecoder;
 use crate::error::{DecodeError, ErrorCode};
 use crate::frame::{
-    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, Frame, MAX_MAX_FRAME_SIZE,
+    BASE_VERSION, DEFAULT_MAX_FRAME_SIZE, FRAME_OVERHEAD, FrameHeader, MAX_MAX_FRAME_SIZE,
     MIN_MAX_FRAME_SIZE, MessageType, PREFACE, SUPPORTED_VERSIONS,
 };
 use crate::message::{
-    self, CAP_DEFINED, DecodeContext, EncodeError, MAX_COMPUTE_COST, Message, Role,
+    self, CAP_DEFINED, DecodeContext, EncodeError, MAX_COMPUTE_COST, Message, Role, Str,
 };
 
 /// Default `max_outstanding` announced in WELCOME.
@@ -147,8 +149,15 @@ pub struct SessionStats {
 /// What the application must act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Answer this request with [`ServerSession::respond`].
-    Request(Request),
+    /// Answer this request with [`ServerSession::respond`] (or let
+    /// [`crate::service::dispatch`] call the [`crate::service::Service`] method that serves
+    /// it). Its byte and string fields are slices of the frame it arrived in.
+    Request {
+        /// The request ID to answer with.
+        id: u32,
+        /// The request.
+        message: Message<Bytes>,
+    },
     /// The client cancelled this outstanding request: if it has not started, drop it and respond
     /// ERROR CANCELLED; if it is running or done, do nothing (its normal response stands).
     Cancel {
@@ -169,7 +178,8 @@ pub struct ServerSession {
     capabilities: u32,
     peer_max_frame: u32,
     outstanding: IdSet,
-    outbox: Outbox,
+    /// The receive buffer and the output queue.
+    wire: Wire,
     handshake_deadline: Instant,
     last_activity: Instant,
     peer_eof: bool,
@@ -209,7 +219,7 @@ impl ServerSession {
             capabilities: 0,
             peer_max_frame: MIN_MAX_FRAME_SIZE,
             outstanding: IdSet::default(),
-            outbox: Outbox::new(),
+            wire: Wire::default(),
             peer_eof: false,
             goodbye_sent: false,
             close_reason: None,
@@ -253,18 +263,51 @@ impl ServerSession {
         self.outstanding.contains(id)
     }
 
-    /// The output queue, for the driver to write.
-    pub fn outbox(&mut self) -> &mut Outbox {
-        &mut self.outbox
+    /// The output queue (read-only: a driver writes it with [`ServerSession::poll_transmit`]
+    /// and reports what went out with [`ServerSession::handle_written`]).
+    pub fn outbox(&self) -> &Outbox {
+        &self.wire.outbox
     }
 
-    /// Gives back the memory a quiet connection does not need: the output queue's buffers (if
-    /// empty) and the outstanding-request set's table (if empty). A driver calls it when the
-    /// connection has been idle for a while, not after every turn (the next burst would allocate
-    /// them again).
+    /// Octets of output waiting for the socket.
+    pub fn pending_output(&self) -> usize {
+        self.wire.outbox.len()
+    }
+
+    /// Octets of input received and not yet consumed.
+    pub fn pending_input(&self) -> usize {
+        self.wire.input.len()
+    }
+
+    /// Memory the connection's buffers hold: the receive buffer's capacity and the queued
+    /// output (what a server's memory budget charges).
+    pub fn buffered_memory(&self) -> usize {
+        self.wire.input.capacity() + self.wire.outbox.len()
+    }
+
+    /// Gives back the memory a quiet connection does not need: the receive buffer and the
+    /// output queue's buffers (if empty) and the outstanding-request set's table (if empty). A
+    /// driver calls it when the connection has been idle for a while, not after every turn
+    /// (the next burst would allocate them again).
     pub fn release_memory(&mut self) {
-        self.outbox.release_memory();
+        self.wire.release();
         self.outstanding.release();
+    }
+
+    /// The empty I/O buffers, for a driver that passes them from one connection's turn to the
+    /// next ([`ServerSession::reuse_buffers`]): the receive buffer if empty, the output queue's
+    /// if empty.
+    pub fn take_spare_buffers(&mut self) -> (Option<BytesMut>, Option<SpareBuffers>) {
+        self.wire.take_spare()
+    }
+
+    /// Gives the connection spare buffers; hands back those it does not take.
+    pub fn reuse_buffers(
+        &mut self,
+        input: Option<BytesMut>,
+        output: Option<SpareBuffers>,
+    ) -> (Option<BytesMut>, Option<SpareBuffers>) {
+        self.wire.reuse(input, output)
     }
 
     /// Counters.
@@ -282,20 +325,13 @@ impl ServerSession {
     pub fn wants_read(&self) -> bool {
         !self.peer_eof
             && !matches!(self.state, SessionState::Closing)
-            && self.outbox.len() <= self.config.max_pending_output
-    }
-
-    /// How many bytes the driver may add to `buf`: the buffer never holds more than one
-    /// maximum-size frame plus its overhead (spec §8.1).
-    pub fn read_capacity(&self, buf: &BytesMut) -> usize {
-        // Before HELLO the limit is 4096 (§2.2), so an unauthenticated peer holds little.
-        (FRAME_OVERHEAD + self.decoder.max_frame_size() as usize).saturating_sub(buf.len())
+            && self.wire.outbox.len() <= self.config.max_pending_output
     }
 
     /// The session is done: the driver flushes nothing more and closes — lingering (spec
     /// §3.10), or abortively if [`ServerSession::is_abortive`].
     pub fn is_finished(&self) -> bool {
-        self.state == SessionState::Closing && (self.outbox.is_empty() || self.abort)
+        self.state == SessionState::Closing && (self.wire.outbox.is_empty() || self.abort)
     }
 
     /// The drain timeout expired (spec §3.8, §3.10): the driver must close abortively (TCP:
@@ -314,7 +350,7 @@ impl ServerSession {
                 .map(|t| later(self.last_activity, t)),
             SessionState::Open => None,
             SessionState::Draining => Some(self.drain_deadline()),
-            SessionState::Closing if !self.outbox.is_empty() && !self.abort => {
+            SessionState::Closing if !self.wire.outbox.is_empty() && !self.abort => {
                 Some(self.drain_deadline())
             }
             SessionState::Closing => None,
@@ -353,7 +389,7 @@ impl ServerSession {
                 );
             }
             SessionState::Open if self.outstanding.is_empty() => {
-                if !self.outbox.is_empty() {
+                if !self.wire.outbox.is_empty() {
                     // Still transmitting (perhaps to a slow reader): not idle (spec §8.3).
                     self.last_activity = now;
                     return;
@@ -372,7 +408,7 @@ impl ServerSession {
                 // §3.8/§3.10: a clean close would claim the unanswered requests were not
                 // processed; past the drain timeout the server can no longer say, so it resets.
                 self.outstanding.clear();
-                self.outbox.clear();
+                self.wire.outbox.clear();
                 self.abort = true;
                 self.enter(SessionState::Closing);
                 self.close_reason = Some(CloseReason::DrainTimeout);
@@ -422,21 +458,54 @@ impl ServerSession {
         }
     }
 
+    /// Reads once into the session's receive buffer through `read`, if the session wants input
+    /// ([`ServerSession::wants_read`]): `read(buf, max)` appends at most `max` octets to `buf`
+    /// and returns how many; 0 is the peer's end of stream, which the session then handles
+    /// ([`ServerSession::handle_eof`]). The session sizes the read (never more than one
+    /// maximum-size frame buffered; a large frame read into a buffer of exactly its size, see
+    /// `wire.rs`), so the driver never parses a `Length`. Returns what `read` returned, or
+    /// `Ok(None)` if the session wants no input now.
+    pub fn read_with<E>(
+        &mut self,
+        read: impl FnOnce(&mut BytesMut, usize) -> Result<usize, E>,
+    ) -> Result<Option<usize>, E> {
+        if !self.wants_read() {
+            return Ok(None);
+        }
+        let frames_sized = matches!(self.state, SessionState::Open | SessionState::Draining);
+        let n = self.wire.read_with(&self.decoder, frames_sized, read)?;
+        if n == Some(0) {
+            self.handle_eof();
+        }
+        Ok(n)
+    }
+
+    /// Appends octets received elsewhere (a driver that reads into its own buffer, tests).
+    pub fn handle_input(&mut self, octets: &[u8]) {
+        self.wire.input.extend_from_slice(octets);
+    }
+
     /// Processes buffered input until a request or cancel needs the application, input runs
     /// out, or backpressure stops it. Protocol replies (WELCOME, PONG, ERROR) are queued here.
-    pub fn poll_event(&mut self, buf: &mut BytesMut, now: Instant) -> Option<Event> {
+    ///
+    /// Frames are decoded in place from the receive buffer ([`FrameDecoder::decode_ref`]): a
+    /// frame that needs the application only for a moment, or not at all (PING, CANCEL, a frame
+    /// rejected with ERROR), costs no allocation and no reference count. Only a request handed
+    /// out is split off the buffer, and only if it has byte or string fields.
+    #[must_use]
+    pub fn poll_event(&mut self, now: Instant) -> Option<Event> {
         self.now = self.now.max(now);
         loop {
-            if self.outbox.len() > self.config.max_pending_output {
+            if self.wire.outbox.len() > self.config.max_pending_output {
                 return None;
             }
             match self.state {
                 SessionState::Closing => {
-                    buf.clear();
+                    self.wire.input.clear();
                     return None;
                 }
                 SessionState::Preface { matched } => {
-                    if !self.handle_preface(matched, buf) {
+                    if !self.handle_preface(matched) {
                         if self.peer_eof && matches!(self.state, SessionState::Preface { .. }) {
                             self.enter(SessionState::Closing);
                             self.close_reason = Some(CloseReason::PeerClosedEarly);
@@ -448,11 +517,11 @@ impl ServerSession {
                 }
                 _ => {}
             }
-            let frame = match self.decoder.decode(buf) {
-                Ok(Some(frame)) => frame,
+            let (header, offset, total) = match self.decoder.decode_ref(&self.wire.input) {
+                Ok(Some(f)) => (f.header, f.offset, f.encoded_len()),
                 Ok(None) => {
                     if self.peer_eof {
-                        self.handle_end_of_input(buf);
+                        self.handle_end_of_input();
                     }
                     self.close_if_drain_requested();
                     return None;
@@ -463,9 +532,15 @@ impl ServerSession {
                 }
             };
             self.stats.frames_in += 1;
-            self.stats.bytes_in += frame.encoded_len() as u64;
+            self.stats.bytes_in += total as u64;
             self.last_activity = now;
-            let event = self.handle_frame(&frame);
+            let buffered = self.wire.input.len();
+            let event = self.handle_frame(header, offset, total);
+            if self.wire.input.len() == buffered {
+                // Dropped here unless a request handed out took it (split off the buffer).
+                let n = total.min(buffered);
+                bytes::Buf::advance(&mut self.wire.input, n);
+            }
             if self.drain_requested && self.state == SessionState::Open {
                 // The HELLO buffered before the shutdown was answered; now the drain.
                 self.drain_requested = false;
@@ -477,9 +552,31 @@ impl ServerSession {
         }
     }
 
+    /// Fills `dst` with the queued output, in order; returns how many slots it used. Write them
+    /// (one vectored write) and report what went out with [`ServerSession::handle_written`].
+    #[must_use]
+    pub fn poll_transmit<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.wire.poll_transmit(dst)
+    }
+
+    /// `n` octets of the output were written; what the socket did not take stays queued.
+    pub fn handle_written(&mut self, n: usize) {
+        self.wire.handle_written(n);
+    }
+
+    /// Everything queued, as one buffer (tests and simple drivers).
+    pub fn take_output(&mut self) -> bytes::Bytes {
+        self.wire.take_output()
+    }
+
     /// Answers request `id`. Returns `false` (and sends nothing) if `id` is not outstanding —
     /// already answered, or the connection failed meanwhile.
-    pub fn respond(&mut self, id: u32, response: Response, now: Instant) -> bool {
+    pub fn respond<B: message::Octets>(
+        &mut self,
+        id: u32,
+        response: &Message<B>,
+        now: Instant,
+    ) -> bool {
         self.now = self.now.max(now);
         if self.state == SessionState::Closing || !self.outstanding.remove(id) {
             return false;
@@ -508,16 +605,16 @@ impl ServerSession {
     }
 
     /// Consumes preface bytes; `true` once all 8 matched.
-    fn handle_preface(&mut self, mut matched: usize, buf: &mut BytesMut) -> bool {
+    fn handle_preface(&mut self, mut matched: usize) -> bool {
         // §3.1: the first byte that differs ends the connection.
-        let take = match crate::decoder::match_preface(matched, buf) {
+        let take = match crate::decoder::match_preface(matched, &self.wire.input) {
             Ok(take) => take,
             Err(e) => {
                 self.decode_failure(e);
                 return false;
             }
         };
-        let _ = buf.split_to(take);
+        bytes::Buf::advance(&mut self.wire.input, take);
         self.stats.bytes_in += take as u64;
         matched += take;
         if matched == PREFACE.len() {
@@ -529,9 +626,9 @@ impl ServerSession {
     }
 
     /// EOF with everything complete consumed: half-close, or a truncated frame.
-    fn handle_end_of_input(&mut self, buf: &mut BytesMut) {
-        if let Err(e) = self.decoder.decode_eof(buf) {
-            buf.clear();
+    fn handle_end_of_input(&mut self) {
+        if let Err(e) = self.decoder.decode_eof(&mut self.wire.input) {
+            self.wire.input.clear();
             // §3.9: the truncated frame is reported, what is outstanding is still answered.
             let code = e.code();
             self.queue_error(0, code, e.to_string());
@@ -559,15 +656,18 @@ impl ServerSession {
         }
     }
 
-    fn handle_frame(&mut self, frame: &Frame) -> Option<Event> {
+    /// Applies the rules to the frame at the front of the receive buffer (`total` octets). A
+    /// request handed out as an [`Event`] is split off the buffer here; otherwise the caller
+    /// drops the frame.
+    fn handle_frame(&mut self, header: FrameHeader, offset: u64, total: usize) -> Option<Event> {
         if self.state == SessionState::Handshake {
-            self.handle_handshake(frame);
+            self.handle_handshake(header, offset, total);
             return None;
         }
-        let id = frame.header.request_id;
+        let id = header.request_id;
         // §2.7 rule 2 (state) before rule 3 (version): a second HELLO is PROTOCOL_ERROR whatever
         // its header version (it is normally written in version 1, §3.2).
-        if frame.header.msg_type == MessageType::Hello {
+        if header.msg_type == MessageType::Hello {
             self.connection_error(
                 ErrorCode::PROTOCOL_ERROR,
                 "HELLO after the handshake".into(),
@@ -576,20 +676,17 @@ impl ServerSession {
         }
         // §2.7 rules 3 and 4 come before anything else is looked at, so that no ERROR is ever
         // sent with an ID that is outstanding (it would be ambiguous).
-        if frame.header.version != self.version {
+        if header.version != self.version {
             self.decode_failure(DecodeError::VersionMismatch {
-                offset: frame.offset,
+                offset,
                 request_id: id,
-                found: frame.header.version,
+                found: header.version,
                 expected: self.version,
             });
             return None;
         }
         if id != 0
-            && !matches!(
-                frame.header.msg_type,
-                MessageType::Cancel | MessageType::Error
-            )
+            && !matches!(header.msg_type, MessageType::Cancel | MessageType::Error)
             && self.outstanding.contains(id)
         {
             self.duplicate_id(id);
@@ -597,7 +694,7 @@ impl ServerSession {
         }
         // §2.7 rule 5, §4.1: an application type this server does not implement is UNKNOWN_TYPE
         // before its flags and ID are looked at.
-        if let MessageType::Application(code) = frame.header.msg_type
+        if let MessageType::Application(code) = header.msg_type
             && self.config.application_types & (1u128 << (code - MessageType::APPLICATION_START))
                 == 0
         {
@@ -609,7 +706,19 @@ impl ServerSession {
             return None;
         }
         let ctx = DecodeContext::server(self.version, self.capabilities);
-        let msg = match message::decode(frame, &ctx) {
+        // Decoded in place; octet fields become ranges of the buffer until the frame is split
+        // off (only if the request is handed out).
+        let decoded = {
+            let input = &self.wire.input;
+            let base = input.as_ptr() as usize;
+            message::decode_parts(&header, offset, &input[FRAME_OVERHEAD..total], &ctx).map(|m| {
+                m.map(|s: &[u8]| {
+                    let start = s.as_ptr() as usize - base;
+                    start..start + s.len()
+                })
+            })
+        };
+        let msg: Message<Range<usize>> = match decoded {
             Ok(msg) => msg,
             Err(e) => {
                 self.decode_failure(e);
@@ -617,7 +726,7 @@ impl ServerSession {
             }
         };
         let mut ping = None;
-        let kind = match msg {
+        match &msg {
             Message::Hello(_) => {
                 // Caught above, before the version rule; kept so the match stays exhaustive.
                 self.connection_error(
@@ -651,10 +760,7 @@ impl ServerSession {
             }
             // PING is answered by the session itself, as soon as it is read (§3.6), but only
             // once it has passed the same rule-10 checks as every other request.
-            Message::Ping(p) => {
-                ping = Some(p.data);
-                None
-            }
+            Message::Ping(p) => ping = Some(p.data),
             Message::Compute(c) if !c.cost_is_valid() => {
                 // §2.7 rule 10.1: the request's own fields first, so that a request that can
                 // never succeed is never reported as retryable (SHUTTING_DOWN, BUSY).
@@ -665,30 +771,25 @@ impl ServerSession {
                 );
                 return None;
             }
-            other => match RequestKind::from_message(other, &frame.body) {
-                Ok(kind) => Some(kind),
-                // Types a server never receives were rejected by `decode` (direction rule).
-                Err(other) => {
-                    let t = other.msg_type();
-                    self.queue_error(
-                        id,
-                        ErrorCode::UNEXPECTED_MESSAGE,
-                        format!("{t} is not sent to a server"),
-                    );
-                    return None;
-                }
-            },
-        };
+            // Types a server never receives were rejected by `decode` (direction rule).
+            other if !other.msg_type().is_request() => {
+                let t = other.msg_type();
+                self.queue_error(
+                    id,
+                    ErrorCode::UNEXPECTED_MESSAGE,
+                    format!("{t} is not sent to a server"),
+                );
+                return None;
+            }
+            _ => {}
+        }
         if self.state == SessionState::Draining {
             // §3.8: after GOODBYE (either way) new requests — PING included — are refused, not
             // silently dropped. The client started or saw the drain: no retry hint (§4.8).
-            self.queue_response(
+            self.queue_error(
                 id,
-                Response::Error {
-                    code: ErrorCode::SHUTTING_DOWN,
-                    message: "connection is draining".into(),
-                    retry_after_ms: 0,
-                },
+                ErrorCode::SHUTTING_DOWN,
+                "connection is draining".into(),
             );
             return None;
         }
@@ -703,15 +804,24 @@ impl ServerSession {
             );
             return None;
         }
-        let Some(kind) = kind else {
+        if let Some(data) = ping {
             // PING: answered now, so it is never outstanding.
-            if let Some(data) = ping {
-                self.queue_response(id, Response::Pong { data });
-            }
+            self.queue_response(id, &Message::<&[u8]>::Pong(message::Pong { data }));
             return None;
-        };
+        }
         self.outstanding.insert(id);
-        Some(Event::Request(Request { id, kind }))
+        // Split off only if a field needs the octets (ECHO's payload, COMPUTE's seed).
+        let input = &mut self.wire.input;
+        let mut frame: Option<Bytes> = None;
+        let message = msg.map(|r| {
+            frame
+                .get_or_insert_with(|| input.split_to(total).freeze())
+                .slice(r)
+        });
+        if frame.is_none() {
+            bytes::Buf::advance(input, total);
+        }
+        Some(Event::Request { id, message })
     }
 
     fn duplicate_id(&mut self, id: u32) {
@@ -722,10 +832,10 @@ impl ServerSession {
         );
     }
 
-    fn handle_handshake(&mut self, frame: &Frame) {
+    fn handle_handshake(&mut self, header: FrameHeader, offset: u64, total: usize) {
         // §3.2: the first frame MUST be HELLO.
-        if frame.header.msg_type != MessageType::Hello {
-            let t = frame.header.msg_type;
+        if header.msg_type != MessageType::Hello {
+            let t = header.msg_type;
             self.connection_error(
                 ErrorCode::HANDSHAKE_REQUIRED,
                 format!("expected HELLO, got {t}"),
@@ -737,8 +847,14 @@ impl ServerSession {
             version: None,
             capabilities: 0,
         };
-        let hello = match message::decode(frame, &ctx) {
-            Ok(Message::Hello(h)) => h,
+        let body = &self.wire.input[FRAME_OVERHEAD..total];
+        let hello = match message::decode_parts(&header, offset, body, &ctx) {
+            Ok(Message::Hello(h)) => (
+                h.min_version,
+                h.max_version,
+                h.max_frame_size,
+                h.capabilities,
+            ),
             Ok(other) => {
                 // Not reachable: `decode` maps a HELLO frame to `Message::Hello` or an error.
                 let t = other.msg_type();
@@ -754,19 +870,20 @@ impl ServerSession {
                 return;
             }
         };
-        let lo = hello.min_version.max(self.config.min_version);
-        let hi = hello.max_version.min(self.config.max_version);
+        let (min_version, max_version, max_frame_size, capabilities) = hello;
+        let lo = min_version.max(self.config.min_version);
+        let hi = max_version.min(self.config.max_version);
         if lo > hi {
             let (min, max) = (self.config.min_version, self.config.max_version);
-            let (cmin, cmax) = (hello.min_version, hello.max_version);
+            let (cmin, cmax) = (min_version, max_version);
             self.connection_error(
                 ErrorCode::UNSUPPORTED_VERSION,
                 format!("client offers {cmin}..={cmax}, server supports {min}..={max}"),
             );
             return;
         }
-        if hello.max_frame_size < MIN_MAX_FRAME_SIZE {
-            let m = hello.max_frame_size;
+        if max_frame_size < MIN_MAX_FRAME_SIZE {
+            let m = max_frame_size;
             self.connection_error(
                 ErrorCode::PROTOCOL_ERROR,
                 format!("max_frame_size {m} is below the minimum of {MIN_MAX_FRAME_SIZE}"),
@@ -774,17 +891,17 @@ impl ServerSession {
             return;
         }
         self.version = hi;
-        self.peer_max_frame = hello.max_frame_size.min(MAX_MAX_FRAME_SIZE);
-        self.capabilities = hello.capabilities & self.config.capabilities;
-        let welcome = Message::Welcome(message::Welcome {
+        self.peer_max_frame = max_frame_size.min(MAX_MAX_FRAME_SIZE);
+        self.capabilities = capabilities & self.config.capabilities;
+        let welcome = Message::<&[u8]>::Welcome(message::Welcome {
             version: self.version,
             max_frame_size: self.config.max_frame_size,
             max_outstanding: self.config.max_outstanding,
             capabilities: self.capabilities,
-            agent: Cow::Borrowed(&self.config.agent),
+            agent: Str::from(self.config.agent.as_str()),
         });
         // §3.2: WELCOME is written in the base version; what follows in the negotiated one.
-        self.outbox.push_own(&welcome, BASE_VERSION, 0);
+        self.wire.outbox.push_own(&welcome, BASE_VERSION, 0);
         self.stats.frames_out += 1;
         // §2.2: every frame after HELLO is held to the limit WELCOME announces.
         self.decoder.set_max_frame_size(self.config.max_frame_size);
@@ -810,11 +927,11 @@ impl ServerSession {
             return;
         }
         self.goodbye_sent = true;
-        let msg = Message::Goodbye(message::Goodbye {
+        let msg = Message::<&[u8]>::Goodbye(message::Goodbye {
             code,
-            message: Cow::Borrowed(message),
+            message: Str::from(message),
         });
-        self.outbox.push_own(&msg, self.version, 0);
+        self.wire.outbox.push_own(&msg, self.version, 0);
         self.stats.frames_out += 1;
     }
 
@@ -832,30 +949,27 @@ impl ServerSession {
     fn queue_error(&mut self, id: u32, code: ErrorCode, message: String) {
         self.queue_response(
             id,
-            Response::Error {
+            &Message::<&[u8]>::Error(message::Error {
                 code,
-                message,
+                message: Str::from(message.as_str()),
                 retry_after_ms: 0,
-            },
+            }),
         );
     }
 
-    fn queue_response(&mut self, id: u32, response: Response) {
-        if let Response::Error { code, .. } = &response {
-            *self.stats.errors_sent.entry(code.0).or_default() += 1;
+    fn queue_response<B: message::Octets>(&mut self, id: u32, response: &Message<B>) {
+        if let Message::Error(e) = response {
+            *self.stats.errors_sent.entry(e.code.0).or_default() += 1;
         }
         self.stats.frames_out += 1;
         // ECHO_REPLY and application bodies go out without copying a large payload: the
         // outbox queues them by reference into the response's own `Bytes`.
-        let msg = response.to_message();
         // §3.4: a response above the client's limit becomes ERROR RESPONSE_TOO_LARGE.
-        if let Err(EncodeError::FrameTooLarge { length, .. }) = self.outbox.push(
-            &msg,
-            self.version,
-            id,
-            self.peer_max_frame,
-            response.zero_copy_source(),
-        ) {
+        if let Err(EncodeError::FrameTooLarge { length, .. }) =
+            self.wire
+                .outbox
+                .push(response, self.version, id, self.peer_max_frame)
+        {
             self.queue_too_large(id, length as usize + 4);
         }
     }
@@ -867,15 +981,14 @@ impl ServerSession {
             .errors_sent
             .entry(ErrorCode::RESPONSE_TOO_LARGE.0)
             .or_default() += 1;
-        let msg = Message::Error(message::Error {
+        let text =
+            format!("response of {frame_len} bytes exceeds the client's max_frame_size {limit}");
+        let msg = Message::<&[u8]>::Error(message::Error {
             code: ErrorCode::RESPONSE_TOO_LARGE,
-            message: format!(
-                "response of {frame_len} bytes exceeds the client's max_frame_size {limit}"
-            )
-            .into(),
+            message: Str::from(text.as_str()),
             retry_after_ms: 0,
         });
-        self.outbox.push_own(&msg, self.version, id);
+        self.wire.outbox.push_own(&msg, self.version, id);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use echowire_codec::decoder::FrameDecoder;
 use echowire_codec::frame::{Frame, PREFACE};
 use echowire_codec::message::{self, DecodeContext, Message, Role};
@@ -14,7 +14,6 @@ use echowire_codec::session::*;
 pub struct RawServer {
     pub now: Instant,
     pub server: ServerSession,
-    pub input: BytesMut,
     out: BytesMut,
     dec: FrameDecoder,
     pub version: u8,
@@ -26,7 +25,6 @@ impl RawServer {
         RawServer {
             now,
             server: ServerSession::new(config, now),
-            input: BytesMut::new(),
             out: BytesMut::new(),
             dec: FrameDecoder::new(16 << 20),
             version: 1,
@@ -47,12 +45,12 @@ impl RawServer {
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.input.extend_from_slice(bytes);
+        self.server.handle_input(bytes);
     }
 
     pub fn events(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
-        while let Some(ev) = self.server.poll_event(&mut self.input, self.now) {
+        while let Some(ev) = self.server.poll_event(self.now) {
             out.push(ev);
         }
         out
@@ -68,8 +66,8 @@ impl RawServer {
     }
 
     /// Frames the server queued, decoded under the version in force.
-    pub fn frames(&mut self) -> Vec<(u32, Message<'static>)> {
-        self.out.extend_from_slice(&self.server.outbox().take_all());
+    pub fn frames(&mut self) -> Vec<(u32, Message)> {
+        self.out.extend_from_slice(&self.server.take_output());
         let mut v = Vec::new();
         while let Some(f) = self
             .dec
@@ -82,7 +80,7 @@ impl RawServer {
     }
 }
 
-pub fn decode_from_server(f: &Frame, negotiated: u8) -> (u32, Message<'static>) {
+pub fn decode_from_server(f: &Frame, negotiated: u8) -> (u32, Message) {
     let ctx = DecodeContext {
         receiver: Role::Client,
         version: Some(f.header.version.max(1)),
@@ -91,12 +89,12 @@ pub fn decode_from_server(f: &Frame, negotiated: u8) -> (u32, Message<'static>) 
     let _ = negotiated;
     let m =
         message::decode(f, &ctx).unwrap_or_else(|e| panic!("server sent an invalid frame: {e}"));
-    (f.header.request_id, m.into_owned())
+    (f.header.request_id, m)
 }
 
 pub fn hello(min: u8, max: u8, max_frame: u32, caps: u32) -> Vec<u8> {
     let mut out = Vec::new();
-    Message::Hello(message::Hello {
+    Message::<Bytes>::Hello(message::Hello {
         min_version: min,
         max_version: max,
         max_frame_size: max_frame,
@@ -108,19 +106,37 @@ pub fn hello(min: u8, max: u8, max_frame: u32, caps: u32) -> Vec<u8> {
     out
 }
 
-pub fn frame(version: u8, m: &Message<'_>, id: u32) -> Vec<u8> {
+pub fn frame(version: u8, m: &Message, id: u32) -> Vec<u8> {
     let mut out = Vec::new();
     m.encode(version, id, u32::MAX, &mut out).unwrap();
     out
 }
 
-pub fn echo(payload: &[u8]) -> Message<'_> {
+pub fn echo(payload: &[u8]) -> Message {
+    echo_msg(Bytes::copy_from_slice(payload))
+}
+
+pub fn echo_msg(payload: impl Into<Bytes>) -> Message {
     Message::Echo(message::Echo {
         payload: payload.into(),
     })
 }
 
-pub fn error_code(m: &Message<'_>) -> Option<echowire_codec::ErrorCode> {
+pub fn echo_reply(payload: impl Into<Bytes>) -> Message {
+    Message::EchoReply(message::EchoReply {
+        payload: payload.into(),
+    })
+}
+
+/// The ID and message of a request event.
+pub fn request(ev: Event) -> (u32, Message) {
+    match ev {
+        Event::Request { id, message } => (id, message),
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+pub fn error_code(m: &Message) -> Option<echowire_codec::ErrorCode> {
     match m {
         Message::Error(e) => Some(e.code),
         _ => None,
@@ -132,8 +148,6 @@ pub struct Pair {
     pub now: Instant,
     pub server: ServerSession,
     pub client: ClientSession,
-    pub to_server: BytesMut,
-    pub to_client: BytesMut,
 }
 
 impl Pair {
@@ -142,9 +156,7 @@ impl Pair {
         Pair {
             now,
             server: ServerSession::new(sc, now),
-            client: ClientSession::new(cc),
-            to_server: BytesMut::new(),
-            to_client: BytesMut::new(),
+            client: ClientSession::new(cc, now),
         }
     }
 
@@ -160,10 +172,9 @@ impl Pair {
 
     /// Moves the client's output to the server and returns the server's events.
     pub fn server_events(&mut self) -> Vec<Event> {
-        self.to_server
-            .extend_from_slice(&self.client.outbox().take_all());
+        self.server.handle_input(&self.client.take_output());
         let mut out = Vec::new();
-        while let Some(ev) = self.server.poll_event(&mut self.to_server, self.now) {
+        while let Some(ev) = self.server.poll_event(self.now) {
             out.push(ev);
         }
         out
@@ -171,12 +182,11 @@ impl Pair {
 
     /// Moves the server's output to the client and returns the client's events.
     pub fn client_events(&mut self) -> Vec<ClientEvent> {
-        self.to_client
-            .extend_from_slice(&self.server.outbox().take_all());
+        self.client.handle_input(&self.server.take_output());
         let mut out = Vec::new();
         while let Some(ev) = self
             .client
-            .poll_event(&mut self.to_client)
+            .poll_event(self.now)
             .expect("client accepts server output")
         {
             out.push(ev);

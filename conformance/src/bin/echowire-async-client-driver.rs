@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use echowire_codec::async_client::{AsyncClient, Error};
 use echowire_codec::session::ClientConfig;
-use echowire_conformance::driver::{code_name, emit, request_kind, response_event};
+use echowire_conformance::driver::{
+    Command, code_name, emit, parse_command, request, response_event,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
@@ -64,19 +66,27 @@ async fn main() {
             },
             line = lines.next_line() => {
                 let Ok(Some(line)) = line else { return };
-                let cmd: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                match cmd["cmd"].as_str().unwrap_or("") {
-                    "connect" => {
+                let cmd = match parse_command(&line) {
+                    Ok(c) => c,
+                    Err((cmd, detail)) => {
+                        emit(json!({"event": "unsupported", "cmd": cmd, "detail": detail}));
+                        continue;
+                    }
+                };
+                match cmd {
+                    Command::Connect { address, min_version, max_version, max_frame_size, capabilities, timeout_ms } => {
+                        let timeout = Duration::from_millis(timeout_ms);
                         let config = ClientConfig {
-                            min_version: cmd["min_version"].as_u64().unwrap_or(1) as u8,
-                            max_version: cmd["max_version"].as_u64().unwrap_or(2) as u8,
-                            max_frame_size: cmd["max_frame_size"].as_u64().unwrap_or(1 << 20) as u32,
-                            capabilities: cmd["capabilities"].as_u64().unwrap_or(0) as u32,
+                            min_version,
+                            max_version,
+                            max_frame_size,
+                            capabilities,
+                            handshake_timeout: Some(timeout),
+                            // Each request's wait is bounded by the runner's `timeout_ms`.
+                            request_timeout: None,
                             ..ClientConfig::default()
                         };
-                        let timeout = Duration::from_millis(cmd["timeout_ms"].as_u64().unwrap_or(2000));
-                        let addr = cmd["address"].as_str().unwrap_or("").to_string();
-                        match AsyncClient::connect_tcp(addr, config, timeout).await {
+                        match AsyncClient::connect_tcp(address, config, timeout).await {
                             Ok(c) => {
                                 let n = c.negotiated();
                                 emit(json!({"event": "welcome", "version": n.version,
@@ -97,21 +107,20 @@ async fn main() {
                             }
                         }
                     }
-                    "request" => {
-                        let tag = cmd["tag"].as_str().unwrap_or("").to_string();
+                    Command::Request { tag, msg_type, body, timeout_ms } => {
                         let Some(c) = &client else {
                             emit(json!({"event": "refused", "tag": tag, "detail": "not connected"}));
                             continue;
                         };
-                        let kind = match request_kind(&cmd) {
-                            Ok(k) => k,
+                        let message = match request(&msg_type, &body) {
+                            Ok(m) => m,
                             Err(e) => {
                                 emit(json!({"event": "refused", "tag": tag, "detail": e}));
                                 continue;
                             }
                         };
-                        let timeout = cmd["timeout_ms"].as_u64().map(Duration::from_millis);
-                        match c.send(kind).await {
+                        let timeout = timeout_ms.map(Duration::from_millis);
+                        match c.send(message).await {
                             Ok(pending) => {
                                 ids.insert(tag.clone(), pending.id);
                                 let tx = tx.clone();
@@ -127,20 +136,19 @@ async fn main() {
                             Err(e) => emit(json!({"event": "refused", "tag": tag, "detail": e.to_string()})),
                         }
                     }
-                    "cancel" => {
-                        if let (Some(c), Some(id)) = (&client, cmd["tag"].as_str().and_then(|t| ids.get(t))) {
+                    Command::Cancel { tag } => {
+                        if let (Some(c), Some(id)) = (&client, ids.get(&tag)) {
                             c.cancel(*id);
                         }
                     }
-                    "goodbye" => {
+                    Command::Goodbye => {
                         if let Some(c) = client.clone() {
                             tokio::spawn(async move {
                                 let _ = c.goodbye().await;
                             });
                         }
                     }
-                    "exit" => return,
-                    other => emit(json!({"event": "unsupported", "cmd": other})),
+                    Command::Exit => return,
                 }
             }
         }

@@ -6,14 +6,16 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use echowire_codec::client::{Client, Error};
 use echowire_codec::session::{ClientConfig, ClientError};
-use echowire_conformance::driver::{code_name, emit, request_kind, response_event};
-use serde_json::{Value, json};
+use echowire_conformance::driver::{
+    Command, code_name, emit, parse_command, request, response_event,
+};
+use serde_json::json;
 
 fn failed(stage: &str, e: &Error) {
     let code = match e {
@@ -47,24 +49,30 @@ fn lose_all(tags: &mut Tags) {
     }
 }
 
-fn stdin_lines() -> Receiver<Value> {
+/// Command lines, parsed; a line that is not a command is reported and skipped.
+fn stdin_commands() -> Receiver<Command> {
     let (tx, rx) = channel();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            let v = serde_json::from_str(&line)
-                .unwrap_or_else(|e| json!({"cmd": "invalid", "error": e.to_string()}));
-            if tx.send(v).is_err() {
-                break;
+            match parse_command(&line) {
+                Ok(c) => {
+                    if tx.send(c).is_err() {
+                        break;
+                    }
+                }
+                Err((cmd, detail)) => {
+                    emit(json!({"event": "unsupported", "cmd": cmd, "detail": detail}));
+                }
             }
         }
-        let _ = tx.send(json!({"cmd": "exit"}));
+        let _ = tx.send(Command::Exit);
     });
     rx
 }
 
 fn main() {
-    let commands = stdin_lines();
+    let commands = stdin_commands();
     let mut conn: Option<Conn> = None;
     loop {
         let waiting = conn.as_ref().is_some_and(|c| !c.tags.is_empty());
@@ -75,7 +83,7 @@ fn main() {
         };
         match commands.recv_timeout(wait) {
             Ok(cmd) => {
-                if !command(&cmd, &mut conn) {
+                if !command(cmd, &mut conn) {
                     return;
                 }
                 continue;
@@ -87,21 +95,13 @@ fn main() {
         if c.tags.is_empty() {
             continue;
         }
-        let _ = c
-            .client
-            .stream()
-            .set_read_timeout(Some(Duration::from_millis(20)));
-        match c.client.recv() {
-            Ok((id, r)) => {
+        // The client bounds its own waits; 20 ms here keeps the commands flowing.
+        match c.client.recv_within(Duration::from_millis(20)) {
+            Ok(Some((id, r))) => {
                 let tag = c.tags.remove(&id).map_or_else(|| id.to_string(), |t| t.0);
                 emit(response_event(&tag, &r));
             }
-            Err(Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+            Ok(None) => {
                 let now = Instant::now();
                 for (tag, deadline, reported) in c.tags.values_mut() {
                     if !*reported && deadline.is_some_and(|d| now >= d) {
@@ -121,19 +121,33 @@ fn main() {
 }
 
 /// Runs one command; `false` to exit.
-fn command(cmd: &Value, conn: &mut Option<Conn>) -> bool {
-    match cmd["cmd"].as_str().unwrap_or("") {
-        "connect" => {
-            let addr = cmd["address"].as_str().unwrap_or("");
+fn command(cmd: Command, conn: &mut Option<Conn>) -> bool {
+    match cmd {
+        Command::Connect {
+            address,
+            min_version,
+            max_version,
+            max_frame_size,
+            capabilities,
+            timeout_ms,
+        } => {
+            let timeout = Duration::from_millis(timeout_ms);
             let config = ClientConfig {
-                min_version: cmd["min_version"].as_u64().unwrap_or(1) as u8,
-                max_version: cmd["max_version"].as_u64().unwrap_or(2) as u8,
-                max_frame_size: cmd["max_frame_size"].as_u64().unwrap_or(1 << 20) as u32,
-                capabilities: cmd["capabilities"].as_u64().unwrap_or(0) as u32,
+                min_version,
+                max_version,
+                max_frame_size,
+                capabilities,
+                handshake_timeout: Some(timeout),
+                // Each request's wait is the runner's (`timeout_ms` of the request): the driver
+                // reports it without the client giving up on the request.
+                request_timeout: None,
                 ..ClientConfig::default()
             };
-            let timeout = Duration::from_millis(cmd["timeout_ms"].as_u64().unwrap_or(2000));
-            let stream = match TcpStream::connect(addr) {
+            let connected = address
+                .parse::<SocketAddr>()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+                .and_then(|a| TcpStream::connect_timeout(&a, timeout));
+            let stream = match connected {
                 Ok(s) => s,
                 Err(e) => {
                     failed("connect", &Error::Io(e));
@@ -141,7 +155,6 @@ fn command(cmd: &Value, conn: &mut Option<Conn>) -> bool {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let _ = stream.set_read_timeout(Some(timeout));
             match Client::handshake(stream, config) {
                 Ok(client) => {
                     let n = client.negotiated();
@@ -159,23 +172,25 @@ fn command(cmd: &Value, conn: &mut Option<Conn>) -> bool {
                 }
             }
         }
-        "request" => {
+        Command::Request {
+            tag,
+            msg_type,
+            body,
+            timeout_ms,
+        } => {
             let Some(c) = conn.as_mut() else {
-                emit(json!({"event": "refused", "tag": cmd["tag"], "detail": "not connected"}));
+                emit(json!({"event": "refused", "tag": tag, "detail": "not connected"}));
                 return true;
             };
-            let tag = cmd["tag"].as_str().unwrap_or("").to_string();
-            let kind = match request_kind(cmd) {
-                Ok(k) => k,
+            let message = match request(&msg_type, &body) {
+                Ok(m) => m,
                 Err(e) => {
                     emit(json!({"event": "refused", "tag": tag, "detail": e}));
                     return true;
                 }
             };
-            let deadline = cmd["timeout_ms"]
-                .as_u64()
-                .map(|ms| Instant::now() + Duration::from_millis(ms));
-            match c.client.send(&kind) {
+            let deadline = timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+            match c.client.send(&message) {
                 Ok(id) => {
                     c.tags.insert(id, (tag, deadline, false));
                 }
@@ -184,26 +199,18 @@ fn command(cmd: &Value, conn: &mut Option<Conn>) -> bool {
                 }
             }
         }
-        "cancel" => {
-            if let Some(c) = conn.as_mut() {
-                let tag = cmd["tag"].as_str().unwrap_or("");
-                if let Some((&id, _)) = c.tags.iter().find(|(_, t)| t.0 == tag)
-                    && let Err(e) = c.client.cancel(id)
-                {
-                    failed("cancel", &e);
-                }
+        Command::Cancel { tag } => {
+            if let Some(c) = conn.as_mut()
+                && let Some((&id, _)) = c.tags.iter().find(|(_, t)| t.0 == tag)
+                && let Err(e) = c.client.cancel(id)
+            {
+                failed("cancel", &e);
             }
         }
-        "goodbye" => {
+        Command::Goodbye => {
             if let Some(c) = conn.take() {
-                let Conn {
-                    mut client,
-                    mut tags,
-                } = c;
-                let _ = client
-                    .stream()
-                    .set_read_timeout(Some(Duration::from_secs(5)));
-                match client.goodbye() {
+                let Conn { client, mut tags } = c;
+                match client.goodbye_within(Some(Duration::from_secs(5))) {
                     Ok(rest) => {
                         for (id, r) in rest {
                             let tag = tags.remove(&id).map_or_else(|| id.to_string(), |t| t.0);
@@ -216,8 +223,7 @@ fn command(cmd: &Value, conn: &mut Option<Conn>) -> bool {
                 emit(json!({"event": "closed"}));
             }
         }
-        "exit" => return false,
-        other => emit(json!({"event": "unsupported", "cmd": other})),
+        Command::Exit => return false,
     }
     true
 }

@@ -52,11 +52,9 @@ fn payload_octet(id: u32) -> u8 {
 fn echo_frame(version: u8, id: u32, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 16);
     let payload = vec![payload_octet(id); len];
-    Message::Echo(Echo {
-        payload: payload.into(),
-    })
-    .encode(version, id, u32::MAX, &mut out)
-    .expect("an ECHO within 16 MiB encodes");
+    Message::<&[u8]>::Echo(Echo { payload: &payload })
+        .encode(version, id, u32::MAX, &mut out)
+        .expect("an ECHO within 16 MiB encodes");
     out
 }
 

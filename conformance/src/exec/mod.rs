@@ -287,7 +287,7 @@ impl Exec {
             Step::Handshake(h) => {
                 let (min, max) = (h.min_version, h.max_version());
                 let mut bytes = PREFACE.to_vec();
-                let hello = Message::Hello(message::Hello {
+                let hello = Message::<&[u8]>::Hello(message::Hello {
                     min_version: min,
                     max_version: max,
                     max_frame_size: h.max_frame_size,

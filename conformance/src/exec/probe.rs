@@ -79,7 +79,7 @@ fn probe_handshake(
     max: u8,
 ) -> Result<TargetInfo, String> {
     let mut out = PREFACE.to_vec();
-    Message::Hello(message::Hello {
+    Message::<&[u8]>::Hello(message::Hello {
         min_version: min,
         max_version: max,
         max_frame_size: 16 << 20,
@@ -117,7 +117,7 @@ fn probe_handshake(
                         version: w.version,
                         capabilities: w.capabilities,
                         max_frame_size: w.max_frame_size,
-                        agent: w.agent.into_owned(),
+                        agent: w.agent.to_string(),
                     })
                 }
                 Ok(other) => Err(format!("the target answered HELLO with {other:?}")),

@@ -154,7 +154,7 @@ impl Exec {
 }
 
 /// The JSON form of a received frame (as in the vectors, plus `length`).
-pub fn frame_json(frame: &echowire_codec::Frame, m: &Message<'_>) -> Value {
+pub fn frame_json(frame: &echowire_codec::Frame, m: &Message) -> Value {
     let tagged = serde_json::to_value(m).unwrap_or(Value::Null);
     json!({
         "version": frame.header.version,

@@ -10,11 +10,15 @@ use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use echowire_codec::Frame;
 use echowire_codec::decoder::FrameDecoder;
 use echowire_codec::frame::{FRAME_OVERHEAD, MAX_MAX_FRAME_SIZE, MessageType, PREFACE};
+use echowire_codec::message::{
+    Compute, ComputeResult, Echo, EchoReply, Message, RkyvBody, Stats, StatsReply, Sum,
+};
 use echowire_codec::message::{SumResult, compute_digest};
-use echowire_codec::session::{Event, RequestKind, Response, ServerConfig, ServerSession};
-use echowire_codec::{ErrorCode, Frame};
+use echowire_codec::service::{Reply, Service, dispatch};
+use echowire_codec::session::{Event, ServerConfig, ServerSession};
 
 /// The injected faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +144,39 @@ impl Splitter {
     }
 }
 
+/// What a mutant serves: like the reference server, COMPUTE on a thread of its own.
+struct Served<'a> {
+    tx: &'a std::sync::mpsc::Sender<(u32, Message)>,
+    running: &'a mut usize,
+}
+
+impl Service for Served<'_> {
+    fn echo(&mut self, _id: u32, r: Echo) -> Reply<EchoReply> {
+        Reply::Now(EchoReply { payload: r.payload })
+    }
+    fn compute(&mut self, id: u32, r: Compute) -> Reply<ComputeResult> {
+        let tx = self.tx.clone();
+        *self.running += 1;
+        std::thread::spawn(move || {
+            let digest = compute_digest(r.cost, &r.seed);
+            let _ = tx.send((id, Message::ComputeResult(ComputeResult { digest })));
+        });
+        Reply::Later
+    }
+    fn sum(&mut self, _id: u32, r: Sum) -> Reply<SumResult> {
+        Reply::Now(SumResult::of(r.values))
+    }
+    fn sum_archived(&mut self, _id: u32, r: RkyvBody) -> Reply<SumResult> {
+        match echowire_codec::body::archive::check_sum(&r.archive) {
+            Ok(a) => Reply::Now(SumResult::of(a.values())),
+            Err(e) => Reply::error(e.code(), e.to_string()),
+        }
+    }
+    fn stats(&mut self, _id: u32, _r: Stats) -> Reply<StatsReply> {
+        Reply::Now(StatsReply::from_pairs([("mutant", 1)]))
+    }
+}
+
 fn serve(mut stream: TcpStream, fault: Fault) {
     let now = Instant::now();
     let max = if fault == Fault::NoMaxFrameCheck {
@@ -156,18 +193,21 @@ fn serve(mut stream: TcpStream, fault: Fault) {
         ..ServerConfig::default()
     };
     let mut session = ServerSession::new(config, now);
-    let mut inbuf = BytesMut::new();
     let (mut fed, mut hello_min) = (0usize, None::<u8>);
     let mut splitter = Splitter {
         preface_left: PREFACE.len(),
         buf: Vec::new(),
         little_endian: fault == Fault::LittleEndianLength,
     };
+    // These faults see the input as the frames a read completed (the mutant cuts it itself).
     let split_input = matches!(
         fault,
-        Fault::LittleEndianLength | Fault::DropSecondFrameInRead | Fault::CloseOnUnknownType
+        Fault::LittleEndianLength
+            | Fault::DropSecondFrameInRead
+            | Fault::CloseOnUnknownType
+            | Fault::OneReadOneFrame
     );
-    let (tx, rx) = channel::<(u32, Response)>();
+    let (tx, rx) = channel::<(u32, Message)>();
     let mut running = 0usize;
     let mut order: VecDeque<u32> = VecDeque::new();
     let mut out_dec = FrameDecoder::new(u32::MAX);
@@ -177,44 +217,23 @@ fn serve(mut stream: TcpStream, fault: Fault) {
         let now = Instant::now();
         while let Ok((id, r)) = rx.try_recv() {
             running -= 1;
-            session.respond(id, r, now);
+            let _ = session.respond(id, &r, now);
         }
-        while let Some(ev) = session.poll_event(&mut inbuf, now) {
-            let Event::Request(req) = ev else { continue };
-            order.push_back(req.id);
-            let response = match req.kind {
-                RequestKind::Echo { payload } => Response::EchoReply { payload },
-                RequestKind::Sum(s) => Response::SumResult(SumResult::of(s.values)),
-                RequestKind::SumRkyv { archive } => {
-                    match echowire_codec::body::archive::check_sum(&archive) {
-                        Ok(a) => Response::SumResult(SumResult::of(a.values())),
-                        Err(e) => Response::error(e.code(), e.to_string()),
-                    }
-                }
-                RequestKind::Stats => Response::StatsReply(vec![("mutant".into(), 1)]),
-                RequestKind::Compute { cost, seed } if (1..=1 << 24).contains(&cost) => {
-                    let tx = tx.clone();
-                    running += 1;
-                    std::thread::spawn(move || {
-                        let _ = tx.send((
-                            req.id,
-                            Response::ComputeResult {
-                                digest: compute_digest(cost, &seed),
-                            },
-                        ));
-                    });
-                    continue;
-                }
-                RequestKind::Compute { .. } => Response::error(ErrorCode::INVALID_ARGUMENT, "cost"),
-                _ => Response::error(ErrorCode::UNKNOWN_TYPE, "not served"),
+        while let Some(ev) = session.poll_event(now) {
+            let Event::Request { id, message } = ev else {
+                continue;
             };
-            session.respond(req.id, response, now);
-        }
-        if fault == Fault::OneReadOneFrame {
-            inbuf.clear();
+            order.push_back(id);
+            let mut served = Served {
+                tx: &tx,
+                running: &mut running,
+            };
+            if let Some(response) = dispatch(&mut served, id, message) {
+                let _ = session.respond(id, &response, now);
+            }
         }
         // Output, possibly rewritten.
-        let out = session.outbox().take_all();
+        let out = session.take_output();
         if !out.is_empty() {
             let bytes = if matches!(
                 fault,
@@ -270,7 +289,7 @@ fn serve(mut stream: TcpStream, fault: Fault) {
                 }
                 if split_input {
                     let (pass, frames) = splitter.push(&chunk[..n]);
-                    inbuf.extend_from_slice(&pass);
+                    session.handle_input(&pass);
                     for (i, f) in frames.iter().enumerate() {
                         if fault == Fault::DropSecondFrameInRead && i == 1 {
                             continue;
@@ -281,10 +300,14 @@ fn serve(mut stream: TcpStream, fault: Fault) {
                         {
                             return;
                         }
-                        inbuf.extend_from_slice(f);
+                        session.handle_input(f);
+                    }
+                    if fault == Fault::OneReadOneFrame {
+                        // One read is taken for whole frames: the start of the next is dropped.
+                        splitter.buf.clear();
                     }
                 } else {
-                    inbuf.extend_from_slice(&chunk[..n]);
+                    session.handle_input(&chunk[..n]);
                 }
             }
             Err(e)

@@ -39,7 +39,7 @@ pub fn connect(server: &ServerHandle) -> TcpStream {
 
 pub fn hello_bytes(min: u8, max: u8) -> Vec<u8> {
     let mut out = PREFACE.to_vec();
-    Message::Hello(message::Hello {
+    Message::<&[u8]>::Hello(message::Hello {
         min_version: min,
         max_version: max,
         max_frame_size: 1 << 20,
@@ -51,19 +51,19 @@ pub fn hello_bytes(min: u8, max: u8) -> Vec<u8> {
     out
 }
 
-pub fn encode(version: u8, m: &Message<'_>, id: u32) -> Vec<u8> {
+pub fn encode(version: u8, m: &Message, id: u32) -> Vec<u8> {
     let mut out = Vec::new();
     m.encode(version, id, u32::MAX, &mut out).unwrap();
     out
 }
 
-pub fn echo(payload: &[u8]) -> Message<'_> {
+pub fn echo(payload: &[u8]) -> Message {
     Message::Echo(message::Echo {
-        payload: payload.into(),
+        payload: bytes::Bytes::copy_from_slice(payload),
     })
 }
 
-pub fn compute(cost: u32) -> Message<'static> {
+pub fn compute(cost: u32) -> Message {
     Message::Compute(message::Compute {
         cost,
         seed: b"seed"[..].into(),
@@ -97,7 +97,7 @@ impl Reader {
     }
 
     /// The next frame, or how the stream ended. Panics on timeout (a hung server).
-    pub fn next_frame(&mut self) -> Result<(u32, Message<'static>), End> {
+    pub fn next_frame(&mut self) -> Result<(u32, Message), End> {
         loop {
             if let Some(f) = self
                 .dec
@@ -109,9 +109,7 @@ impl Reader {
                     version: Some(f.header.version),
                     capabilities: 1,
                 };
-                let m = message::decode(&f, &ctx)
-                    .expect("server sent a valid frame")
-                    .into_owned();
+                let m = message::decode(&f, &ctx).expect("server sent a valid frame");
                 if let Message::Welcome(w) = &m {
                     self.version = w.version;
                 }
@@ -129,7 +127,7 @@ impl Reader {
         }
     }
 
-    pub fn frame(&mut self) -> (u32, Message<'static>) {
+    pub fn frame(&mut self) -> (u32, Message) {
         self.next_frame()
             .expect("a frame, not the end of the stream")
     }
@@ -148,7 +146,7 @@ impl Reader {
     }
 }
 
-pub fn error_code(m: &Message<'_>) -> Option<echowire_codec::ErrorCode> {
+pub fn error_code(m: &Message) -> Option<echowire_codec::ErrorCode> {
     if let Message::Error(e) = m {
         Some(e.code)
     } else {
