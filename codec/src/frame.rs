@@ -322,6 +322,24 @@ impl FrameHeader {
         })
     }
 
+    /// Reads the length prefix and header from the first 12 octets of `octets`, whatever they
+    /// claim (no limit is checked): for tools that look at a stream rather than receive it — a
+    /// wire log, a proxy, a dissector. `None` with fewer than 12 octets. A receiver decodes with
+    /// [`crate::decoder::FrameDecoder`], which checks the Length first.
+    pub fn peek(octets: &[u8]) -> Option<Self> {
+        let head = octets.first_chunk::<FRAME_OVERHEAD>()?;
+        let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        Self::parse(length, &head[LENGTH_PREFIX_LEN..])
+    }
+
+    /// The `Length` field at the start of `octets`, if its 4 octets are there (no limit
+    /// checked; see [`FrameHeader::peek`]).
+    pub fn peek_length(octets: &[u8]) -> Option<u32> {
+        octets
+            .first_chunk::<LENGTH_PREFIX_LEN>()
+            .map(|b| u32::from_be_bytes(*b))
+    }
+
     /// Writes the length prefix and the header (12 bytes).
     pub fn encode<B: BufMut + ?Sized>(&self, dst: &mut B) {
         dst.put_u32(self.length);

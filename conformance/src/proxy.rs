@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use echowire_codec::frame::FrameHeader;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -317,13 +318,8 @@ impl FrameStage {
         self.buf.extend_from_slice(data);
         let mut frames = Vec::new();
         let mut at = 0;
-        while self.buf.len() - at >= 4 {
-            let len = u32::from_be_bytes([
-                self.buf[at],
-                self.buf[at + 1],
-                self.buf[at + 2],
-                self.buf[at + 3],
-            ]) as usize;
+        while let Some(len) = FrameHeader::peek_length(&self.buf[at..]) {
+            let len = len as usize;
             if !(8..=16 << 20).contains(&len) {
                 // Not a frame the proxy can cut: forward the rest unchanged from here on.
                 frames.push(self.buf[at..].to_vec());
@@ -342,14 +338,8 @@ impl FrameStage {
     }
 
     fn rewrite(&mut self, frames: &mut Vec<Vec<u8>>) {
-        let id = |f: &[u8]| {
-            if f.len() >= 12 {
-                u32::from_be_bytes([f[8], f[9], f[10], f[11]])
-            } else {
-                0
-            }
-        };
-        let ty = |f: &[u8]| f.get(5).copied().unwrap_or(0);
+        let id = |f: &[u8]| FrameHeader::peek(f).map_or(0, |h| h.request_id);
+        let ty = |f: &[u8]| FrameHeader::peek(f).map_or(0, |h| h.msg_type.to_u8());
         match self.mode {
             Mode::Reorder => {
                 // Reverse each run of consecutive responses (ID not 0): rule 2 of §3.6.1.

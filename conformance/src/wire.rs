@@ -9,7 +9,7 @@
 
 use bytes::BytesMut;
 use echowire_codec::decoder::FrameDecoder;
-use echowire_codec::frame::{FRAME_OVERHEAD, LENGTH_PREFIX_LEN, MessageType, PREFACE};
+use echowire_codec::frame::{FRAME_OVERHEAD, FrameHeader, LENGTH_PREFIX_LEN, MessageType, PREFACE};
 use echowire_codec::message::{self, DecodeContext, Message, Role};
 use serde_json::Value;
 
@@ -223,11 +223,7 @@ impl Stream {
                 continue;
             }
             if self.need.is_none() {
-                let length = u32::from_be_bytes(
-                    self.kept[..LENGTH_PREFIX_LEN]
-                        .try_into()
-                        .expect("4 octets kept"),
-                );
+                let length = FrameHeader::peek_length(&self.kept).unwrap_or(0);
                 if length < 8 {
                     self.emit(
                         Kind::Raw,
@@ -360,19 +356,16 @@ impl Stream {
 
 /// A frame header in words, from as many of its 12 octets as there are.
 fn header_text(b: &[u8]) -> String {
-    if b.len() < FRAME_OVERHEAD {
+    let Some(h) = FrameHeader::peek(b) else {
         return partial(b);
-    }
-    let length = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    let ty = MessageType::from_u8(b[5]);
-    let name = ty
-        .name()
-        .map_or_else(|| format!("type 0x{:02x}", b[5]), str::to_string);
-    let flags = u16::from_be_bytes([b[6], b[7]]);
-    let id = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+    };
+    let name = h.msg_type.name().map_or_else(
+        || format!("type 0x{:02x}", h.msg_type.to_u8()),
+        str::to_string,
+    );
     format!(
-        "{name} v{} id={id} flags={flags:#06x} length={length}",
-        b[4]
+        "{name} v{} id={} flags={:#06x} length={}",
+        h.version, h.request_id, h.flags.0, h.length
     )
 }
 
@@ -380,10 +373,9 @@ fn header_text(b: &[u8]) -> String {
 /// (Length 54)" — the words a failure uses for what did arrive.
 pub fn partial(b: &[u8]) -> String {
     let n = b.len();
-    if n < LENGTH_PREFIX_LEN {
+    let Some(length) = FrameHeader::peek_length(b) else {
         return format!("{n} of 4 Length octets");
-    }
-    let length = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    };
     let total = LENGTH_PREFIX_LEN as u64 + u64::from(length);
     if n < FRAME_OVERHEAD {
         return format!("{n} of 12 header octets (Length {length}, a frame of {total} octets)");
@@ -457,24 +449,14 @@ pub fn locate(stream: &[u8], k: u64) -> String {
     loop {
         n += 1;
         let start = at as usize;
-        let Some(len) = stream.get(start..start + 4) else {
+        let Some(length) = stream.get(start..).and_then(FrameHeader::peek_length) else {
             return format!("inside frame {n}, past what the stream holds");
         };
-        let length = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
         let end = at + 4 + u64::from(length).max(8);
         let what = stream
             .get(start..)
-            .map(|b| &b[..b.len().min(FRAME_OVERHEAD)])
-            .filter(|b| b.len() == FRAME_OVERHEAD)
-            .map(|b| {
-                let ty = MessageType::from_u8(b[5]);
-                let id = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
-                format!(
-                    "{}, request ID {id}",
-                    ty.name()
-                        .map_or_else(|| format!("type 0x{:02x}", b[5]), str::to_string)
-                )
-            })
+            .and_then(FrameHeader::peek)
+            .map(|h| format!("{}, request ID {}", h.msg_type, h.request_id))
             .unwrap_or_else(|| "incomplete".into());
         if k < end {
             let rel = k - at;

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use echowire_codec::ErrorCode;
 
-use crate::Shared;
+use crate::shared::Shared;
 
 /// The transport of an accepted connection, as admission needs to see it.
 #[derive(Clone, Copy, Debug)]

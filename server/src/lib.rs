@@ -35,103 +35,20 @@ pub mod pool;
 pub mod ratelimit;
 pub mod reactor;
 pub mod service;
+pub mod shared;
 pub mod stream;
 pub mod timers;
 pub mod workers;
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use config::{Config, ConfigError, Model};
 pub use counters::Counters;
 pub use listener::ListenAddr;
-
-/// State shared by every thread of one server.
-#[derive(Debug)]
-pub struct Shared {
-    /// Settings.
-    pub config: Config,
-    /// Per-connection protocol settings derived from `config`.
-    pub session_config: Arc<echowire_codec::session::ServerConfig>,
-    /// Counters.
-    pub counters: Arc<Counters>,
-    /// The worker pool.
-    pub pool: workers::Pool,
-    shutdown: AtomicBool,
-    abort: AtomicBool,
-    handed_over: AtomicBool,
-    /// The reactors' wakers (reactor model), for [`Stopper::abort`].
-    wakers: std::sync::Mutex<Vec<Arc<mio::Waker>>>,
-}
-
-impl Shared {
-    /// Whether a graceful shutdown has begun.
-    pub fn shutting_down(&self) -> bool {
-        self.shutdown.load(Ordering::Acquire)
-    }
-
-    /// Whether the shutdown was cut short: every connection is reset at once.
-    pub fn aborting(&self) -> bool {
-        self.abort.load(Ordering::Acquire)
-    }
-
-    /// Whether the listeners were handed to a successor (see [`handover`]): their Unix socket
-    /// files and path locks are the successor's now.
-    pub fn handed_over(&self) -> bool {
-        self.handed_over.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn add_waker(&self, w: Arc<mio::Waker>) {
-        self.wakers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(w);
-    }
-}
-
-/// Stops a running server from another thread (a signal handler's): gracefully, or at once.
-#[derive(Clone, Debug)]
-pub struct Stopper {
-    shared: Arc<Shared>,
-    waker: Option<Arc<mio::Waker>>,
-}
-
-impl Stopper {
-    /// Begins a graceful shutdown (see [`ServerHandle::shutdown`]).
-    pub fn begin_shutdown(&self) {
-        self.shared.shutdown.store(true, Ordering::Release);
-        if let Some(w) = &self.waker {
-            let _ = w.wake();
-        }
-    }
-
-    /// Begins a graceful shutdown after the listeners were handed to a successor: Unix socket
-    /// files stay, path locks stay held (by the successor).
-    pub fn hand_over(&self) {
-        self.shared.handed_over.store(true, Ordering::Release);
-        self.begin_shutdown();
-    }
-
-    /// Ends the server now: stop accepting, reset every connection (abortive close, spec
-    /// §3.11: the fate of outstanding requests is unknown to their clients), cancel queued
-    /// work. For a second signal during a drain.
-    pub fn abort(&self) {
-        self.shared.abort.store(true, Ordering::Release);
-        self.begin_shutdown();
-        for w in self
-            .shared
-            .wakers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = w.wake();
-        }
-    }
-}
+pub use shared::{Shared, Stopper};
 
 /// Entry point: [`Server::builder`].
 #[derive(Debug)]
@@ -246,16 +163,7 @@ impl ServerBuilder {
                 ),
             )
         })?;
-        let shared = Arc::new(Shared {
-            session_config: Arc::new(self.config.session()),
-            config: self.config,
-            counters,
-            pool,
-            shutdown: AtomicBool::new(false),
-            abort: AtomicBool::new(false),
-            handed_over: AtomicBool::new(false),
-            wakers: std::sync::Mutex::new(Vec::new()),
-        });
+        let shared = Arc::new(Shared::new(self.config, counters, pool));
         let (threads, waker) = match shared.config.model {
             Model::Reactor => {
                 let (t, w) = reactor::start(bound, shared.clone())?;
@@ -316,10 +224,9 @@ impl ServerHandle {
 
     /// A handle that stops this server from another thread.
     pub fn stopper(&self) -> Option<Stopper> {
-        self.shared.as_ref().map(|s| Stopper {
-            shared: s.clone(),
-            waker: self.waker.clone(),
-        })
+        self.shared
+            .as_ref()
+            .map(|s| Stopper::new(s.clone(), self.waker.clone()))
     }
 
     /// Graceful shutdown: stop accepting, GOODBYE to every connection, finish accepted work

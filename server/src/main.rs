@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use clap::Parser;
-use clap::builder::TypedValueParser;
-use echowire_server::{Config, ListenAddr, Model, Server, handover};
+use echowire_server::{Config, Server, handover};
 
 /// The Echowire reference server (spec/PROTOCOL.md).
 ///
@@ -20,72 +19,9 @@ use echowire_server::{Config, ListenAddr, Model, Server, handover};
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on: HOST:PORT ([::1]:7878 for IPv6) or unix:/path/to.sock. Repeatable.
-    /// Port 0 picks a free port.
-    #[arg(long = "listen", value_name = "ADDR", default_values_t = Config::default().listen)]
-    listen: Vec<ListenAddr>,
-    /// I/O model.
-    #[arg(long, value_enum, default_value_t = Config::default().model)]
-    model: Model,
-    /// Reactor threads (reactor model), 1 ..= 1024. Default: available cores.
-    #[arg(long, value_name = "N", value_parser = threads)]
-    reactors: Option<usize>,
-    /// Worker threads for heavy requests (COMPUTE), 1 ..= 1024. Default: available cores.
-    #[arg(long, value_name = "N", value_parser = threads)]
-    workers: Option<usize>,
-    /// Heavy requests queued for the workers before the server answers BUSY (1 ..= 1048576).
-    #[arg(long, value_name = "N", default_value_t = Config::default().queue_depth,
-          value_parser = clap::value_parser!(u32).range(1..=1 << 20).map(|n| n as usize))]
-    queue_depth: usize,
-    /// Largest frame Length accepted, announced in WELCOME (4096 ..= 16777216).
-    #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_frame,
-          value_parser = clap::value_parser!(u32).range(4096..=16_777_216))]
-    max_frame: u32,
-    /// Connections served at once; more are answered ERROR CONNECTION_LIMIT and closed.
-    #[arg(long, value_name = "N", default_value_t = Config::default().max_connections,
-          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
-    max_connections: usize,
-    /// Requests a client may have outstanding, announced in WELCOME.
-    #[arg(long, value_name = "N", default_value_t = Config::default().max_outstanding,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    max_outstanding: u32,
-    /// Time from accept to a complete HELLO (e.g. 10s), 1s ..= 30s (spec §8.3).
-    #[arg(long, value_name = "DURATION", default_value_t = Config::default().handshake_timeout.into(),
-          value_parser = |s: &str| within(s, 30))]
-    handshake_timeout: humantime::Duration,
-    /// Time without a complete frame, nothing outstanding, before GOODBYE IDLE_TIMEOUT;
-    /// 1s ..= 3600s (spec §8.3).
-    #[arg(long, value_name = "DURATION", default_value_t = Config::default().idle_timeout.into(),
-          value_parser = |s: &str| within(s, 3600))]
-    idle_timeout: humantime::Duration,
-    /// How long any drain (shutdown, GOODBYE, half-close) may take before the connection is
-    /// reset; 1s ..= 600s (spec §8.3).
-    #[arg(long, value_name = "DURATION", default_value_t = Config::default().drain_timeout.into(),
-          value_parser = |s: &str| within(s, 600))]
-    drain_timeout: humantime::Duration,
-    /// Allowed peer uid on Unix sockets (SO_PEERCRED). Repeatable. Default: any uid.
-    #[arg(long = "allow-uid", value_name = "UID")]
-    allow_uid: Vec<u32>,
-    /// Permission bits (octal) of created Unix socket files.
-    #[arg(long, value_name = "MODE", default_value_t = OctalMode(Config::default().socket_mode))]
-    socket_mode: OctalMode,
-    /// Bytes one connection may make the server hold (input buffer, queued output, queued
-    /// jobs) before it is no longer read, e.g. 2MiB. At least --max-frame + 12.
-    /// Default: 2MiB, or --max-frame + 1MiB if that is larger.
-    #[arg(long, value_name = "BYTES", value_parser = bytes_size)]
-    max_connection_memory: Option<usize>,
-    /// Bytes all connections together may hold, e.g. 1GiB. At the budget no connection is read;
-    /// after --eviction-grace the heaviest connections that are not reading are reset.
-    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = bytes_size)]
-    memory_budget: usize,
-    /// How long the server stays at its memory budget before it resets non-reading
-    /// connections (those that took no output for that long); 100ms ..= 600s.
-    #[arg(long, value_name = "DURATION", default_value_t = Config::default().eviction_grace.into())]
-    eviction_grace: humantime::Duration,
-    /// Reactor model: one SO_REUSEPORT TCP listener per reactor, each accepting its own
-    /// connections (the kernel spreads them), instead of one acceptor thread handing them out.
-    #[arg(long)]
-    reuseport: bool,
+    /// Every setting of the server: its flags are `Config`'s (echowire_server::config).
+    #[command(flatten)]
+    config: Config,
     /// Zero-downtime restart through the control socket PATH: if a server listens there, take
     /// over its listening sockets (instead of binding --listen), let it drain and exit; then
     /// listen on PATH for the next successor. Without a server there, start normally.
@@ -94,71 +30,6 @@ struct Args {
     /// Log filter (tracing env-filter syntax), e.g. info, echowire_server=debug.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
-}
-
-/// A duration within 1 s ..= `max_s` seconds: the ranges of spec §8.3, which also keep every
-/// deadline far from overflowing the clock.
-fn within(s: &str, max_s: u64) -> Result<humantime::Duration, String> {
-    let d: humantime::Duration = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
-    let secs = std::time::Duration::from(d);
-    if secs < std::time::Duration::from_secs(1) || secs > std::time::Duration::from_secs(max_s) {
-        return Err(format!(
-            "{s} is outside 1s..={max_s}s, the range spec section 8.3 allows"
-        ));
-    }
-    Ok(d)
-}
-
-/// A byte count: `65536`, `64KiB`, `2MiB`, `1GiB` (also `k`, `M`, `G` as powers of 1024).
-fn bytes_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|e| format!("{s:?} is not a byte count: {e}"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kib" | "kb" => 10,
-        "m" | "mib" | "mb" => 20,
-        "g" | "gib" | "gb" => 30,
-        "t" | "tib" | "tb" => 40,
-        other => return Err(format!("{s:?}: unknown unit {other:?} (use KiB, MiB, GiB)")),
-    };
-    n.checked_mul(1 << shift)
-        .filter(|&b| b <= echowire_server::config::bounds::MEMORY_MAX as u64)
-        .map(|b| b as usize)
-        .ok_or_else(|| format!("{s} is above 1TiB"))
-}
-
-/// A thread count: 1 ..= 1024.
-fn threads(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=1024).contains(&n) => Ok(n),
-        Ok(n) => Err(format!("{n} threads is outside 1..=1024")),
-        Err(e) => Err(format!("{s:?} is not a number: {e}")),
-    }
-}
-
-/// Permission bits written and read in octal (`660`), at most `777`.
-#[derive(Clone, Copy, Debug)]
-struct OctalMode(u32);
-
-impl std::str::FromStr for OctalMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match u32::from_str_radix(s, 8) {
-            Ok(m) if m <= 0o777 => Ok(OctalMode(m)),
-            Ok(_) => Err(format!("{s:?} is above 777, the largest permission mode")),
-            Err(e) => Err(format!("{s:?} is not an octal mode: {e}")),
-        }
-    }
-}
-
-impl std::fmt::Display for OctalMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:o}", self.0)
-    }
 }
 
 /// What ends the wait in `main`.
@@ -201,7 +72,11 @@ fn listeners(
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = <Args as clap::CommandFactory>::command().get_matches();
+    let args = match <Args as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     let filter = match tracing_subscriber::EnvFilter::try_new(&args.log) {
         Ok(f) => f,
         Err(e) => {
@@ -218,31 +93,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
-    let defaults = Config::default();
-    let config = Config {
-        listen: args.listen,
-        model: args.model,
-        reactors: args.reactors.unwrap_or(defaults.reactors),
-        workers: args.workers.unwrap_or(defaults.workers),
-        queue_depth: args.queue_depth,
-        max_frame: args.max_frame,
-        max_connections: args.max_connections,
-        max_outstanding: args.max_outstanding,
-        handshake_timeout: args.handshake_timeout.into(),
-        idle_timeout: args.idle_timeout.into(),
-        drain_timeout: args.drain_timeout.into(),
-        allow_uids: args.allow_uid,
-        socket_mode: args.socket_mode.0,
-        max_connection_memory: args.max_connection_memory.unwrap_or_else(|| {
-            defaults
-                .max_connection_memory
-                .max(args.max_frame as usize + defaults.max_pending_output)
-        }),
-        memory_budget: args.memory_budget,
-        eviction_grace: args.eviction_grace.into(),
-        reuseport: args.reuseport,
-        ..defaults
-    };
+    let mut config = args.config;
+    if matches.value_source("max_connection_memory")
+        == Some(clap::parser::ValueSource::DefaultValue)
+    {
+        // The default cap leaves room for one frame of --max-frame beside its queued output.
+        config.max_connection_memory = config
+            .max_connection_memory
+            .max(config.max_frame as usize + config.max_pending_output);
+    }
     if let Err(e) = config.validate() {
         eprintln!("error: {e}");
         return ExitCode::from(2);

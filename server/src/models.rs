@@ -22,11 +22,11 @@ use crossbeam_channel::unbounded;
 use echowire_codec::ErrorCode;
 use echowire_codec::session::ServerSession;
 
-use crate::Shared;
 use crate::admission::{Peer, admit};
 use crate::config::Model;
 use crate::listener::Bound;
 use crate::service::{self, Jobs};
+use crate::shared::Shared;
 use crate::stream::{StdStream, is_transient};
 
 /// How often an idle connection loop looks at the shutdown flag.

@@ -17,7 +17,7 @@ use echowire_codec::message::{
 use echowire_codec::service::{Reply, Service, dispatch as serve};
 use echowire_codec::session::{Event, ServerSession};
 
-use crate::Shared;
+use crate::shared::Shared;
 use crate::workers::{Job, JobCell, Reply as JobReply};
 
 /// How long a client should wait after BUSY (sent in version 2).

@@ -143,8 +143,8 @@ for_models!(
     [Reactor, Threaded, Blocking],
     |model| {
         let server = start(model, |c| {
-            c.handshake_timeout = Duration::from_millis(400);
-            c.idle_timeout = Duration::from_millis(400);
+            c.handshake_timeout = Duration::from_secs(1);
+            c.idle_timeout = Duration::from_secs(1);
         });
         // During the handshake: one preface byte every 100 ms.
         let mut r = Reader::new(connect(&server));
