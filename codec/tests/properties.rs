@@ -2,19 +2,18 @@
 //! prediction; the decoder is split-invariant; the server session answers every request exactly
 //! once under any interleaving of requests, completions, cancels, drain and half-close.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
-use common::*;
 use echowire_codec::decoder::FrameDecoder;
 use echowire_codec::error::DecodeError;
 use echowire_codec::error::ErrorCode;
 use echowire_codec::frame::{Frame, IdRule, Kind};
 use echowire_codec::message::{self, DecodeContext, Message, Role};
 use echowire_codec::session::*;
+use echowire_test_support::memory::*;
+use echowire_test_support::messages::*;
 use proptest::prelude::*;
 
 /// Any message valid in `version`, with a request ID its type allows: generated from the

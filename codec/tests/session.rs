@@ -1,15 +1,14 @@
 //! The lifecycle of spec §3, driven in memory.
 
-mod common;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use echowire_codec::ErrorCode;
 use echowire_codec::frame::PREFACE;
 use echowire_codec::message::{self, Message};
 use echowire_codec::session::*;
+use echowire_test_support::memory::*;
+use echowire_test_support::messages::*;
 
 fn v(min: u8, max: u8) -> ClientConfig {
     ClientConfig {

@@ -10,27 +10,42 @@ use crate::step::{self, Step};
 
 include!(concat!(env!("OUT_DIR"), "/cases.rs"));
 
-/// Requirement level (RFC 2119).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, PartialOrd, Ord)]
-pub enum Level {
-    /// Failing it fails the run.
-    #[serde(rename = "MUST")]
-    Must,
-    /// Failing it is "non-strict" (fails the run only with `--strict`).
-    #[serde(rename = "SHOULD")]
-    Should,
-    /// Never fails: reports what was observed where the spec leaves a value open.
-    #[serde(rename = "INFO")]
-    Info,
+pub use crate::verdict::Level;
+
+/// What a case needs of its target (a case file's `requires`): a capability the target's
+/// handshake must offer, or a timeout it must declare (spec §8.3). An unknown word is a load
+/// error naming the file and the case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requirement {
+    /// The handshake offers version 2.
+    V2,
+    /// The handshake offers the RKYV capability.
+    Rkyv,
+    /// The handshake timeout is declared (`--handshake-timeout`).
+    HandshakeTimeout,
+    /// The idle timeout is declared (`--idle-timeout`).
+    IdleTimeout,
+    /// The drain timeout is declared (`--drain-timeout`).
+    DrainTimeout,
 }
 
-impl std::fmt::Display for Level {
+impl Requirement {
+    /// Its name in case files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Requirement::V2 => "v2",
+            Requirement::Rkyv => "rkyv",
+            Requirement::HandshakeTimeout => "handshake_timeout",
+            Requirement::IdleTimeout => "idle_timeout",
+            Requirement::DrainTimeout => "drain_timeout",
+        }
+    }
+}
+
+impl std::fmt::Display for Requirement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Level::Must => "MUST",
-            Level::Should => "SHOULD",
-            Level::Info => "INFO",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -53,9 +68,9 @@ pub struct Case {
     pub spec: Vec<crate::spec::SpecRef>,
     /// The steps, typed and validated at load ([`crate::step`]), executed by [`crate::exec`].
     pub steps: Vec<Step>,
-    /// Optional capabilities the target must offer (`v2`, `rkyv`), else the case is Skipped.
+    /// What the target must offer or declare, else the case is Skipped (with the reason).
     #[serde(default)]
-    pub requires: Vec<String>,
+    pub requires: Vec<Requirement>,
     /// Depends on timing (timeouts, slow requests): run under the `whole` split only.
     #[serde(default)]
     pub timing_sensitive: bool,
@@ -206,4 +221,24 @@ pub fn glob_match(pattern: &str, id: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_refers_to_sentences_that_exist() {
+        let cases = builtin();
+        let mut unresolved = Vec::new();
+        for c in &cases {
+            assert!(!c.spec.is_empty(), "case {} has no spec reference", c.id);
+            for r in &c.spec {
+                if let Err(e) = crate::spec::resolve(r) {
+                    unresolved.push(format!("{}: {e}", c.id));
+                }
+            }
+        }
+        assert!(unresolved.is_empty(), "{}", unresolved.join("\n"));
+    }
 }

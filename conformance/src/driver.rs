@@ -19,20 +19,7 @@ use serde_json::{Value, json};
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
     /// Connect and handshake, offering exactly these values.
-    Connect {
-        /// `127.0.0.1:PORT`.
-        address: String,
-        /// Lowest version offered.
-        min_version: u8,
-        /// Highest version offered.
-        max_version: u8,
-        /// The client's receive limit.
-        max_frame_size: u32,
-        /// Capabilities offered.
-        capabilities: u32,
-        /// Bound of the wait for WELCOME.
-        timeout_ms: u64,
-    },
+    Connect(Connect),
     /// Send a request (pipelined).
     Request {
         /// Names the request in events.
@@ -54,6 +41,45 @@ pub enum Command {
     Goodbye,
     /// End the process.
     Exit,
+}
+
+/// The `connect` command's values.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Connect {
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    /// Lowest version offered.
+    pub min_version: u8,
+    /// Highest version offered.
+    pub max_version: u8,
+    /// The client's receive limit.
+    pub max_frame_size: u32,
+    /// Capabilities offered.
+    pub capabilities: u32,
+    /// Bound of the wait for WELCOME.
+    pub timeout_ms: u64,
+}
+
+impl Connect {
+    /// The bound of the wait for WELCOME.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The client's settings: exactly the values offered, WELCOME awaited for `timeout_ms`,
+    /// and no session timeout on responses (each request's wait is the runner's `timeout_ms`,
+    /// which the driver reports without the client giving up on the request).
+    pub fn config(&self) -> echowire_codec::session::ClientConfig {
+        echowire_codec::session::ClientConfig {
+            min_version: self.min_version,
+            max_version: self.max_version,
+            max_frame_size: self.max_frame_size,
+            capabilities: self.capabilities,
+            handshake_timeout: Some(self.timeout()),
+            request_timeout: None,
+            ..Default::default()
+        }
+    }
 }
 
 /// A command line, or why it is not one: `Err((command name, detail))`.

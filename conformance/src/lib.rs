@@ -291,25 +291,26 @@ fn run_case_with(
     run_one: &dyn Fn(RunSettings) -> RunResult,
 ) -> CaseResult {
     let started = Instant::now();
-    for req in &case.requires {
-        let (ok, why) = match req.as_str() {
-            "v2" => (
+    for &req in &case.requires {
+        let (ok, why) = match req {
+            case::Requirement::V2 => (
                 info.version >= 2,
                 "unsupported: the target's handshake does not offer v2".to_string(),
             ),
-            "rkyv" => (
+            case::Requirement::Rkyv => (
                 info.capabilities & echowire_codec::message::CAP_RKYV != 0,
                 "unsupported: the target's handshake does not offer rkyv".to_string(),
             ),
-            t @ ("handshake_timeout" | "idle_timeout" | "drain_timeout") => (
-                timeouts.declared(t),
+            t @ (case::Requirement::HandshakeTimeout
+            | case::Requirement::IdleTimeout
+            | case::Requirement::DrainTimeout) => (
+                timeouts.declared(t.name()),
                 format!(
                     "the target's {} is not declared (--{})",
-                    t.replace('_', " "),
-                    t.replace('_', "-")
+                    t.name().replace('_', " "),
+                    t.name().replace('_', "-")
                 ),
             ),
-            other => (false, format!("unknown requirement {other:?}")),
         };
         if !ok {
             return CaseResult::skipped(why);

@@ -283,7 +283,8 @@ fn list(args: &ListArgs) -> ExitCode {
         let req = if c.requires.is_empty() {
             String::new()
         } else {
-            format!(" (requires {})", c.requires.join(", "))
+            let names: Vec<&str> = c.requires.iter().map(|r| r.name()).collect();
+            format!(" (requires {})", names.join(", "))
         };
         println!("{:<46} {:<6} {}{req}", c.id, c.level.to_string(), c.title);
     }

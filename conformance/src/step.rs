@@ -342,7 +342,7 @@ impl Millis {
     pub fn eval(&self, t: &Timeouts) -> Option<u64> {
         match self {
             Millis::Number(n) => Some(*n),
-            Millis::Text(s) => crate::exec::eval_ms(s, t),
+            Millis::Text(s) => eval_ms(s, t),
         }
     }
 }
@@ -658,6 +658,30 @@ pub fn validate(steps: &[Step]) -> Result<(), String> {
         r.map_err(|e| format!("step {i}: {e}"))?;
     }
     Ok(())
+}
+
+/// Evaluates a time expression: `N`, `NAME`, `NAME+N`, `NAME-N` or `NAME/N`, where `NAME` is
+/// `handshake_timeout`, `idle_timeout` or `drain_timeout` in milliseconds as the target declared
+/// it. `None` for a malformed expression or an undeclared timeout.
+pub fn eval_ms(expr: &str, timeouts: &Timeouts) -> Option<u64> {
+    let expr = expr.trim();
+    if let Ok(n) = expr.parse::<u64>() {
+        return Some(n);
+    }
+    let split = expr.find(['+', '-', '/']).unwrap_or(expr.len());
+    let (name, rest) = expr.split_at(split);
+    let base = timeouts.millis(name.trim())?;
+    if rest.is_empty() {
+        return Some(base);
+    }
+    let (op, n) = rest.split_at(1);
+    let n: u64 = n.trim().parse().ok()?;
+    match op {
+        "+" => base.checked_add(n),
+        "-" => base.checked_sub(n),
+        "/" => base.checked_div(n),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,31 @@
 
 use serde_json::Value;
 
-use crate::case::Level;
+use serde::Deserialize;
+
+/// Requirement level (RFC 2119).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize, PartialOrd, Ord)]
+pub enum Level {
+    /// Failing it fails the run.
+    #[serde(rename = "MUST")]
+    Must,
+    /// Failing it is "non-strict" (fails the run only with `--strict`).
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// Never fails: reports what was observed where the spec leaves a value open.
+    #[serde(rename = "INFO")]
+    Info,
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::Info => "INFO",
+        })
+    }
+}
 
 /// What a case finally is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

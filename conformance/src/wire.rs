@@ -11,9 +11,48 @@ use bytes::BytesMut;
 use echowire_codec::decoder::FrameDecoder;
 use echowire_codec::frame::{FRAME_OVERHEAD, FrameHeader, LENGTH_PREFIX_LEN, MessageType, PREFACE};
 use echowire_codec::message::{self, DecodeContext, Message, Role};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::exec::{Dir, WireEntry};
+/// Direction of a wire-log entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Dir {
+    /// Client (runner) to server.
+    #[serde(rename = "c2s")]
+    ClientToServer,
+    /// Server to client.
+    #[serde(rename = "s2c")]
+    ServerToClient,
+}
+
+/// One write or read.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WireEntry {
+    /// Which way.
+    pub dir: Dir,
+    /// Milliseconds since the connection opened.
+    pub at_ms: u64,
+    /// Stream offset of the first byte.
+    pub offset: u64,
+    /// The octets written or read, hex (empty for a note).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hex: String,
+    /// An event instead of octets: "FIN", "RST", "write error: ...", a signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The JSON form of a received frame (as in the vectors, plus `length`).
+pub fn frame_json(frame: &echowire_codec::Frame, m: &Message) -> Value {
+    let tagged = serde_json::to_value(m).unwrap_or(Value::Null);
+    json!({
+        "version": frame.header.version,
+        "type": tagged["type"],
+        "flags": frame.header.flags.0,
+        "request_id": frame.header.request_id,
+        "length": frame.header.length,
+        "body": tagged["body"],
+    })
+}
 
 /// Octets of a unit shown in hex (the rest is counted, not shown).
 pub const SHOWN: usize = 48;
@@ -280,7 +319,7 @@ impl Stream {
         };
         match message::decode(&frame, &ctx) {
             Ok(m) => {
-                let v = crate::exec::frame_json(&frame, &m);
+                let v = frame_json(&frame, &m);
                 let body = crate::verdict::cut(&v["body"].to_string(), 200);
                 (format!("{head} body={body}"), Some(v))
             }

@@ -4,15 +4,14 @@
 //!
 //! Longer runs (a soak with the RSS trend over minutes) are `server/soak.sh`.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use echowire_codec::client::Client;
+use echowire_test_support::messages::*;
+use echowire_test_support::sockets::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -149,7 +148,7 @@ fn non_reader(addr: &str, stall: Duration) -> (TcpStream, usize) {
     let payload = vec![0x5a; 64 * 1024];
     let mut written = 0;
     for id in 1.. {
-        match s.write_all(&encode(1, &echo(&payload), id)) {
+        match s.write_all(&frame(1, &echo(&payload), id)) {
             Ok(()) => written += 64 * 1024,
             Err(_) => break,
         }
@@ -429,7 +428,7 @@ fn every_model_answers_its_accept_queue_at_shutdown() {
             .map(|i| {
                 let mut s = TcpStream::connect(addr).unwrap();
                 let mut bytes = hello_bytes(1, 1);
-                bytes.extend(encode(
+                bytes.extend(frame(
                     1,
                     &echowire_codec::message::Message::Ping(echowire_codec::message::Ping {
                         data: i,

@@ -1,15 +1,15 @@
 //! Behavioural tests of the reference server over real sockets, against every I/O model that can
 //! serve them.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::*;
 use echowire_codec::ErrorCode;
 use echowire_codec::client::Client;
 use echowire_codec::message::{self, Message, compute_digest};
+use echowire_test_support::for_models;
+use echowire_test_support::messages::*;
+use echowire_test_support::sockets::*;
 
 for_models!(
     pipelined_thousand_in_one_write,
@@ -19,7 +19,7 @@ for_models!(
         let mut r = Reader::open(&server, 2);
         let mut batch = Vec::new();
         for id in 1..=1000u32 {
-            batch.extend_from_slice(&encode(2, &echo(&id.to_be_bytes()), id));
+            batch.extend_from_slice(&frame(2, &echo(&id.to_be_bytes()), id));
         }
         r.send(&batch);
         for id in 1..=1000u32 {
@@ -40,9 +40,9 @@ for_models!(
         let server = start(model, |_| {});
         let mut r = Reader::open(&server, 1);
         let cost = 300_000;
-        let mut batch = encode(1, &compute(cost), 1);
+        let mut batch = frame(1, &compute(cost), 1);
         for id in 2..=11 {
-            batch.extend_from_slice(&encode(1, &echo(b"fast"), id));
+            batch.extend_from_slice(&frame(1, &echo(b"fast"), id));
         }
         r.send(&batch);
         let mut order = Vec::new();
@@ -74,7 +74,7 @@ for_models!(
             } else {
                 echo(b"x")
             };
-            batch.extend_from_slice(&encode(2, &m, id));
+            batch.extend_from_slice(&frame(2, &m, id));
         }
         r.send(&batch);
         r.stream.shutdown(std::net::Shutdown::Write).unwrap();
@@ -165,7 +165,7 @@ for_models!(
         writer.join().unwrap();
         // After the handshake: a frame trickled byte by byte never resets the idle timer.
         let mut r = Reader::open(&server, 1);
-        let frame = encode(1, &echo(b"slow"), 1);
+        let frame = frame(1, &echo(b"slow"), 1);
         let mut s = r.stream.try_clone().unwrap();
         let writer = std::thread::spawn(move || {
             for b in frame {
@@ -194,7 +194,7 @@ for_models!(
             let mut r = Reader::open(&server, 1);
             let mut batch = Vec::new();
             for id in 1..=50 {
-                batch.extend_from_slice(&encode(1, &echo(&vec![7u8; 60_000]), id));
+                batch.extend_from_slice(&frame(1, &echo(&vec![7u8; 60_000]), id));
             }
             r.send(&batch);
             // Read a little of the response, then reset (SO_LINGER 0).
@@ -223,7 +223,7 @@ for_models!(
         let writer = std::thread::spawn(move || {
             for id in 1..=n {
                 writer_stream
-                    .write_all(&encode(1, &echo(&payload), id))
+                    .write_all(&frame(1, &echo(&payload), id))
                     .unwrap();
             }
         });
@@ -265,7 +265,7 @@ for_models!(
         // One worker and one queue slot: at most two of the eight are accepted.
         let mut batch = Vec::new();
         for id in 1..=8 {
-            batch.extend_from_slice(&encode(2, &compute(400_000), id));
+            batch.extend_from_slice(&frame(2, &compute(400_000), id));
         }
         r.send(&batch);
         let mut results = std::collections::BTreeMap::new();
@@ -305,10 +305,10 @@ for_models!(
         });
         let mut r = Reader::open(&server, 1);
         // One worker: job 2 cannot start before job 1 (long) ends, so the CANCEL finds it queued.
-        let mut batch = encode(1, &compute(1_000_000), 1);
-        batch.extend_from_slice(&encode(1, &compute(1_000_000), 2));
-        batch.extend_from_slice(&encode(1, &Message::Cancel(message::Cancel {}), 2));
-        batch.extend_from_slice(&encode(1, &Message::Cancel(message::Cancel {}), 99)); // unknown: ignored
+        let mut batch = frame(1, &compute(1_000_000), 1);
+        batch.extend_from_slice(&frame(1, &compute(1_000_000), 2));
+        batch.extend_from_slice(&frame(1, &Message::Cancel(message::Cancel {}), 2));
+        batch.extend_from_slice(&frame(1, &Message::Cancel(message::Cancel {}), 99)); // unknown: ignored
         r.send(&batch);
         let (id, m) = r.frame();
         assert_eq!(
@@ -320,7 +320,7 @@ for_models!(
         assert_eq!(id, 1);
         assert!(matches!(m, Message::ComputeResult(_)), "{m:?}");
         // Nothing else: the CANCELs themselves are never answered.
-        r.send(&encode(1, &Message::Ping(message::Ping { data: 3 }), 3));
+        r.send(&frame(1, &Message::Ping(message::Ping { data: 3 }), 3));
         assert_eq!(r.frame().0, 3);
     }
 );
@@ -361,9 +361,9 @@ for_models!(
         let mut r = Reader::open(&server, 2);
         let mut batch = Vec::new();
         for id in 1..=4 {
-            batch.extend_from_slice(&encode(2, &compute(100_000), id));
+            batch.extend_from_slice(&frame(2, &compute(100_000), id));
         }
-        batch.extend_from_slice(&encode(2, &echo(b"e"), 5));
+        batch.extend_from_slice(&frame(2, &echo(b"e"), 5));
         r.send(&batch);
         let (first, _) = r.frame(); // something was processed: the requests were accepted
         let stopper = std::thread::spawn(move || server.shutdown());

@@ -1,7 +1,5 @@
 //! Tests of the server as a process and of its Unix-socket handling.
 
-mod common;
-
 use echowire_test_support::tools;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,11 +8,12 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use echowire_codec::ErrorCode;
 use echowire_codec::client::Client;
 use echowire_codec::message::{self, Message};
 use echowire_server::{Model, Server};
+use echowire_test_support::messages::*;
+use echowire_test_support::sockets::*;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_echowire-server"))
@@ -57,10 +56,10 @@ fn sigterm_with_requests_in_flight_answers_everything_and_exits_0() {
         r.frame();
         let mut batch = Vec::new();
         for id in 1..=6 {
-            batch.extend_from_slice(&encode(1, &compute(150_000), id));
+            batch.extend_from_slice(&frame(1, &compute(150_000), id));
         }
         r.send(&batch);
-        r.send(&encode(1, &Message::Ping(message::Ping { data: 7 }), 7));
+        r.send(&frame(1, &Message::Ping(message::Ping { data: 7 }), 7));
         // The PONG shows every request before it was read (accepted); COMPUTE results may
         // arrive before it.
         let mut answered = Vec::new();

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use echowire_codec::async_client::{AsyncClient, Error};
-use echowire_codec::session::ClientConfig;
 use echowire_conformance::driver::{
     Command, code_name, emit, parse_command, request, response_event,
 };
@@ -74,19 +73,9 @@ async fn main() {
                     }
                 };
                 match cmd {
-                    Command::Connect { address, min_version, max_version, max_frame_size, capabilities, timeout_ms } => {
-                        let timeout = Duration::from_millis(timeout_ms);
-                        let config = ClientConfig {
-                            min_version,
-                            max_version,
-                            max_frame_size,
-                            capabilities,
-                            handshake_timeout: Some(timeout),
-                            // Each request's wait is bounded by the runner's `timeout_ms`.
-                            request_timeout: None,
-                            ..ClientConfig::default()
-                        };
-                        match AsyncClient::connect_tcp(address, config, timeout).await {
+                    Command::Connect(c) => {
+                        let (config, timeout) = (c.config(), c.timeout());
+                        match AsyncClient::connect_tcp(c.address, config, timeout).await {
                             Ok(c) => {
                                 let n = c.negotiated();
                                 emit(json!({"event": "welcome", "version": n.version,

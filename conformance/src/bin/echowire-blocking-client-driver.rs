@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use echowire_codec::client::{Client, Error};
-use echowire_codec::session::{ClientConfig, ClientError};
+use echowire_codec::session::ClientError;
 use echowire_conformance::driver::{
     Command, code_name, emit, parse_command, request, response_event,
 };
@@ -123,26 +123,8 @@ fn main() {
 /// Runs one command; `false` to exit.
 fn command(cmd: Command, conn: &mut Option<Conn>) -> bool {
     match cmd {
-        Command::Connect {
-            address,
-            min_version,
-            max_version,
-            max_frame_size,
-            capabilities,
-            timeout_ms,
-        } => {
-            let timeout = Duration::from_millis(timeout_ms);
-            let config = ClientConfig {
-                min_version,
-                max_version,
-                max_frame_size,
-                capabilities,
-                handshake_timeout: Some(timeout),
-                // Each request's wait is the runner's (`timeout_ms` of the request): the driver
-                // reports it without the client giving up on the request.
-                request_timeout: None,
-                ..ClientConfig::default()
-            };
+        Command::Connect(c) => {
+            let (config, timeout, address) = (c.config(), c.timeout(), c.address);
             let connected = address
                 .parse::<SocketAddr>()
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))

@@ -33,38 +33,10 @@ mod probe;
 mod reader;
 mod writer;
 
+pub use crate::wire::{Dir, WireEntry, frame_json};
 pub use probe::{ProbeError, TargetInfo, alive, probe, settle};
 use reader::Closed;
-pub use reader::frame_json;
 use writer::{Cmd, Log, Writer, log_note};
-
-/// Direction of a wire-log entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Dir {
-    /// Client (runner) to server.
-    #[serde(rename = "c2s")]
-    ClientToServer,
-    /// Server to client.
-    #[serde(rename = "s2c")]
-    ServerToClient,
-}
-
-/// One write or read.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct WireEntry {
-    /// Which way.
-    pub dir: Dir,
-    /// Milliseconds since the connection opened.
-    pub at_ms: u64,
-    /// Stream offset of the first byte.
-    pub offset: u64,
-    /// The octets written or read, hex (empty for a note).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub hex: String,
-    /// An event instead of octets: "FIN", "RST", "write error: ...", a signal.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
 
 /// Why a run failed.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -382,26 +354,4 @@ impl Exec {
     }
 }
 
-/// Evaluates a time expression: `N`, `NAME`, `NAME+N`, `NAME-N` or `NAME/N`, where `NAME` is
-/// `handshake_timeout`, `idle_timeout` or `drain_timeout` in milliseconds as the target declared
-/// it. `None` for a malformed expression or an undeclared timeout.
-pub fn eval_ms(expr: &str, timeouts: &Timeouts) -> Option<u64> {
-    let expr = expr.trim();
-    if let Ok(n) = expr.parse::<u64>() {
-        return Some(n);
-    }
-    let split = expr.find(['+', '-', '/']).unwrap_or(expr.len());
-    let (name, rest) = expr.split_at(split);
-    let base = timeouts.millis(name.trim())?;
-    if rest.is_empty() {
-        return Some(base);
-    }
-    let (op, n) = rest.split_at(1);
-    let n: u64 = n.trim().parse().ok()?;
-    match op {
-        "+" => base.checked_add(n),
-        "-" => base.checked_sub(n),
-        "/" => base.checked_div(n),
-        _ => None,
-    }
-}
+pub use crate::step::eval_ms;

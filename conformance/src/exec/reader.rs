@@ -5,10 +5,10 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use echowire_codec::message::{self, DecodeContext, Message, Role};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::writer::{log_entry, log_note};
-use super::{Dir, Exec};
+use super::{Dir, Exec, frame_json};
 use crate::verdict::describe;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,17 +151,4 @@ impl Exec {
             Err(e) => Ev::Invalid(format!("undecodable frame: {e}")),
         }
     }
-}
-
-/// The JSON form of a received frame (as in the vectors, plus `length`).
-pub fn frame_json(frame: &echowire_codec::Frame, m: &Message) -> Value {
-    let tagged = serde_json::to_value(m).unwrap_or(Value::Null);
-    json!({
-        "version": frame.header.version,
-        "type": tagged["type"],
-        "flags": frame.header.flags.0,
-        "request_id": frame.header.request_id,
-        "length": frame.header.length,
-        "body": tagged["body"],
-    })
 }

@@ -49,7 +49,7 @@ fn run(unix: bool, strategies: Vec<Strategy>) {
                 echowire_conformance::report::retried_text(rt)
             );
         }
-        let rkyv = c.requires.iter().any(|x| x == "rkyv");
+        let rkyv = c.requires.contains(&case::Requirement::Rkyv);
         match r.outcome {
             Outcome::Pass => {}
             Outcome::Skipped if rkyv => {}

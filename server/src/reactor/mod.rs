@@ -348,21 +348,13 @@ impl Reactor {
                 self.accept_own();
             }
             if self.shared.aborting() {
-                let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-                if !keys.is_empty() {
+                if !self.conns.is_empty() {
                     tracing::warn!(
-                        connections = keys.len(),
+                        connections = self.conns.len(),
                         "shutdown aborted: resetting every connection"
                     );
                 }
-                self.shared
-                    .counters
-                    .drain_resets
-                    .fetch_add(keys.len() as u64, Ordering::Relaxed);
-                for k in keys {
-                    self.conns[k].stream.set_abortive();
-                    self.close(k, "shutdown aborted");
-                }
+                self.reset_all("shutdown aborted");
                 return Ok(());
             }
             self.drain_channel();
@@ -374,21 +366,12 @@ impl Reactor {
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
-                    let n = self.conns.len();
                     tracing::warn!(
-                        connections = n,
+                        connections = self.conns.len(),
                         "drain timeout: closing connections with work still outstanding"
                     );
-                    let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-                    self.shared
-                        .counters
-                        .drain_resets
-                        .fetch_add(keys.len() as u64, Ordering::Relaxed);
-                    for k in keys {
-                        // §3.8: past the drain timeout the close is abortive.
-                        self.conns[k].stream.set_abortive();
-                        self.close(k, "drain timeout");
-                    }
+                    // §3.8: past the drain timeout the close is abortive.
+                    self.reset_all("drain timeout");
                     return Ok(());
                 }
             }
@@ -499,6 +482,19 @@ impl Reactor {
             }
             conn.session.handle_timeout(now);
             self.drive(key);
+        }
+    }
+
+    /// Resets every connection (abortive close, spec §3.11), counted as drain resets.
+    fn reset_all(&mut self, why: &str) {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        self.shared
+            .counters
+            .drain_resets
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        for k in keys {
+            self.conns[k].stream.set_abortive();
+            self.close(k, why);
         }
     }
 

@@ -1,16 +1,18 @@
-//! In-memory drivers for the sans-IO sessions (quinn-proto's `Pair` idea): no sockets, simulated
-//! time.
-#![allow(dead_code)]
+//! In-memory drivers for the sans-IO sessions (quinn-proto's `Pair` idea): no sockets,
+//! simulated time.
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use echowire_codec::decoder::FrameDecoder;
 use echowire_codec::frame::{Frame, PREFACE};
 use echowire_codec::message::{self, DecodeContext, Message, Role};
 use echowire_codec::session::*;
 
+use crate::messages::hello;
+
 /// A server session fed raw bytes; its output decoded as a client would.
+#[derive(Debug)]
 pub struct RawServer {
     pub now: Instant,
     pub server: ServerSession,
@@ -92,58 +94,8 @@ pub fn decode_from_server(f: &Frame, negotiated: u8) -> (u32, Message) {
     (f.header.request_id, m)
 }
 
-pub fn hello(min: u8, max: u8, max_frame: u32, caps: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    Message::<Bytes>::Hello(message::Hello {
-        min_version: min,
-        max_version: max,
-        max_frame_size: max_frame,
-        capabilities: caps,
-        agent: "t".into(),
-    })
-    .encode(1, 0, u32::MAX, &mut out)
-    .unwrap();
-    out
-}
-
-pub fn frame(version: u8, m: &Message, id: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    m.encode(version, id, u32::MAX, &mut out).unwrap();
-    out
-}
-
-pub fn echo(payload: &[u8]) -> Message {
-    echo_msg(Bytes::copy_from_slice(payload))
-}
-
-pub fn echo_msg(payload: impl Into<Bytes>) -> Message {
-    Message::Echo(message::Echo {
-        payload: payload.into(),
-    })
-}
-
-pub fn echo_reply(payload: impl Into<Bytes>) -> Message {
-    Message::EchoReply(message::EchoReply {
-        payload: payload.into(),
-    })
-}
-
-/// The ID and message of a request event.
-pub fn request(ev: Event) -> (u32, Message) {
-    match ev {
-        Event::Request { id, message } => (id, message),
-        other => panic!("not a request: {other:?}"),
-    }
-}
-
-pub fn error_code(m: &Message) -> Option<echowire_codec::ErrorCode> {
-    match m {
-        Message::Error(e) => Some(e.code),
-        _ => None,
-    }
-}
-
 /// A client and a server session connected in memory.
+#[derive(Debug)]
 pub struct Pair {
     pub now: Instant,
     pub server: ServerSession,

@@ -1,6 +1,5 @@
-//! Helpers for the server's socket tests: everything on 127.0.0.1 port 0 or a temp-dir Unix
+//! Helpers for tests over real sockets: everything on 127.0.0.1 port 0 or a temp-dir Unix
 //! socket, every read bounded by a timeout.
-#![allow(dead_code, missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,9 +7,10 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use echowire_codec::decoder::FrameDecoder;
-use echowire_codec::frame::PREFACE;
 use echowire_codec::message::{self, DecodeContext, Message, Role};
 use echowire_server::{Config, Model, Server, ServerHandle};
+
+use crate::messages::hello_bytes;
 
 /// Upper bound for any single wait in these tests (generous for loaded CI machines).
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -35,39 +35,6 @@ pub fn connect(server: &ServerHandle) -> TcpStream {
     s.set_write_timeout(Some(WAIT)).unwrap();
     s.set_nodelay(true).unwrap();
     s
-}
-
-pub fn hello_bytes(min: u8, max: u8) -> Vec<u8> {
-    let mut out = PREFACE.to_vec();
-    Message::<&[u8]>::Hello(message::Hello {
-        min_version: min,
-        max_version: max,
-        max_frame_size: 1 << 20,
-        capabilities: 1,
-        agent: "test".into(),
-    })
-    .encode(1, 0, u32::MAX, &mut out)
-    .unwrap();
-    out
-}
-
-pub fn encode(version: u8, m: &Message, id: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    m.encode(version, id, u32::MAX, &mut out).unwrap();
-    out
-}
-
-pub fn echo(payload: &[u8]) -> Message {
-    Message::Echo(message::Echo {
-        payload: bytes::Bytes::copy_from_slice(payload),
-    })
-}
-
-pub fn compute(cost: u32) -> Message {
-    Message::Compute(message::Compute {
-        cost,
-        seed: b"seed"[..].into(),
-    })
 }
 
 /// Reads frames from a raw connection, as a client.
@@ -143,14 +110,6 @@ impl Reader {
         let (_, m) = r.frame();
         assert!(matches!(m, Message::Welcome(_)), "{m:?}");
         r
-    }
-}
-
-pub fn error_code(m: &Message) -> Option<echowire_codec::ErrorCode> {
-    if let Message::Error(e) = m {
-        Some(e.code)
-    } else {
-        None
     }
 }
 
