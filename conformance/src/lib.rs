@@ -3,13 +3,21 @@
 //! Replays the conformance cases of `spec/conformance/` against any Echowire server (TCP or Unix
 //! socket; by default the embedded reference server), under byte-split strategies, and reports a
 //! verdict per case and per spec section — in the terminal, as JSON, JUnit XML and one
-//! self-contained HTML file.
+//! self-contained HTML file. The crate is several products; their parts, bottom up (no module
+//! imports one above it):
 //!
-//! * [`case`]: the case data model and loader; [`split`]: the split strategies;
-//! * [`exec`]: runs one case over real connections (writer thread + deadline-bound reader);
-//! * [`verdict`]: expected-vs-observed matching and outcome classes;
-//! * [`report`]: the report formats; [`target`]: where to connect;
-//! * [`load`]: the load generator (`echowire-conformance load`).
+//! * the case model, pure data: [`split`] (split strategies), [`target`] (where to connect,
+//!   profiles, timeouts), [`spec`] (the spec's sentences), [`verdict`] (patterns, matching,
+//!   outcome classes and levels), [`step`] (typed steps, time expressions), [`case`] (the case
+//!   files and their loader), [`wire`] (the wire log and its decoding);
+//! * the executor: [`exec`] (runs one case's steps over real connections: writer thread,
+//!   deadline-bound reader, expectations) and [`shrink`] (the smallest failing split);
+//! * the server runner: this module's [`run`], with [`expected`] (known failures), [`report`]
+//!   and [`progress`];
+//! * the client runner: [`client`] (plays the server against a client's driver) and
+//!   [`driver`] (the driver interface, typed, used by the Rust clients' drivers in `src/bin`);
+//! * tools beside the runners: [`load`] (the load generator, `echowire-conformance load`) and
+//!   [`proxy`] (the fault-injecting proxy the tests put in front of a server).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 

@@ -366,7 +366,7 @@ impl ClientSession {
 
     /// Appends octets received elsewhere (a driver that reads into its own buffer, tests).
     pub fn handle_input(&mut self, octets: &[u8]) {
-        self.wire.input.extend_from_slice(octets);
+        self.wire.handle_input(octets);
     }
 
     /// Fills `dst` with the queued output, in order; returns how many slots it used. Report

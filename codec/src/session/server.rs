@@ -482,7 +482,7 @@ impl ServerSession {
 
     /// Appends octets received elsewhere (a driver that reads into its own buffer, tests).
     pub fn handle_input(&mut self, octets: &[u8]) {
-        self.wire.input.extend_from_slice(octets);
+        self.wire.handle_input(octets);
     }
 
     /// Processes buffered input until a request or cancel needs the application, input runs
