@@ -80,6 +80,9 @@ pub struct Case {
     /// Whether the `coalesced` strategy may merge sends across expectations (default true).
     #[serde(default = "yes")]
     pub coalesce: bool,
+    /// Informative: what the fuzzer found (a case it wrote); not read by the runner.
+    #[serde(default)]
+    pub finding: Option<serde_json::Value>,
     /// The file it came from.
     #[serde(skip)]
     pub file: String,

@@ -188,6 +188,7 @@ impl ClientCase {
             timing_sensitive: self.timing_sensitive,
             profile: Default::default(),
             coalesce: false,
+            finding: None,
             file: String::new(),
         }
     }
@@ -333,6 +334,7 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
         local_addr: String::new(),
         failure: Some(fail(0, "a driver and a listener", observed)),
         wire: Vec::new(),
+        oracle: None,
         sent_bytes: 0,
     };
     let listener = match TcpListener::bind("127.0.0.1:0") {
@@ -414,6 +416,7 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
         failure,
         sent_bytes: run.tx,
         wire: std::mem::take(&mut run.wire),
+        oracle: None,
     }
 }
 

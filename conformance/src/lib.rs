@@ -26,7 +26,9 @@ pub mod client;
 pub mod driver;
 pub mod exec;
 pub mod expected;
+pub mod fuzz;
 pub mod load;
+pub mod oracle;
 pub mod progress;
 pub mod proxy;
 pub mod report;
@@ -77,6 +79,8 @@ pub struct Options {
     /// of a loaded machine (a HELLO that reached the target after its 2 s handshake timeout)
     /// then differs from a verdict: a case that fails for a real reason fails every time.
     pub retries: u32,
+    /// Timing tolerance of judged cases, in milliseconds ([`oracle::Setup::slack_ms`]).
+    pub slack_ms: u64,
 }
 
 impl Default for Options {
@@ -93,6 +97,7 @@ impl Default for Options {
             timeouts: target::Timeouts::default(),
             shrink: true,
             retries: 0,
+            slack_ms: oracle::DEFAULT_SLACK_MS,
         }
     }
 }
@@ -358,6 +363,8 @@ fn run_case_with(
         timeout: opts.timeout,
         coalesce: case.coalesce,
         timeouts,
+        server: Some(info.clone()),
+        slack_ms: opts.slack_ms,
     };
     for planned in cuts(case, &opts.strategies, opts.seed) {
         let cut = match planned {

@@ -36,6 +36,85 @@ enum Command {
     /// Test a client: the runner plays the server and drives the client through a driver
     /// program (spec/conformance/CLIENT-DRIVER.md).
     Client(ClientArgs),
+    /// Fuzz a server: random sessions, every reply judged against the executable model of the
+    /// spec; each confirmed divergence is shrunk and written as a case file (`--cases DIR`
+    /// replays it).
+    Fuzz(Box<FuzzArgs>),
+}
+
+#[derive(Args, Debug)]
+struct FuzzArgs {
+    /// Server to test: HOST:PORT, unix:/path, or embedded[:reactor|threaded|blocking]. A
+    /// network target is fuzzed with its own settings and never signalled; prefer --exec.
+    #[arg(long = "target", value_name = "TARGET", conflicts_with = "exec")]
+    target: Option<TargetSpec>,
+    /// An implementation the runner starts itself (same placeholders as the suite's --exec): it
+    /// is started once per profile and once more for each session that signals it.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
+    /// --exec listens on a Unix socket ({listen} is unix:PATH).
+    #[arg(long, requires = "exec")]
+    exec_unix: bool,
+    /// Also run every session against this implementation (a command, as --exec): each one is
+    /// judged by the model on its own, and the report shows both (differential fuzzing).
+    #[arg(long, value_name = "CMD")]
+    against: Option<String>,
+    /// The campaign's seed (default: from the clock, printed). The same seed draws the same
+    /// sessions.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop after this many sessions.
+    #[arg(long, value_name = "N", conflicts_with = "session")]
+    sessions: Option<u64>,
+    /// Run only session N of the campaign (what a finding names), e.g. --seed 7 --session 42.
+    #[arg(long, value_name = "N")]
+    session: Option<u64>,
+    /// Stop after this long (default 60s unless --sessions is given).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Sessions run at once.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Profiles a controlled target is started with, comma-separated (default: default,tight).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    profile: Vec<echowire_conformance::target::Profile>,
+    /// Where each finding is written as a case file (created when there is one).
+    #[arg(long, value_name = "DIR", default_value = "fuzz-findings")]
+    out: PathBuf,
+    /// Stop at the first confirmed finding.
+    #[arg(long)]
+    stop_at_first: bool,
+    /// Do not shrink findings.
+    #[arg(long)]
+    no_shrink: bool,
+    /// The oracle's timing tolerance in milliseconds (a timer may fire this much late, a
+    /// deadline may be judged this much early); raise it on a loaded machine.
+    #[arg(long, value_name = "MS", default_value_t = echowire_conformance::oracle::DEFAULT_SLACK_MS)]
+    slack_ms: u64,
+    /// Deadline of each wait.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_wait)]
+    timeout: Duration,
+    /// A network target's handshake timeout (spec §8.3).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    handshake_timeout: Option<Duration>,
+    /// A network target's idle timeout (spec §8.3).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    idle_timeout: Option<Duration>,
+    /// A network target's drain timeout (spec §3.8, §8.3).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    drain_timeout: Option<Duration>,
+    /// Write the campaign's report as JSON (sessions, findings, coverage).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report (one test case per finding, and one for the campaign).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// No progress on standard error.
+    #[arg(long)]
+    quiet: bool,
+    /// Print each session's steps (JSON, as in a case file) and how it ended, on standard error.
+    #[arg(long)]
+    show_sessions: bool,
 }
 
 #[derive(Args, Debug)]
@@ -240,6 +319,9 @@ struct RunArgs {
     /// Write the IDs of the cases that failed, in the --expected-failures format.
     #[arg(long, value_name = "FILE")]
     write_failures: Option<PathBuf>,
+    /// Timing tolerance of judged cases (fuzz findings) in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = echowire_conformance::oracle::DEFAULT_SLACK_MS)]
+    slack_ms: u64,
 }
 
 #[derive(Args, Debug)]
@@ -267,6 +349,7 @@ fn main() -> ExitCode {
         Some(Command::Run(r)) => run(*r),
         Some(Command::Load(l)) => load_cmd(l),
         Some(Command::Client(c)) => client_cmd(c),
+        Some(Command::Fuzz(f)) => fuzz_cmd(*f),
         None => run(cli.run),
     }
 }
@@ -364,6 +447,7 @@ fn run(args: RunArgs) -> ExitCode {
             idle: args.idle_timeout,
             drain: args.drain_timeout,
         },
+        slack_ms: args.slack_ms,
     };
     let total = cases.len() * opts.targets.len();
     let progress = (!args.quiet).then(|| {
@@ -564,6 +648,139 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn fuzz_cmd(a: FuzzArgs) -> ExitCode {
+    use echowire_conformance::fuzz::{self, FuzzOptions, Progress};
+    use echowire_conformance::target::ExecSpec;
+    let exec = |template: &str| -> Result<TargetSpec, String> {
+        let e = ExecSpec {
+            template: template.to_string(),
+            unix: a.exec_unix,
+        };
+        e.validate()?;
+        Ok(TargetSpec::Exec(e))
+    };
+    let target = match (&a.target, &a.exec) {
+        (Some(t), _) => Ok(t.clone()),
+        (None, Some(cmd)) => exec(cmd),
+        (None, None) => Ok(FuzzOptions::default().target),
+    };
+    let against = a.against.as_deref().map(exec).transpose();
+    let (target, against) = match (target, against) {
+        (Ok(t), Ok(x)) => (t, x),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1)
+    });
+    let opts = FuzzOptions {
+        target,
+        against,
+        seed,
+        first: a.session.unwrap_or(0),
+        sessions: a.session.map(|_| 1).or(a.sessions),
+        duration: match (a.duration, a.sessions.or(a.session)) {
+            (Some(d), _) => Some(d),
+            (None, Some(_)) => None,
+            (None, None) => Some(Duration::from_secs(60)),
+        },
+        jobs: a.jobs.max(1),
+        timeouts: echowire_conformance::target::Timeouts {
+            handshake: a.handshake_timeout,
+            idle: a.idle_timeout,
+            drain: a.drain_timeout,
+        },
+        slack_ms: a.slack_ms,
+        timeout: a.timeout,
+        out_dir: Some(a.out.clone()),
+        stop_at_first: a.stop_at_first,
+        profiles: a.profile.clone(),
+        shrink: !a.no_shrink,
+    };
+    if !a.quiet {
+        eprintln!(
+            "fuzzing {} with seed {seed} (replay: --seed {seed}{}); findings go to {}",
+            opts.target,
+            a.sessions
+                .map(|n| format!(" --sessions {n}"))
+                .unwrap_or_default(),
+            a.out.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let last = std::sync::Mutex::new(std::time::Instant::now());
+    let on = |p: Progress<'_>| {
+        if a.quiet {
+            return;
+        }
+        match p {
+            Progress::Session { done, findings } => {
+                let mut l = last.lock().unwrap_or_else(|e| e.into_inner());
+                if l.elapsed() >= Duration::from_secs(5) {
+                    *l = std::time::Instant::now();
+                    let s = started.elapsed().as_secs_f64();
+                    eprintln!(
+                        "  {s:>6.0} s  {done} sessions ({:.1}/s), {findings} finding(s)",
+                        done as f64 / s.max(0.001)
+                    );
+                }
+            }
+            Progress::Drawn(i, steps) => {
+                if a.show_sessions {
+                    eprintln!(
+                        "session {i}: {}",
+                        serde_json::to_string(steps).unwrap_or_default()
+                    );
+                }
+            }
+            Progress::Ended(i, how) => {
+                if a.show_sessions {
+                    eprintln!("session {i}: {how}");
+                }
+            }
+            Progress::Diverged(what) => {
+                eprintln!("  divergence ({what}); replaying to confirm, then shrinking");
+            }
+            Progress::Found(f) => eprintln!("{}", fuzz::report::finding_text(f)),
+        }
+    };
+    let report = fuzz::campaign(&opts, &on);
+    print!("{}", fuzz::report::text(&report));
+    let mut ok = true;
+    for (path, text) in [
+        (
+            &a.json,
+            a.json
+                .as_ref()
+                .map(|_| serde_json::to_string_pretty(&report).unwrap_or_default()),
+        ),
+        (
+            &a.junit,
+            a.junit.as_ref().map(|_| fuzz::report::junit(&report)),
+        ),
+    ] {
+        if let (Some(p), Some(t)) = (path, text)
+            && let Err(e) = std::fs::write(p, t)
+        {
+            eprintln!("error: cannot write {}: {e}", p.display());
+            ok = false;
+        }
+    }
+    if let Some(e) = &report.error {
+        eprintln!("error: {e}");
+    }
+    if report.passed() && ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -257,6 +257,7 @@ mod tests {
             }),
             wire,
             sent_bytes: 40,
+            oracle: None,
         }
     }
 

@@ -48,6 +48,51 @@ pub enum Step {
     /// Write ECHOs without reading until the server stops reading (backpressure, spec §8.4),
     /// then read every reply.
     Flood(Flood),
+    /// Observe the connection to its end and judge everything the server sent, and how it
+    /// closed, against the executable model of the spec ([`crate::oracle`]). The last step of
+    /// a *judged* case, which reads all along instead of expecting frames one by one: it has no
+    /// `expect`, `handshake` or `flood` steps. The fuzzer writes its findings as judged cases.
+    Judge(Judge),
+}
+
+/// `{"judge": {"quiet_ms"?, "max_ms"?}}`.
+///
+/// After its last write the runner keeps reading until the server closes, or until nothing
+/// arrives for `quiet_ms` and the model owes nothing (no response, no timer that may still fire
+/// within `max_ms`); at most `max_ms` after the connection opened.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Judge {
+    /// How long a quiet connection is watched after the last write (default 300 ms).
+    #[serde(default = "quiet_default")]
+    pub quiet_ms: Millis,
+    /// The longest a run observes (default 20 s).
+    #[serde(default = "max_default")]
+    pub max_ms: Millis,
+}
+
+impl Default for Judge {
+    fn default() -> Self {
+        Judge {
+            quiet_ms: quiet_default(),
+            max_ms: max_default(),
+        }
+    }
+}
+
+fn quiet_default() -> Millis {
+    Millis::Number(300)
+}
+
+fn max_default() -> Millis {
+    Millis::Number(20_000)
+}
+
+impl Step {
+    /// Whether the steps form a judged case (the last step is [`Step::Judge`]).
+    pub fn judged(steps: &[Step]) -> bool {
+        matches!(steps.last(), Some(Step::Judge(_)))
+    }
 }
 
 /// `{"flood": {...}}`: ECHO requests with IDs from `first_id` up, each with a payload of
@@ -641,6 +686,25 @@ pub fn validate(steps: &[Step]) -> Result<(), String> {
             }
             Step::Parallel(p) => validate(&p.steps).map_err(|e| format!("in parallel: {e}")),
             Step::Signal(_) => Ok(()),
+            Step::Judge(j) if i + 1 != steps.len() => {
+                let _ = j;
+                Err("judge must be the last step".into())
+            }
+            Step::Judge(j) => millis(&j.quiet_ms)
+                .and_then(|()| millis(&j.max_ms))
+                .and_then(|()| {
+                    match steps
+                    .iter()
+                    .find(|s| matches!(s, Step::Expect(_) | Step::Handshake(_) | Step::Flood(_)))
+                {
+                    Some(_) => Err(
+                        "a judged case has no expect, handshake or flood steps: the model judges \
+                         what arrives"
+                            .into(),
+                    ),
+                    None => Ok(()),
+                }
+                }),
             Step::Flood(f) => {
                 if f.first_id == 0 {
                     Err("first_id must not be 0".into())

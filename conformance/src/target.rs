@@ -139,6 +139,24 @@ pub enum Profile {
     Small,
     /// One worker with a queue of one, so that the third heavy request is answered BUSY (§8.4).
     Busy,
+    /// Everything at once, for the fuzzer: the shortest timeouts the spec permits (1 s each),
+    /// frames of at most 16 KiB, 8 requests outstanding, one worker with a queue of two — so
+    /// that random sessions reach the timers, the limits and BUSY within seconds, together.
+    Tight,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown profile {s:?} (one of {})", names.join(", "))
+            })
+    }
 }
 
 /// What a [`Profile`] starts a target with.
@@ -158,12 +176,17 @@ pub struct ProfileSettings {
 
 impl Profile {
     /// Every profile, in the order the runner starts them.
-    pub const ALL: [Profile; 3] = [Profile::Default, Profile::Small, Profile::Busy];
+    pub const ALL: [Profile; 4] = [
+        Profile::Default,
+        Profile::Small,
+        Profile::Busy,
+        Profile::Tight,
+    ];
 
     /// Whether its cases must run one at a time: their limits are shared by the whole server
     /// (the heavy-request queue), not per connection.
     pub fn exclusive(self) -> bool {
-        self == Profile::Busy
+        matches!(self, Profile::Busy | Profile::Tight)
     }
 
     /// Its name in case files and reports.
@@ -172,6 +195,7 @@ impl Profile {
             Profile::Default => "default",
             Profile::Small => "small",
             Profile::Busy => "busy",
+            Profile::Tight => "tight",
         }
     }
 
@@ -207,6 +231,17 @@ impl Profile {
                 workers: 1,
                 queue_depth: 1,
                 timeouts,
+            },
+            Profile::Tight => ProfileSettings {
+                max_frame_size: 16 * 1024,
+                max_outstanding: 8,
+                workers: 1,
+                queue_depth: 2,
+                timeouts: (
+                    Duration::from_secs(1),
+                    Duration::from_secs(1),
+                    Duration::from_secs(1),
+                ),
             },
         }
     }

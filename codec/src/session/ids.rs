@@ -18,10 +18,10 @@ use std::collections::HashSet;
 /// IDs kept in the inline array before the set moves to a hash table.
 pub(crate) const INLINE: usize = 32;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct IdSet(Option<Box<Table>>);
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Table {
     /// `small[..len]` are the IDs while `large` is `None`.
     len: usize,

@@ -22,7 +22,7 @@ pub const ZERO_COPY_MIN: usize = 1024;
 
 /// Encoded frames waiting for the socket: small frames packed together, large payloads queued by
 /// reference, written with one vectored write.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Outbox {
     /// `None` until the first frame, and again once released.
     bufs: Option<Box<Bufs>>,
@@ -41,7 +41,7 @@ impl SpareBuffers {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Bufs {
     /// Sealed chunks, in order, before `tail`.
     chunks: VecDeque<Bytes>,

@@ -167,7 +167,10 @@ pub enum Event {
 }
 
 /// The server side of one connection. See [`crate::session`] for how to drive it.
-#[derive(Debug)]
+///
+/// A session is `Clone`: a copy continues independently from the same point, which is how the
+/// conformance oracle explores the orders a server may choose (a clone per choice).
+#[derive(Clone, Debug)]
 pub struct ServerSession {
     /// Shared by every connection of a server (one reference count, not a copy per connection:
     /// an idle connection's memory is mostly its session).

@@ -34,7 +34,7 @@ pub const READ_START: usize = 8 * 1024;
 pub const LARGE_FRAME: usize = 16 * 1024;
 
 /// A session's receive buffer and output queue.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Wire {
     /// Received octets not yet consumed.
     pub(crate) input: BytesMut,

@@ -29,6 +29,7 @@ use crate::target::{Conn, Target, Timeouts};
 
 mod expect;
 mod flood;
+mod judged;
 mod probe;
 mod reader;
 mod writer;
@@ -63,6 +64,23 @@ pub struct RunResult {
     /// Bytes the runner sent (for `boundaries`).
     #[serde(skip)]
     pub sent_bytes: u64,
+    /// What the oracle said, for a judged case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<OracleRun>,
+}
+
+/// The oracle's judgement of a judged run ([`crate::oracle`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OracleRun {
+    /// Model states visited.
+    pub nodes: usize,
+    /// The coverage cells of the path that explained the run.
+    pub cells: Vec<crate::oracle::Cell>,
+    /// Where the observation left every permitted path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divergence: Option<crate::oracle::Divergence>,
+    /// The search's budget ran out (neither a pass nor a failure).
+    pub inconclusive: bool,
 }
 
 /// Per-run settings.
@@ -76,6 +94,11 @@ pub struct RunSettings {
     pub coalesce: bool,
     /// The timeouts the target declares: time expressions (`idle_timeout+1500`) use them.
     pub timeouts: Timeouts,
+    /// What the target's capability probe found (versions, capabilities, limit), for judged
+    /// cases.
+    pub server: Option<TargetInfo>,
+    /// Timing tolerance of judged cases, in milliseconds ([`crate::oracle::Setup::slack_ms`]).
+    pub slack_ms: u64,
 }
 
 struct Exec {
@@ -121,12 +144,16 @@ impl RunResult {
             failure: Some(fail(0, expected, observed)),
             wire: Vec::new(),
             sent_bytes: 0,
+            oracle: None,
         }
     }
 }
 
 /// Runs `steps` on a new connection to `target`.
 pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult {
+    if Step::judged(steps) {
+        return judged::run(target, steps, settings);
+    }
     let cut = settings.cut.to_string();
     let start = Instant::now();
     let log: Log = Arc::new(Mutex::new(Vec::new()));
@@ -201,6 +228,7 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
         failure,
         wire,
         sent_bytes,
+        oracle: None,
     }
 }
 
@@ -286,6 +314,14 @@ impl Exec {
                 .send(Cmd::Trickle(t.hex.0.clone(), self.ms(&t.interval_ms))),
             Step::StopReading(w) => std::thread::sleep(self.ms(&w.ms)),
             Step::Flood(f) => return self.flood(i, f),
+            Step::Judge(_) => {
+                // Only the last step of a judged case, which `judged` runs.
+                return Err(fail(
+                    i,
+                    "a judged case",
+                    "judge is run by judged cases only",
+                ));
+            }
             Step::Reset(_) => {
                 // What was sent goes out first, but a reset may come at any point: a server
                 // that stops reading (backpressure) must not hold the runner. If the writer is

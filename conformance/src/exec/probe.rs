@@ -176,6 +176,8 @@ fn run_whole(target: &Target, steps: &[Step], timeout: Duration) -> Result<(), S
             timeout,
             coalesce: true,
             timeouts: target.timeouts,
+            server: None,
+            slack_ms: crate::oracle::DEFAULT_SLACK_MS,
         },
     );
     match r.failure {

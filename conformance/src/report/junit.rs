@@ -23,7 +23,7 @@ pub fn classname(section: &str) -> String {
 }
 
 /// XML 1.0 cannot carry most control characters, even escaped.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     s.chars()
         .filter(|&c| {
             matches!(c, '\t' | '\n' | '\r')
@@ -32,7 +32,12 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-fn non_success(kind: NonSuccessKind, message: &str, ty: &str, text: String) -> TestCaseStatus {
+pub(crate) fn non_success(
+    kind: NonSuccessKind,
+    message: &str,
+    ty: &str,
+    text: String,
+) -> TestCaseStatus {
     let mut st = TestCaseStatus::non_success(kind);
     st.set_message(clean(message))
         .set_type(ty)
