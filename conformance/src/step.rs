@@ -48,6 +48,10 @@ pub enum Step {
     /// Write ECHOs without reading until the server stops reading (backpressure, spec §8.4),
     /// then read every reply.
     Flood(Flood),
+    /// Start connections that run these steps beside this one, without waiting for them (load
+    /// from other clients: a worker pool kept busy, a shared queue filled). The case ends when
+    /// they have ended too, and their failures are the case's. Judged cases only.
+    Background(Parallel),
     /// Observe the connection to its end and judge everything the server sent, and how it
     /// closed, against the executable model of the spec ([`crate::oracle`]). The last step of
     /// a *judged* case, which reads all along instead of expecting frames one by one: it has no
@@ -685,6 +689,13 @@ pub fn validate(steps: &[Step]) -> Result<(), String> {
                 Err(format!("{} connections (1..=1000)", p.connections))
             }
             Step::Parallel(p) => validate(&p.steps).map_err(|e| format!("in parallel: {e}")),
+            Step::Background(_) if !matches!(steps.last(), Some(Step::Judge(_))) => {
+                Err("background connections are for judged cases (the last step is judge)".into())
+            }
+            Step::Background(p) if !(1..=100).contains(&p.connections) => {
+                Err(format!("{} connections (1..=100)", p.connections))
+            }
+            Step::Background(p) => validate(&p.steps).map_err(|e| format!("in background: {e}")),
             Step::Signal(_) => Ok(()),
             Step::Judge(j) if i + 1 != steps.len() => {
                 let _ = j;

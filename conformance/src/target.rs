@@ -543,6 +543,18 @@ impl Target {
         }
     }
 
+    /// The same instance as seen by another client: it connects to the same address with the
+    /// same settings, but does not control the process (it cannot signal or stop it).
+    pub fn peer(&self) -> Target {
+        Target {
+            spec: self.spec.clone(),
+            profile: self.profile,
+            timeouts: self.timeouts,
+            addr: self.addr.clone(),
+            control: Control::None,
+        }
+    }
+
     /// A new connection (TCP_NODELAY on).
     pub fn connect(&self) -> io::Result<Conn> {
         match &self.addr {

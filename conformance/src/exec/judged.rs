@@ -93,6 +93,7 @@ pub(super) fn run(target: &Target, steps: &[Step], settings: RunSettings) -> Run
         ctl: &ctl,
         unix,
         oracle: None,
+        background: Vec::new(),
     };
     let mut failure = None;
     for (i, step) in steps.iter().enumerate() {
@@ -122,6 +123,25 @@ pub(super) fn run(target: &Target, steps: &[Step], settings: RunSettings) -> Run
     }
     stop_reader(&ctl, &mut reader);
     let sent_bytes = writer.finish();
+    // Background connections end on their own (each has its judge step); their failures are
+    // the case's.
+    for (i, h) in std::mem::take(&mut run.background) {
+        let results = h.join().unwrap_or_default();
+        for (k, r) in results.into_iter().enumerate() {
+            if failure.is_none()
+                && let Some(f) = r.failure
+            {
+                failure = Some(fail(
+                    i,
+                    format!(
+                        "background connection {k}, its step {}: {}",
+                        f.step, f.expected
+                    ),
+                    f.observed,
+                ));
+            }
+        }
+    }
     if failure.is_none() && run.oracle.is_none() {
         // The client reset the connection before the judge step: what the server sent until
         // then is judged as it stands.
@@ -150,6 +170,8 @@ struct Judged<'a> {
     ctl: &'a Arc<Ctl>,
     unix: bool,
     oracle: Option<OracleRun>,
+    /// Background connections (their step's index, their thread).
+    background: Vec<(usize, JoinHandle<Vec<RunResult>>)>,
 }
 
 impl Judged<'_> {
@@ -226,6 +248,22 @@ impl Judged<'_> {
                         ));
                     }
                 }
+            }
+            Step::Background(p) => {
+                let target = self.target.peer();
+                let settings = self.settings.clone();
+                let p = p.clone();
+                let h = std::thread::spawn(move || {
+                    std::thread::scope(|s| {
+                        let hs: Vec<_> = (0..p.connections)
+                            .map(|_| s.spawn(|| super::run(&target, &p.steps, settings.clone())))
+                            .collect();
+                        hs.into_iter()
+                            .filter_map(|h| h.join().ok())
+                            .collect::<Vec<RunResult>>()
+                    })
+                });
+                self.background.push((i, h));
             }
             Step::Judge(j) => {
                 writer.sync(self.settings.timeout.max(Duration::from_secs(30)));

@@ -314,8 +314,8 @@ impl Exec {
                 .send(Cmd::Trickle(t.hex.0.clone(), self.ms(&t.interval_ms))),
             Step::StopReading(w) => std::thread::sleep(self.ms(&w.ms)),
             Step::Flood(f) => return self.flood(i, f),
-            Step::Judge(_) => {
-                // Only the last step of a judged case, which `judged` runs.
+            Step::Judge(_) | Step::Background(_) => {
+                // Only in a judged case, which `judged` runs.
                 return Err(fail(
                     i,
                     "a judged case",

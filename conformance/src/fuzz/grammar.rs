@@ -43,6 +43,23 @@ pub struct GenConfig {
     pub may_signal: bool,
     /// The oracle's timing tolerance: pauses stay this far from every timer's window.
     pub slack_ms: u64,
+    /// A COMPUTE cost that keeps one of the target's workers busy for about 1.5 s (measured
+    /// when the target is opened): long enough to cross a timer or a drain.
+    pub slow_cost: u32,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig {
+            timeouts: Timeouts::default(),
+            limit: 1 << 20,
+            v2: true,
+            rkyv: false,
+            may_signal: false,
+            slack_ms: crate::oracle::DEFAULT_SLACK_MS,
+            slow_cost: 4_000_000,
+        }
+    }
 }
 
 /// A seeded random source with the few draws the grammar needs.
@@ -312,6 +329,16 @@ impl Gen<'_> {
         b
     }
 
+    /// The preface and a HELLO, as octets.
+    fn hello_bytes(&self, min: u8, max: u8, limit: u32, caps: u32) -> Vec<u8> {
+        let body = self.hello_body(min, max, limit, caps);
+        let mut bytes = PREFACE.to_vec();
+        bytes.extend_from_slice(&(8 + body.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&[1, 0x01, 0, 0, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+
     fn hello(&mut self) {
         let server_max = if self.cfg.v2 { 2 } else { 1 };
         // Mostly a HELLO that succeeds: the interesting rules are after the handshake.
@@ -325,19 +352,7 @@ impl Gen<'_> {
             _ => self.rng.range(4096, 1 << 20) as u32,
         };
         let caps = *self.rng.pick(&[0, 0, message::CAP_RKYV, u32::MAX, 0x10]);
-        let mut bytes = PREFACE.to_vec();
-        let mut body = Vec::new();
-        let m = Message::Hello(message::Hello::<Bytes> {
-            min_version: min,
-            max_version: max,
-            max_frame_size: limit,
-            capabilities: caps,
-            agent: message::Str::<Bytes>::from("echowire-fuzz"),
-        });
-        let _ = m.encode_body(1, &mut body);
-        bytes.extend_from_slice(&(8 + body.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(&[1, 0x01, 0, 0, 0, 0, 0, 0]);
-        bytes.extend_from_slice(&body);
+        let bytes = self.hello_bytes(min, max, limit, caps);
         // The preface and HELLO in one write, or in two.
         if self.rng.chance(200) {
             let (a, b) = bytes.split_at(8);
@@ -386,6 +401,9 @@ impl Gen<'_> {
             }, // 11 SIGTERM
             12,                          // 12 faulty frame
             8,                           // 13 impossible Length
+            45,                          // 14 a drain with work in flight
+            20,                          // 15 heavy work past the pool
+            if timers { 10 } else { 0 }, // 16 frames that are not requests, spaced
         ];
         match self.rng.weighted(&weights) {
             0 => self.request(),
@@ -417,7 +435,224 @@ impl Gen<'_> {
                     .push(Step::Signal(crate::step::Signal::Terminate));
             }
             12 => self.faulty_frame(),
-            _ => self.bad_length(),
+            13 => self.bad_length(),
+            14 => self.drain_in_flight(),
+            15 => self.heavy_burst(),
+            _ => self.spaced_non_requests(),
+        }
+    }
+
+    /// A COMPUTE that occupies a worker for about 1.5 s.
+    fn slow_compute(&mut self, id: u32) {
+        let cost = match self.rng.weighted(&[80, 10, 10]) {
+            0 => self.cfg.slow_cost,
+            1 => (self.cfg.slow_cost / 3).max(1),
+            // The largest cost the spec allows (a valid input a server must accept).
+            _ => 1 << 24,
+        };
+        let m = Message::Compute(message::Compute {
+            cost,
+            seed: Bytes::from_static(b"slow"),
+        });
+        self.frame("COMPUTE", id, 0, self.version, Some(&m));
+        self.sent.push(id);
+    }
+
+    /// Where drains meet everything else: slow work, then the client's GOODBYE, a SIGTERM or a
+    /// half-close, then what a client may still send (CANCEL of the running or queued work,
+    /// requests, a reused ID, PING, ERROR with ID 0 of any code, a second GOODBYE, a partial
+    /// frame, an invalid COMPUTE).
+    fn drain_in_flight(&mut self) {
+        let a = self.fresh_id();
+        self.slow_compute(a);
+        let mut queued = Vec::new();
+        for _ in 0..self.rng.range(0, 3) {
+            let id = self.fresh_id();
+            let m = Message::Compute(message::Compute {
+                cost: self.rng.range(1, 2_000) as u32,
+                seed: Bytes::new(),
+            });
+            self.frame("COMPUTE", id, 0, self.version, Some(&m));
+            self.sent.push(id);
+            queued.push(id);
+        }
+        if self.rng.chance(500) {
+            let ms = self.rng.range(100, 400);
+            self.pause(ms);
+        }
+        let signal = if self.cfg.may_signal && !self.signalled {
+            25
+        } else {
+            0
+        };
+        match self.rng.weighted(&[60, signal, 15]) {
+            0 => {
+                let m = Message::Goodbye(message::Goodbye {
+                    code: ErrorCode::NO_ERROR,
+                    message: "bye".into(),
+                });
+                self.frame("GOODBYE", 0, 0, self.version, Some(&m));
+                self.goodbye = true;
+            }
+            1 => {
+                self.signalled = true;
+                self.steps
+                    .push(Step::Signal(crate::step::Signal::Terminate));
+            }
+            _ => {
+                self.steps.push(Step::HalfClose(true));
+                self.over = true;
+                return;
+            }
+        }
+        for _ in 0..self.rng.range(1, 4) {
+            if self.over {
+                return;
+            }
+            match self.rng.weighted(&[25, 20, 10, 10, 10, 8, 7, 10]) {
+                0 => {
+                    let id = if !queued.is_empty() && self.rng.chance(500) {
+                        *self.rng.pick(&queued)
+                    } else {
+                        a
+                    };
+                    let m = Message::Cancel(message::Cancel {});
+                    self.frame("CANCEL", id, 0, self.version, Some(&m));
+                }
+                1 => self.request(),
+                2 => {
+                    // A reused ID: the slow one (still outstanding) or a queued one.
+                    let id = if !queued.is_empty() && self.rng.chance(500) {
+                        *self.rng.pick(&queued)
+                    } else {
+                        a
+                    };
+                    self.request_with(id);
+                }
+                3 => {
+                    let id = self.fresh_id();
+                    let m = Message::Ping(message::Ping { data: 9 });
+                    self.frame("PING", id, 0, self.version, Some(&m));
+                }
+                4 => {
+                    let code = ErrorCode::ALL[self.rng.below(ErrorCode::ALL.len() as u64) as usize];
+                    let mut e = message::Error::new(code, "client error");
+                    if self.version < 2 {
+                        e.retry_after_ms = 0;
+                    }
+                    self.frame("ERROR", 0, 0, self.version, Some(&Message::Error(e)));
+                    self.over = true;
+                }
+                5 => {
+                    let m = Message::Goodbye(message::Goodbye {
+                        code: ErrorCode::NO_ERROR,
+                        message: "again".into(),
+                    });
+                    self.frame("GOODBYE", 0, 0, self.version, Some(&m));
+                }
+                6 => {
+                    // Part of a frame, then the end of the stream.
+                    let n = self.rng.range(1, 11) as usize;
+                    let mut b = 20u32.to_be_bytes().to_vec();
+                    b.extend_from_slice(&[self.version, 0x03, 0, 0, 0, 0, 0, 77]);
+                    b.truncate(n);
+                    self.send(Send::Hex(Hex(b)));
+                    self.steps.push(Step::HalfClose(true));
+                    self.over = true;
+                }
+                _ => {
+                    let id = self.fresh_id();
+                    let cost = if self.rng.chance(500) {
+                        0
+                    } else {
+                        (1 << 24) + 1
+                    };
+                    let m = Message::Compute(message::Compute {
+                        cost,
+                        seed: Bytes::new(),
+                    });
+                    self.frame("COMPUTE", id, 0, self.version, Some(&m));
+                    self.sent.push(id);
+                }
+            }
+            if self.rng.chance(300) {
+                let ms = self.rng.range(10, 300);
+                self.pause(ms);
+            }
+        }
+    }
+
+    /// More heavy requests than the pool admits, often behind another connection's slow work,
+    /// sometimes at the outstanding limit: BUSY, TOO_MANY_OUTSTANDING and their order.
+    fn heavy_burst(&mut self) {
+        if self.rng.chance(400) {
+            // Another client keeps a worker busy.
+            let hello = self.hello_bytes(1, self.version.max(1), 16 << 20, 0);
+            let m = Message::Compute(message::Compute {
+                cost: self.cfg.slow_cost,
+                seed: Bytes::from_static(b"other"),
+            });
+            let mut body = Vec::new();
+            let _ = m.encode_body(self.version, &mut body);
+            let mut compute = (8 + body.len() as u32).to_be_bytes().to_vec();
+            compute.extend_from_slice(&[self.version, 0x07, 0, 0, 0, 0, 0, 1]);
+            compute.extend_from_slice(&body);
+            let connections = self.rng.range(1, 3) as usize;
+            self.steps.push(Step::Background(crate::step::Parallel {
+                connections,
+                steps: vec![
+                    Step::Send(Send::Hex(Hex(hello))),
+                    Step::Send(Send::Hex(Hex(compute))),
+                    Step::Judge(Judge::default()),
+                ],
+            }));
+            self.pause(50);
+        }
+        let n = self.rng.range(2, 7);
+        for k in 0..n {
+            let id = self.fresh_id();
+            if k == 0 || self.rng.chance(400) {
+                self.slow_compute(id);
+            } else {
+                let m = Message::Compute(message::Compute {
+                    cost: self.rng.range(1, 1_000) as u32,
+                    seed: Bytes::new(),
+                });
+                self.frame("COMPUTE", id, 0, self.version, Some(&m));
+                self.sent.push(id);
+            }
+        }
+        if self.rng.chance(500) {
+            // And something cheap behind them, which counts toward the outstanding limit too.
+            let id = self.fresh_id();
+            let m = Message::Ping(message::Ping { data: 1 });
+            self.frame("PING", id, 0, self.version, Some(&m));
+            self.sent.push(id);
+        }
+    }
+
+    /// Frames that are not requests (CANCEL of unknown IDs, ERRORs with an ID), spaced a little
+    /// under the idle timeout, for longer than it: every complete frame restarts the idle period.
+    fn spaced_non_requests(&mut self) {
+        let Some(idle) = self.cfg.timeouts.idle else {
+            return;
+        };
+        let idle = idle.as_millis() as u64;
+        let gap = (idle / 2).max(1);
+        let rounds = 2 * idle / gap + 1;
+        for _ in 0..rounds {
+            self.pause(gap);
+            let id = self.next_id + 1000 + self.rng.range(0, 100) as u32;
+            if self.rng.chance(700) {
+                let m = Message::Cancel(message::Cancel {});
+                self.frame("CANCEL", id, 0, self.version, Some(&m));
+            } else {
+                let mut e = message::Error::new(ErrorCode::CANCELLED, "x");
+                if self.version < 2 {
+                    e.retry_after_ms = 0;
+                }
+                self.frame("ERROR", id, 0, self.version, Some(&Message::Error(e)));
+            }
         }
     }
 
@@ -611,11 +846,7 @@ impl Gen<'_> {
         } else {
             self.rng.range(1, 50) as u32
         };
-        let code = *self.rng.pick(&[
-            ErrorCode::INTERNAL_ERROR,
-            ErrorCode::PROTOCOL_ERROR,
-            ErrorCode::CANCELLED,
-        ]);
+        let code = ErrorCode::ALL[self.rng.below(ErrorCode::ALL.len() as u64) as usize];
         let mut e = message::Error::new(code, "client error");
         if self.version < 2 {
             e.retry_after_ms = 0;

@@ -189,6 +189,8 @@ pub fn session_seed(seed: u64, i: u64) -> u64 {
 struct Opened {
     target: Target,
     info: TargetInfo,
+    /// A COMPUTE cost that keeps one of its workers busy for about 1.5 s.
+    slow_cost: u32,
 }
 
 fn open(spec: &TargetSpec, opts: &FuzzOptions, profile: Profile) -> Result<Opened, String> {
@@ -196,7 +198,51 @@ fn open(spec: &TargetSpec, opts: &FuzzOptions, profile: Profile) -> Result<Opene
         .map_err(|e| format!("cannot start {spec} (profile {profile}): {e}"))?;
     let info = exec::probe(&target, opts.timeout)
         .map_err(|e| format!("{spec} (profile {profile}): the probe failed: {e:?}"))?;
-    Ok(Opened { target, info })
+    let slow_cost = calibrate(&target, &info, opts);
+    Ok(Opened {
+        target,
+        info,
+        slow_cost,
+    })
+}
+
+/// Measures the target's COMPUTE speed: the cost that keeps a worker busy for about 1.5 s
+/// (so that slow work crosses the timers whatever the implementation's speed). Costs grow
+/// eightfold from 100,000 until one takes 150 ms; a target that fails the measurement gets a
+/// cost of 4,000,000.
+fn calibrate(target: &Target, info: &TargetInfo, opts: &FuzzOptions) -> u32 {
+    const MAX: u64 = 1 << 24;
+    const AIM_MS: u64 = 1_500;
+    let mut cost: u64 = 100_000;
+    loop {
+        let steps: Result<Vec<Step>, _> = serde_json::from_value(serde_json::json!([
+            {"handshake": {"min_version": 1, "max_version": 1, "max_frame_size": 16_777_216, "capabilities": 0}},
+            {"send": {"frame": {"type": "COMPUTE", "request_id": 1, "flags": 0, "body": {"cost": cost, "seed": ""}}}},
+            {"expect": {"frame": {"type": "COMPUTE_RESULT", "request_id": 1}, "within_ms": 30_000}}
+        ]));
+        let Ok(steps) = steps else { return 4_000_000 };
+        let started = Instant::now();
+        let r = exec::run(
+            target,
+            &steps,
+            RunSettings {
+                cut: Cut::Whole,
+                timeout: opts.timeout.max(Duration::from_secs(30)),
+                coalesce: false,
+                timeouts: target.timeouts,
+                server: Some(info.clone()),
+                slack_ms: opts.slack_ms,
+            },
+        );
+        let ms = started.elapsed().as_millis() as u64;
+        if r.failure.is_some() {
+            return 4_000_000;
+        }
+        if ms >= 150 || cost >= MAX {
+            return (cost * AIM_MS / ms.max(1)).clamp(1, MAX) as u32;
+        }
+        cost = (cost * 8).min(MAX);
+    }
 }
 
 /// The split a session is written with: whole most of the time, split at random points often,
@@ -387,6 +433,7 @@ fn one_session(
         rkyv: t.info.capabilities & echowire_codec::message::CAP_RKYV != 0,
         may_signal: t.target.controlled(),
         slack_ms: opts.slack_ms,
+        slow_cost: t.slow_cost,
     };
     let session = grammar::session(seed, &cfg);
     on(Progress::Drawn(index, &session.steps));

@@ -352,8 +352,10 @@ impl<'a> Search<'a> {
 
     /// Remembers a failure; the one on the deepest path is reported.
     fn note(&mut self, n: &Node, d: Divergence) {
+        // The deepest path; of equally deep ones the first found, which the search reaches
+        // by explaining frames before firing timers (the likeliest story).
         let depth = (n.out, n.inp);
-        if self.best.as_ref().is_none_or(|(b, _)| depth >= *b) {
+        if self.best.as_ref().is_none_or(|(b, _)| depth > *b) {
             self.best = Some((depth, d));
         }
     }
@@ -371,9 +373,20 @@ impl<'a> Search<'a> {
     }
 
     fn input_offset(&self, n: &Node) -> u64 {
-        self.atoms
-            .get(n.inp)
-            .map_or(u64::MAX, |&i| self.obs.input[i].offset)
+        match self.atoms.get(n.inp) {
+            Some(&i) => self.obs.input[i].offset,
+            // Everything was fed: the length of the client's stream.
+            None => self
+                .obs
+                .input
+                .iter()
+                .map(|a| match &a.kind {
+                    AtomKind::Octets(o) => a.offset + o.len() as u64,
+                    _ => a.offset,
+                })
+                .max()
+                .unwrap_or(0),
+        }
     }
 
     // ---- the moves ------------------------------------------------------------------------

@@ -8,11 +8,14 @@
 //! * `proxy`: the reference through a fault-injecting proxy;
 //! * `client`: the client suite against the Rust and Python clients and client mutants;
 //! * `reports`: what the reports say about broken servers;
-//! * `no_panic`: property tests feeding the runner hostile input.
+//! * `no_panic`: property tests feeding the runner hostile input;
+//! * `fuzz`: the fuzzer raises no false alarm on correct servers and finds every combination
+//!   mutant.
 
 #![allow(dead_code)] // helpers shared by some of the parts
 
 mod client;
+mod fuzz;
 mod mutant;
 mod mutants;
 mod no_panic;

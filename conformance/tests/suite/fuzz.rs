@@ -1,0 +1,197 @@
+//! The fuzzer tests itself: correct implementations raise no alarm, and every combination mutant
+//! of the Python server (impls/python/fuzz_mutants.py, bugs where two rules meet, written from
+//! the spec without reading the cases) is found by a campaign of at most 120 s with a fixed
+//! seed. Prints the kill matrix (mutant, sessions until found, seconds, the rule).
+//!
+//! The seed of the no-false-alarm campaigns is fixed unless `ECHOWIRE_FUZZ_SEED` is set (CI sets
+//! a fresh one on every run, and prints it): a false alarm is a bug in the oracle, and a seed that
+//! shows one is a test case.
+
+use std::time::{Duration, Instant};
+
+use echowire_conformance::fuzz::{self, FuzzOptions, FuzzReport};
+use echowire_conformance::target::{ExecSpec, TargetSpec};
+
+use crate::pyserver;
+
+/// Sessions per correct implementation in `cargo test` (the 10-minute campaigns are run by hand;
+/// the closing notes of the fuzzing work give their figures).
+const CLEAN_SESSIONS: u64 = 40;
+/// A mutant must be found within this long.
+const MUTANT_BUDGET: Duration = Duration::from_secs(120);
+
+fn seed() -> u64 {
+    std::env::var("ECHOWIRE_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_207)
+}
+
+fn exec(script_and_args: &str) -> TargetSpec {
+    TargetSpec::Exec(ExecSpec {
+        template: pyserver::template(script_and_args),
+        unix: false,
+    })
+}
+
+fn campaign(target: TargetSpec, sessions: u64, seed: u64) -> FuzzReport {
+    let out = tempfile::tempdir().expect("temp dir");
+    let opts = FuzzOptions {
+        target,
+        seed,
+        sessions: Some(sessions),
+        duration: None,
+        jobs: 2,
+        out_dir: Some(out.path().to_path_buf()),
+        ..FuzzOptions::default()
+    };
+    fuzz::campaign(&opts, &|_| {})
+}
+
+fn assert_clean(name: &str, r: &FuzzReport) {
+    eprint!("{name}: {}", fuzz::report::text(r));
+    let texts: Vec<String> = r.findings.iter().map(fuzz::report::finding_text).collect();
+    assert!(
+        r.passed(),
+        "{name}: false alarm(s) with seed {} (a bug in the oracle or the implementation):\n{}{}",
+        r.seed,
+        texts.join("\n"),
+        r.error.as_deref().unwrap_or("")
+    );
+    assert_eq!(r.sessions, CLEAN_SESSIONS, "{name}: every session ran");
+    // Most sessions are decided: an oracle that gives up on everything proves nothing.
+    assert!(
+        r.passed * 10 >= r.sessions * 9,
+        "{name}: only {} of {} sessions passed ({} inconclusive, {} unconfirmed)",
+        r.passed,
+        r.sessions,
+        r.inconclusive,
+        r.unconfirmed
+    );
+}
+
+#[test]
+fn the_reference_server_raises_no_false_alarm() {
+    let seed = seed();
+    eprintln!("fuzz seed {seed} (ECHOWIRE_FUZZ_SEED replays it)");
+    for model in [
+        echowire_server::Model::Reactor,
+        echowire_server::Model::Threaded,
+        echowire_server::Model::Blocking,
+    ] {
+        let r = campaign(TargetSpec::Embedded(model), CLEAN_SESSIONS, seed);
+        assert_clean(&format!("embedded:{model}"), &r);
+    }
+}
+
+#[test]
+fn the_python_server_raises_no_false_alarm() {
+    let seed = seed();
+    eprintln!("fuzz seed {seed} (ECHOWIRE_FUZZ_SEED replays it)");
+    let r = campaign(exec("echowire_server.py"), CLEAN_SESSIONS, seed);
+    assert_clean("python", &r);
+}
+
+/// The mutants, as `fuzz_mutants.py --list` gives them.
+fn mutants() -> Vec<(String, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../impls/python");
+    let out = std::process::Command::new("python3")
+        .arg(format!("{dir}/fuzz_mutants.py"))
+        .arg("--list")
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "fuzz_mutants.py --list failed");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON list");
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or_default().to_string(),
+                m["spec"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+struct Kill {
+    name: String,
+    found: Option<(u64, String)>,
+    sessions: u64,
+    secs: f64,
+}
+
+fn hunt(name: &str) -> Kill {
+    let out = tempfile::tempdir().expect("temp dir");
+    let opts = FuzzOptions {
+        target: exec(&format!("fuzz_mutants.py {name}")),
+        seed: 1,
+        sessions: None,
+        duration: Some(MUTANT_BUDGET),
+        jobs: 1,
+        stop_at_first: true,
+        shrink: false,
+        out_dir: Some(out.path().to_path_buf()),
+        ..FuzzOptions::default()
+    };
+    let started = Instant::now();
+    let r = fuzz::campaign(&opts, &|_| {});
+    Kill {
+        name: name.to_string(),
+        found: r
+            .findings
+            .first()
+            .map(|f| (f.session, f.divergence.rule.spec().section)),
+        sessions: r.sessions,
+        secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+#[test]
+fn every_combination_mutant_is_found_within_its_budget() {
+    let all = mutants();
+    assert!(all.len() >= 15, "at least 15 combination mutants");
+    // Two mutants at a time: most of a session is waiting on the server's timers.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let kills = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    let Some((name, _)) = all.get(i) else { return };
+                    let k = hunt(name);
+                    kills.lock().unwrap_or_else(|p| p.into_inner()).push(k);
+                }
+            });
+        }
+    });
+    let mut kills = kills.into_inner().unwrap_or_else(|p| p.into_inner());
+    kills.sort_by(|a, b| a.name.cmp(&b.name));
+    eprintln!("\nkill matrix (fuzz, seed 1, budget {MUTANT_BUDGET:?}):");
+    eprintln!(
+        "  {:<48} {:>9} {:>8}  rule",
+        "mutant", "sessions", "seconds"
+    );
+    for k in &kills {
+        match &k.found {
+            Some((session, section)) => eprintln!(
+                "  {:<48} {:>9} {:>8.1}  §{section} (session {session})",
+                k.name, k.sessions, k.secs
+            ),
+            None => eprintln!(
+                "  {:<48} {:>9} {:>8.1}  NOT FOUND",
+                k.name, k.sessions, k.secs
+            ),
+        }
+    }
+    let missed: Vec<&str> = kills
+        .iter()
+        .filter(|k| k.found.is_none())
+        .map(|k| k.name.as_str())
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "mutants the fuzzer did not find: {missed:?}"
+    );
+}
