@@ -101,6 +101,13 @@ impl Case {
             .collect()
     }
 
+    /// Whether each run of the case needs an instance of the target of its own: it signals
+    /// the target (a drain), or its profile counts every connection the instance ever saw
+    /// still lingering (`crowded`: a connection limit).
+    pub fn own_instance(&self) -> bool {
+        self.signals() || self.profile == crate::target::Profile::Crowded
+    }
+
     /// Whether a step signals the target (a drain): the case then needs an instance of its own.
     pub fn signals(&self) -> bool {
         fn any(steps: &[Step]) -> bool {

@@ -264,7 +264,7 @@ pub fn run_case(target: &Target, info: &TargetInfo, case: &Case, opts: &Options)
 
 /// Runs one case that signals its target: each run on a fresh instance of the case's profile.
 /// `boundaries` is sampled at 8 points here (each point costs a start of the target).
-fn run_signalling_case(
+fn run_on_own_instances(
     spec: &TargetSpec,
     info: &TargetInfo,
     case: &Case,
@@ -391,7 +391,7 @@ fn run_case_with(
         t.record(cut.clone(), run_one(settings(cut)));
     }
     let shrunk = match t.to_shrink.take() {
-        Some((cut, failed)) if opts.shrink && !t.unsplit_failed && !case.signals() => {
+        Some((cut, failed)) if opts.shrink && !t.unsplit_failed && !case.own_instance() => {
             Some(shrink::shrink(
                 &case.id,
                 &cut,
@@ -602,7 +602,7 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
         };
         for profile in Profile::ALL {
             let batch: Vec<usize> = (0..cases.len())
-                .filter(|&i| cases[i].profile == profile && !cases[i].signals())
+                .filter(|&i| cases[i].profile == profile && !cases[i].own_instance())
                 .collect();
             if batch.is_empty() {
                 continue;
@@ -614,6 +614,12 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
             if !target.controlled() {
                 for &i in &batch {
                     progress.record(i, CaseResult::skipped(needs_control(profile)));
+                }
+                continue;
+            }
+            if let Some(why) = spec.cannot_apply(profile) {
+                for &i in &batch {
+                    progress.record(i, CaseResult::skipped(why.clone()));
                 }
                 continue;
             }
@@ -635,7 +641,7 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
         }
         // Cases that signal the target: a fresh instance each, one at a time, no liveness probe
         // (the instance was told to shut down).
-        for i in (0..cases.len()).filter(|&i| cases[i].signals()) {
+        for i in (0..cases.len()).filter(|&i| cases[i].own_instance()) {
             let case = &cases[i];
             on_event(Event::Started {
                 target: &name,
@@ -643,8 +649,10 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
             });
             let r = if !target.controlled() {
                 CaseResult::skipped(needs_control(case.profile))
+            } else if let Some(why) = spec.cannot_apply(case.profile) {
+                CaseResult::skipped(why)
             } else {
-                run_signalling_case(spec, &info, case, &opts)
+                run_on_own_instances(spec, &info, case, &opts)
             };
             progress.record(i, r);
         }
@@ -718,8 +726,8 @@ fn retry_failures(
         let mut passed = None;
         while reruns < opts.retries && passed.is_none() {
             reruns += 1;
-            let again = if case.signals() {
-                run_signalling_case(spec, info, case, &alone)
+            let again = if case.own_instance() {
+                run_on_own_instances(spec, info, case, &alone)
             } else if case.profile == Profile::Default {
                 run_case(target, info, case, &alone)
             } else {

@@ -37,6 +37,7 @@ pub enum TargetSpec {
 /// | `{max_frame_size}` | the profile's largest accepted frame `Length` (announced in WELCOME) |
 /// | `{max_outstanding}` | the profile's request limit (announced in WELCOME) |
 /// | `{workers}`, `{queue_depth}` | heavy-request workers and their queue, before BUSY |
+/// | `{max_connections}` | connections open at once before CONNECTION_LIMIT (§8.4) |
 /// | `{handshake_timeout_ms}`, `{idle_timeout_ms}`, `{drain_timeout_ms}` | §8.3 timeouts |
 ///
 /// The runner waits until the address accepts connections, keeps the process's standard error
@@ -51,7 +52,7 @@ pub struct ExecSpec {
 }
 
 /// The placeholders an `--exec` template may use.
-pub const PLACEHOLDERS: [&str; 11] = [
+pub const PLACEHOLDERS: [&str; 12] = [
     "listen",
     "host",
     "port",
@@ -60,6 +61,7 @@ pub const PLACEHOLDERS: [&str; 11] = [
     "max_outstanding",
     "workers",
     "queue_depth",
+    "max_connections",
     "handshake_timeout_ms",
     "idle_timeout_ms",
     "drain_timeout_ms",
@@ -143,6 +145,9 @@ pub enum Profile {
     /// frames of at most 16 KiB, 8 requests outstanding, one worker with a queue of two — so
     /// that random sessions reach the timers, the limits and BUSY within seconds, together.
     Tight,
+    /// A connection limit of 2, so that a third connection is refused CONNECTION_LIMIT (§8.4).
+    /// Needs `{max_connections}` in an `--exec` template.
+    Crowded,
 }
 
 impl std::str::FromStr for Profile {
@@ -170,23 +175,26 @@ pub struct ProfileSettings {
     pub workers: usize,
     /// Heavy requests queued before BUSY.
     pub queue_depth: usize,
+    /// Connections open at once before CONNECTION_LIMIT.
+    pub max_connections: usize,
     /// The three timeouts.
     pub timeouts: (Duration, Duration, Duration),
 }
 
 impl Profile {
     /// Every profile, in the order the runner starts them.
-    pub const ALL: [Profile; 4] = [
+    pub const ALL: [Profile; 5] = [
         Profile::Default,
         Profile::Small,
         Profile::Busy,
         Profile::Tight,
+        Profile::Crowded,
     ];
 
     /// Whether its cases must run one at a time: their limits are shared by the whole server
     /// (the heavy-request queue), not per connection.
     pub fn exclusive(self) -> bool {
-        matches!(self, Profile::Busy | Profile::Tight)
+        matches!(self, Profile::Busy | Profile::Tight | Profile::Crowded)
     }
 
     /// Its name in case files and reports.
@@ -196,6 +204,7 @@ impl Profile {
             Profile::Small => "small",
             Profile::Busy => "busy",
             Profile::Tight => "tight",
+            Profile::Crowded => "crowded",
         }
     }
 
@@ -216,6 +225,7 @@ impl Profile {
                 max_outstanding: 64,
                 workers: 2,
                 queue_depth: 64,
+                max_connections: 1024,
                 timeouts,
             },
             Profile::Small => ProfileSettings {
@@ -223,6 +233,7 @@ impl Profile {
                 max_outstanding: 2,
                 workers: 2,
                 queue_depth: 64,
+                max_connections: 1024,
                 timeouts,
             },
             Profile::Busy => ProfileSettings {
@@ -230,6 +241,7 @@ impl Profile {
                 max_outstanding: 16,
                 workers: 1,
                 queue_depth: 1,
+                max_connections: 1024,
                 timeouts,
             },
             Profile::Tight => ProfileSettings {
@@ -237,12 +249,26 @@ impl Profile {
                 max_outstanding: 8,
                 workers: 1,
                 queue_depth: 2,
+                max_connections: 1024,
                 timeouts: (
                     Duration::from_secs(1),
                     Duration::from_secs(1),
                     Duration::from_secs(1),
                 ),
             },
+            Profile::Crowded => ProfileSettings {
+                max_connections: 2,
+                ..Profile::Default.settings()
+            },
+        }
+    }
+
+    /// The `--exec` placeholder without which a template cannot apply this profile's settings
+    /// (its cases are then Skipped, naming it).
+    pub fn placeholder(self) -> Option<&'static str> {
+        match self {
+            Profile::Crowded => Some("max_connections"),
+            _ => None,
         }
     }
 }
@@ -276,6 +302,28 @@ impl std::str::FromStr for TargetSpec {
     }
 }
 
+impl TargetSpec {
+    /// Why this target cannot be started with `profile`'s settings, if it cannot: an `--exec`
+    /// template without the placeholder the profile's setting needs.
+    pub fn cannot_apply(&self, profile: Profile) -> Option<String> {
+        match (self, profile.placeholder()) {
+            (TargetSpec::Exec(e), Some(name)) if !e.template.contains(&format!("{{{name}}}")) => {
+                Some(format!(
+                    "profile {profile} needs {{{name}}} in the --exec template, which does not pass it"
+                ))
+            }
+            // The blocking model serves one connection at a time: a second one waits in the
+            // listen backlog, so a connection limit above one is never reached.
+            (TargetSpec::Embedded(Model::Blocking), _) if profile == Profile::Crowded => Some(
+                "the blocking model serves one connection at a time, so it never reaches a \
+                 connection limit"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for TargetSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -304,6 +352,7 @@ pub fn embedded_config(model: Model, profile: Profile) -> echowire_server::Confi
         queue_depth: p.queue_depth,
         max_frame: p.max_frame_size,
         max_outstanding: p.max_outstanding,
+        max_connections: p.max_connections,
         handshake_timeout: p.timeouts.0,
         idle_timeout: p.timeouts.1,
         drain_timeout: p.timeouts.2,
@@ -612,6 +661,7 @@ fn start_process(e: &ExecSpec, p: &ProfileSettings) -> io::Result<(Addr, Process
         ("max_outstanding", p.max_outstanding.to_string()),
         ("workers", p.workers.to_string()),
         ("queue_depth", p.queue_depth.to_string()),
+        ("max_connections", p.max_connections.to_string()),
         ("handshake_timeout_ms", ms(p.timeouts.0)),
         ("idle_timeout_ms", ms(p.timeouts.1)),
         ("drain_timeout_ms", ms(p.timeouts.2)),

@@ -769,6 +769,28 @@ case(F, "8.4-busy-recovers", "MUST", "After BUSY, the server serves heavy reques
                                                               {"type": "COMPUTE_RESULT"}]}]}},
       unordered(result(1, SLOW), result(2, SLOW)), compute(4, 10), result(4, 10)], profile="busy", coalesce=False, timing=True)
 
+# Profile "crowded": a connection limit of 2 (the --exec template's {max_connections}).
+def parallel(steps, n=1): return {"parallel": {"connections": n, "steps": steps}}
+REFUSED = [err("CONNECTION_LIMIT", 0), closed()]
+case(F, "8.4-crowded-third-connection-refused", "SHOULD", "At the connection limit a new connection gets CONNECTION_LIMIT",
+     "With two connections open (the limit), a third is sent ERROR CONNECTION_LIMIT with ID 0 without waiting for "
+     "its preface and closed lingeringly; the two open ones are still served (8.4; profile crowded).",
+     [hs(1), parallel([hs(1), parallel(REFUSED), ping(2, 2), pong(2, 2), half_close()] + GOODBYE_CLOSE)]
+     + still_alive(), profile="crowded", coalesce=False)
+case(F, "8.4-crowded-place-freed-on-close", "SHOULD", "A closed connection frees its place under the limit",
+     "A second connection fills the limit and a third is refused; once the second and the refused one are closed, "
+     "a new connection is served (8.4: a connection counts until its socket is closed, which a lingering close "
+     "does within its bound, 3.10: the new connection waits 1.5 s; profile crowded).",
+     [hs(1), parallel([hs(1), parallel(REFUSED), half_close()] + GOODBYE_CLOSE), {"pause": {"ms": 1500}},
+      parallel([hs(1), echo(5, b"again"), reply(5, b"again"), half_close()] + GOODBYE_CLOSE)]
+     + still_alive(), profile="crowded", coalesce=False, timing=True)
+case(F, "8.4-crowded-refusal-is-version-1", "MUST", "CONNECTION_LIMIT is sent with header version 1 and ID 0",
+     "The refusal comes before any handshake, so it is a version-1 frame (8.4; profile crowded).",
+     [hs(2), parallel([hs(1), parallel([{"expect": {"frame": {"type": "ERROR", "version": 1, "request_id": 0,
+                                                             "body": {"code": "CONNECTION_LIMIT"}}}}, closed()]),
+                       half_close()] + GOODBYE_CLOSE)]
+     + still_alive(), profile="crowded", coalesce=False, requires=["v2"])
+
 # ---- 3.8 the server's own shutdown (the runner signals the target: SIGTERM) -------------------------
 SIGTERM = {"signal": "terminate"}
 SHUT = {"type": "GOODBYE", "request_id": 0, "body": {"code": "SHUTTING_DOWN"}}

@@ -464,7 +464,18 @@ impl Gen<'_> {
     /// frame, an invalid COMPUTE).
     fn drain_in_flight(&mut self) {
         let a = self.fresh_id();
-        self.slow_compute(a);
+        if self.rng.chance(300) {
+            // The slow work is another client's: what this one queues waits behind it.
+            self.background_load();
+            let m = Message::Compute(message::Compute {
+                cost: self.rng.range(1, 2_000) as u32,
+                seed: Bytes::new(),
+            });
+            self.frame("COMPUTE", a, 0, self.version, Some(&m));
+            self.sent.push(a);
+        } else {
+            self.slow_compute(a);
+        }
         let mut queued = Vec::new();
         for _ in 0..self.rng.range(0, 3) {
             let id = self.fresh_id();
@@ -505,9 +516,15 @@ impl Gen<'_> {
                 return;
             }
         }
-        for _ in 0..self.rng.range(1, 4) {
+        // Follow-ups, sometimes spread past the drain timeout.
+        let spread = self.rng.chance(300);
+        for _ in 0..self.rng.range(1, if spread { 8 } else { 4 }) {
             if self.over {
                 return;
+            }
+            if spread {
+                let ms = self.rng.range(200, 500);
+                self.pause(ms);
             }
             match self.rng.weighted(&[25, 20, 10, 10, 10, 8, 7, 10]) {
                 0 => {
@@ -586,27 +603,7 @@ impl Gen<'_> {
     /// sometimes at the outstanding limit: BUSY, TOO_MANY_OUTSTANDING and their order.
     fn heavy_burst(&mut self) {
         if self.rng.chance(400) {
-            // Another client keeps a worker busy.
-            let hello = self.hello_bytes(1, self.version.max(1), 16 << 20, 0);
-            let m = Message::Compute(message::Compute {
-                cost: self.cfg.slow_cost,
-                seed: Bytes::from_static(b"other"),
-            });
-            let mut body = Vec::new();
-            let _ = m.encode_body(self.version, &mut body);
-            let mut compute = (8 + body.len() as u32).to_be_bytes().to_vec();
-            compute.extend_from_slice(&[self.version, 0x07, 0, 0, 0, 0, 0, 1]);
-            compute.extend_from_slice(&body);
-            let connections = self.rng.range(1, 3) as usize;
-            self.steps.push(Step::Background(crate::step::Parallel {
-                connections,
-                steps: vec![
-                    Step::Send(Send::Hex(Hex(hello))),
-                    Step::Send(Send::Hex(Hex(compute))),
-                    Step::Judge(Judge::default()),
-                ],
-            }));
-            self.pause(50);
+            self.background_load();
         }
         let n = self.rng.range(2, 7);
         for k in 0..n {
@@ -628,6 +625,32 @@ impl Gen<'_> {
             let m = Message::Ping(message::Ping { data: 1 });
             self.frame("PING", id, 0, self.version, Some(&m));
             self.sent.push(id);
+        }
+    }
+
+    /// Other clients keep workers busy with slow COMPUTEs (background connections).
+    fn background_load(&mut self) {
+        {
+            let hello = self.hello_bytes(1, self.version.max(1), 16 << 20, 0);
+            let m = Message::Compute(message::Compute {
+                cost: self.cfg.slow_cost,
+                seed: Bytes::from_static(b"other"),
+            });
+            let mut body = Vec::new();
+            let _ = m.encode_body(self.version, &mut body);
+            let mut compute = (8 + body.len() as u32).to_be_bytes().to_vec();
+            compute.extend_from_slice(&[self.version, 0x07, 0, 0, 0, 0, 0, 1]);
+            compute.extend_from_slice(&body);
+            let connections = self.rng.range(1, 3) as usize;
+            self.steps.push(Step::Background(crate::step::Parallel {
+                connections,
+                steps: vec![
+                    Step::Send(Send::Hex(Hex(hello))),
+                    Step::Send(Send::Hex(Hex(compute))),
+                    Step::Judge(Judge::default()),
+                ],
+            }));
+            self.pause(50);
         }
     }
 

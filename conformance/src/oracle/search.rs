@@ -397,8 +397,11 @@ impl<'a> Search<'a> {
             return out;
         }
         let timer = self.timer(n);
-        // 1. Explain the next observed frame.
-        if let Some(o) = self.obs.output.get(n.out) {
+        // 1. Explain the next observed frame, once the model has read what the server must
+        //    have read by then.
+        if let Some(o) = self.obs.output.get(n.out)
+            && !self.must_read_first(n, o.at_ms)
+        {
             let (explained, why_not) = self.explain(n, n.out);
             if self.trace && explained.is_empty() {
                 eprintln!("oracle:   frame {} not explained: {:?}", n.out, why_not.0);
@@ -455,6 +458,31 @@ impl<'a> Search<'a> {
             }
         }
         out
+    }
+
+    /// Whether the next atom must have been read before something the server did at `t_ms`.
+    ///
+    /// A server reads what arrives (spec §8.4: it stops reading only when its bounded output
+    /// queue is full), so input written well before `t_ms` — more than the tolerance before,
+    /// after any period the runner did not read (`latest_ms`) — was read by then. Not while a
+    /// lot of output was on its way (over 64 KiB since the input was written): the server's
+    /// own output queue may have been full, which is when it may stop reading.
+    fn must_read_first(&self, n: &Node, t_ms: u64) -> bool {
+        let Some(&i) = self.atoms.get(n.inp) else {
+            return false;
+        };
+        let a = &self.obs.input[i];
+        if a.latest_ms + self.setup.slack_ms >= t_ms {
+            return false;
+        }
+        let sent_since: usize = self
+            .obs
+            .output
+            .iter()
+            .filter(|o| o.at_ms >= a.at_ms && o.at_ms <= t_ms)
+            .map(|o| o.frame.body.len() + 12)
+            .sum();
+        sent_since <= 64 * 1024
     }
 
     /// The ways the next observed frame can be explained, and why each candidate failed.
@@ -536,10 +564,24 @@ impl<'a> Search<'a> {
                 }
             };
             let mut c = n.clone();
-            // Queued no earlier than the request arrived (the runner may have read it much
-            // later): the idle period may have restarted then, so timers are judged from the
-            // earliest moment; `activity_hi` keeps the latest.
-            let now = self.at(p.received_ms);
+            // When was the response queued? Not before the request arrived, and, while the
+            // runner reads, not long before it arrived here (loopback delivers at once); but
+            // while the runner did not read, any time since that period began (the output was
+            // blocked). Timers are judged from the earliest moment; `activity_hi` keeps the
+            // latest.
+            let slack = self.setup.slack_ms;
+            let stalled_since = self
+                .obs
+                .not_reading
+                .iter()
+                .filter(|&&(a, b)| a <= o.at_ms && o.at_ms <= b + slack)
+                .map(|&(a, _)| a)
+                .min();
+            let queued_ms = match stalled_since {
+                Some(a) => p.received_ms.max(a),
+                None => p.received_ms.max(o.at_ms.saturating_sub(slack)),
+            };
+            let now = self.at(queued_ms);
             c.s.respond(id, &response, now);
             c.pending.remove(&id);
             let queued = self.take(&mut c, o.at_ms);
@@ -755,6 +797,10 @@ impl<'a> Search<'a> {
     fn fire(&mut self, n: &Node, t: &Timer) -> Option<Node> {
         let at = t.lo.max(n.clock);
         if t.hi.is_some_and(|hi| at > hi) {
+            return None;
+        }
+        if self.must_read_first(n, at) {
+            // Input the server had read by then restarts or changes the timer: feed it first.
             return None;
         }
         let mut c = n.clone();

@@ -79,8 +79,10 @@ fn the_reference_server_raises_no_false_alarm() {
         echowire_server::Model::Threaded,
         echowire_server::Model::Blocking,
     ] {
-        let r = campaign(TargetSpec::Embedded(model), CLEAN_SESSIONS, seed);
-        assert_clean(&format!("embedded:{model}"), &r);
+        let target = TargetSpec::Embedded(model);
+        let name = target.to_string();
+        let r = campaign(target, CLEAN_SESSIONS, seed);
+        assert_clean(&name, &r);
     }
 }
 

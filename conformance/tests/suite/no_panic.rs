@@ -115,6 +115,7 @@ fn report() -> impl Strategy<Value = Report> {
             timing_sensitive: false,
             profile: Default::default(),
             coalesce: true,
+            finding: None,
             file: String::new(),
         });
     let result = (
@@ -141,6 +142,7 @@ fn report() -> impl Strategy<Value = Report> {
                     }),
                     wire,
                     sent_bytes: 0,
+                    oracle: None,
                 }],
                 millis: 1,
                 shrunk: None,

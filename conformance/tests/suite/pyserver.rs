@@ -7,6 +7,7 @@ pub fn template(script_and_args: &str) -> String {
     format!(
         "python3 {dir}/{script_and_args} --listen {{listen}} --max-frame {{max_frame_size}} \
          --max-outstanding {{max_outstanding}} --workers {{workers}} --queue-depth {{queue_depth}} \
+         --max-connections {{max_connections}} \
          --handshake-timeout-ms {{handshake_timeout_ms}} --idle-timeout-ms {{idle_timeout_ms}} \
          --drain-timeout-ms {{drain_timeout_ms}}"
     )
