@@ -75,7 +75,8 @@ struct FuzzArgs {
     /// Sessions run at once.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
-    /// Profiles a controlled target is started with, comma-separated (default: default,tight).
+    /// Profiles a controlled target is started with, comma-separated (default:
+    /// default,small,busy,tight).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     profile: Vec<echowire_conformance::target::Profile>,
     /// Where each finding is written as a case file (created when there is one).

@@ -142,8 +142,10 @@ pub enum Profile {
     /// One worker with a queue of one, so that the third heavy request is answered BUSY (§8.4).
     Busy,
     /// Everything at once, for the fuzzer: the shortest timeouts the spec permits (1 s each),
-    /// frames of at most 16 KiB, 8 requests outstanding, one worker with a queue of two — so
-    /// that random sessions reach the timers, the limits and BUSY within seconds, together.
+    /// frames of at most 16 KiB, 3 requests outstanding and one worker with a queue of two (so a
+    /// client reaches its outstanding limit exactly when the pool is full: which refusal comes
+    /// first is visible, and other clients' work makes BUSY) — so that random sessions reach the
+    /// timers, the limits and BUSY within seconds, together.
     Tight,
     /// A connection limit of 2, so that a third connection is refused CONNECTION_LIMIT (§8.4).
     /// Needs `{max_connections}` in an `--exec` template.
@@ -246,7 +248,7 @@ impl Profile {
             },
             Profile::Tight => ProfileSettings {
                 max_frame_size: 16 * 1024,
-                max_outstanding: 8,
+                max_outstanding: 3,
                 workers: 1,
                 queue_depth: 2,
                 max_connections: 1024,

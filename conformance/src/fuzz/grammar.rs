@@ -46,6 +46,8 @@ pub struct GenConfig {
     /// A COMPUTE cost that keeps one of the target's workers busy for about 1.5 s (measured
     /// when the target is opened): long enough to cross a timer or a drain.
     pub slow_cost: u32,
+    /// The target serves several connections at once (background connections are drawn).
+    pub concurrent: bool,
 }
 
 impl Default for GenConfig {
@@ -58,6 +60,7 @@ impl Default for GenConfig {
             may_signal: false,
             slack_ms: crate::oracle::DEFAULT_SLACK_MS,
             slow_cost: 4_000_000,
+            concurrent: true,
         }
     }
 }
@@ -137,10 +140,12 @@ pub fn session(seed: u64, cfg: &GenConfig) -> Session {
         goodbye: false,
     };
     g.opening();
-    let actions = match g.rng.weighted(&[30, 50, 20]) {
+    // Mostly short sessions: many of them per second, and each one a small search for the
+    // oracle; a few long ones for what only builds up.
+    let actions = match g.rng.weighted(&[40, 45, 15]) {
         0 => g.rng.range(0, 4),
-        1 => g.rng.range(3, 15),
-        _ => g.rng.range(10, 40),
+        1 => g.rng.range(3, 12),
+        _ => g.rng.range(10, 30),
     };
     for _ in 0..actions {
         if g.over {
@@ -401,9 +406,10 @@ impl Gen<'_> {
             }, // 11 SIGTERM
             12,                          // 12 faulty frame
             8,                           // 13 impossible Length
-            45,                          // 14 a drain with work in flight
+            90,                          // 14 a drain with work in flight
             20,                          // 15 heavy work past the pool
             if timers { 10 } else { 0 }, // 16 frames that are not requests, spaced
+            if timers { 25 } else { 0 }, // 17 slow work, then silence
         ];
         match self.rng.weighted(&weights) {
             0 => self.request(),
@@ -438,15 +444,18 @@ impl Gen<'_> {
             13 => self.bad_length(),
             14 => self.drain_in_flight(),
             15 => self.heavy_burst(),
-            _ => self.spaced_non_requests(),
+            16 => self.spaced_non_requests(),
+            _ => self.slow_then_silence(),
         }
     }
 
     /// A COMPUTE that occupies a worker for about 1.5 s.
     fn slow_compute(&mut self, id: u32) {
-        let cost = match self.rng.weighted(&[80, 10, 10]) {
+        let cost = match self.rng.weighted(&[55, 10, 25, 10]) {
             0 => self.cfg.slow_cost,
             1 => (self.cfg.slow_cost / 3).max(1),
+            // About 4.5 s: past a timer's whole window (its value, one second late, the slack).
+            2 => self.cfg.slow_cost.saturating_mul(3).min(1 << 24),
             // The largest cost the spec allows (a valid input a server must accept).
             _ => 1 << 24,
         };
@@ -464,7 +473,7 @@ impl Gen<'_> {
     /// frame, an invalid COMPUTE).
     fn drain_in_flight(&mut self) {
         let a = self.fresh_id();
-        if self.rng.chance(300) {
+        if self.cfg.concurrent && self.rng.chance(300) {
             // The slow work is another client's: what this one queues waits behind it.
             self.background_load();
             let m = Message::Compute(message::Compute {
@@ -477,7 +486,8 @@ impl Gen<'_> {
             self.slow_compute(a);
         }
         let mut queued = Vec::new();
-        for _ in 0..self.rng.range(0, 3) {
+        let extra = if self.rng.chance(500) { 1 } else { 3 };
+        for _ in 0..self.rng.range(0, extra) {
             let id = self.fresh_id();
             let m = Message::Compute(message::Compute {
                 cost: self.rng.range(1, 2_000) as u32,
@@ -518,17 +528,20 @@ impl Gen<'_> {
         }
         // Follow-ups, sometimes spread past the drain timeout.
         let spread = self.rng.chance(300);
-        for _ in 0..self.rng.range(1, if spread { 8 } else { 4 }) {
+        for _ in 0..self
+            .rng
+            .range(if spread { 3 } else { 1 }, if spread { 10 } else { 4 })
+        {
             if self.over {
                 return;
             }
             if spread {
-                let ms = self.rng.range(200, 500);
+                let ms = self.rng.range(300, 600);
                 self.pause(ms);
             }
-            match self.rng.weighted(&[25, 20, 10, 10, 10, 8, 7, 10]) {
+            match self.rng.weighted(&[35, 15, 10, 10, 10, 8, 7, 10]) {
                 0 => {
-                    let id = if !queued.is_empty() && self.rng.chance(500) {
+                    let id = if !queued.is_empty() && self.rng.chance(400) {
                         *self.rng.pick(&queued)
                     } else {
                         a
@@ -597,6 +610,11 @@ impl Gen<'_> {
                 self.pause(ms);
             }
         }
+        // What follows a drain is mostly more SHUTTING_DOWN: usually the session ends here and
+        // the judge watches the drain play out.
+        if self.rng.chance(700) {
+            self.over = true;
+        }
     }
 
     /// More heavy requests than the pool admits, often behind another connection's slow work,
@@ -619,6 +637,7 @@ impl Gen<'_> {
                 self.sent.push(id);
             }
         }
+        let last = self.next_id;
         if self.rng.chance(500) {
             // And something cheap behind them, which counts toward the outstanding limit too.
             let id = self.fresh_id();
@@ -626,11 +645,30 @@ impl Gen<'_> {
             self.frame("PING", id, 0, self.version, Some(&m));
             self.sent.push(id);
         }
+        if self.rng.chance(500) {
+            // The ID of a request likely refused (BUSY, TOO_MANY_OUTSTANDING) again, once its
+            // answer has had time to come: an answered ID may be reused.
+            let ms = self.rng.range(50, 200);
+            self.pause(ms);
+            let id = *self.sent.iter().rev().find(|&&id| id < last).unwrap_or(&1);
+            let m = Message::Echo(message::Echo {
+                payload: Bytes::from_static(b"again"),
+            });
+            self.frame("ECHO", id, 0, self.version, Some(&m));
+        }
+    }
+
+    /// Slow work, then silence: the idle timer against outstanding work, and the idle period
+    /// after it is answered.
+    fn slow_then_silence(&mut self) {
+        let id = self.fresh_id();
+        self.slow_compute(id);
+        self.over = true;
     }
 
     /// Other clients keep workers busy with slow COMPUTEs (background connections).
     fn background_load(&mut self) {
-        {
+        if self.cfg.concurrent {
             let hello = self.hello_bytes(1, self.version.max(1), 16 << 20, 0);
             let m = Message::Compute(message::Compute {
                 cost: self.cfg.slow_cost,

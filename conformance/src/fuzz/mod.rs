@@ -7,9 +7,10 @@
 //! ([`shrink`]: first whole steps, then the split and the pauses), and written as a case file in
 //! the suite's own format, which `echowire-conformance --case-file F` replays.
 //!
-//! The campaign visits the profiles a controlled target can be started with (the default, and
-//! `tight`: the spec's shortest timeouts, a low outstanding limit and a small worker pool), so
-//! timers, limits and BUSY meet in one session; a session that signals the target gets an
+//! The campaign visits the profiles a controlled target can be started with (`default`, `small`:
+//! the smallest frame and outstanding limits, `busy`: a pool of one worker and one queued, and
+//! `tight`: the spec's shortest timeouts, an outstanding limit equal to a small pool), so timers,
+//! limits and BUSY meet in one session; a session that signals the target gets an
 //! instance of its own. A network target runs with its own settings and is never signalled.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,7 +58,7 @@ pub struct FuzzOptions {
     pub out_dir: Option<PathBuf>,
     /// Stop at the first confirmed divergence.
     pub stop_at_first: bool,
-    /// Profiles to visit (a controlled target); empty: default and tight.
+    /// Profiles to visit (a controlled target); empty: default, small, busy and tight.
     pub profiles: Vec<Profile>,
     /// Shrink findings.
     pub shrink: bool,
@@ -289,7 +290,12 @@ pub fn campaign(opts: &FuzzOptions, on: &(dyn Fn(Progress<'_>) + Sync)) -> FuzzR
     };
     // Open every target for every profile it can run.
     let profiles = if opts.profiles.is_empty() {
-        vec![Profile::Default, Profile::Tight]
+        vec![
+            Profile::Default,
+            Profile::Small,
+            Profile::Busy,
+            Profile::Tight,
+        ]
     } else {
         opts.profiles.clone()
     };
@@ -318,7 +324,15 @@ pub fn campaign(opts: &FuzzOptions, on: &(dyn Fn(Progress<'_>) + Sync)) -> FuzzR
     let findings = AtomicUsize::new(0);
     let deadline = opts.duration.map(|d| started + d);
     std::thread::scope(|s| {
-        for _ in 0..opts.jobs.max(1) {
+        // A target that serves one connection at a time (the blocking model) gets one session
+        // at a time, without background connections: a second connection would wait in its
+        // listen backlog, which no client can tell from a server that does not answer.
+        let jobs = if targets.iter().any(serial) {
+            1
+        } else {
+            opts.jobs.max(1)
+        };
+        for _ in 0..jobs {
             s.spawn(|| {
                 loop {
                     if stop.load(Ordering::Acquire) || deadline.is_some_and(|d| Instant::now() >= d)
@@ -432,6 +446,7 @@ fn one_session(
         v2: t.info.version >= 2,
         rkyv: t.info.capabilities & echowire_codec::message::CAP_RKYV != 0,
         may_signal: t.target.controlled(),
+        concurrent: !serial(spec),
         slack_ms: opts.slack_ms,
         slow_cost: t.slow_cost,
     };
@@ -525,6 +540,11 @@ fn run_on(
         Ok(own) => exec::run(&own.target, steps, settings(opts, &own, cut)),
         Err(e) => RunResult::failed_to_start(cut, "a fresh instance of the target", e),
     }
+}
+
+/// Whether the target serves one connection at a time.
+fn serial(spec: &TargetSpec) -> bool {
+    matches!(spec, TargetSpec::Embedded(echowire_server::Model::Blocking))
 }
 
 /// The universe of cells: each state a frame can arrive in, by each type a client sends.

@@ -131,15 +131,15 @@ pub fn shrink(
                 Dir::ClientToServer,
             );
             b.runs += s.runs;
-            if let Some(r) = s.run {
-                if same(&r, rule) {
-                    best_cut = if s.cuts.is_empty() {
-                        Cut::Whole
-                    } else {
-                        Cut::Set(s.cuts.into())
-                    };
-                    best_run = r;
-                }
+            if let Some(r) = s.run
+                && same(&r, rule)
+            {
+                best_cut = if s.cuts.is_empty() {
+                    Cut::Whole
+                } else {
+                    Cut::Set(s.cuts.into())
+                };
+                best_run = r;
             }
         }
     }

@@ -18,17 +18,29 @@
 //!   at most one second later), and when it acted on SIGTERM.
 //!
 //! The search ([`search`]) is a depth-first walk over the interleavings of the client's input
-//! (cut at every frame boundary and every write) with the observed frames, on clones of the
+//! (cut where a server can act: after the preface, each Length, each header and each frame)
+//! with the observed frames, on clones of the
 //! model session; an observed frame is explained either by a frame the model has queued or by
 //! completing a request the model has handed to the application, so each step is driven by the
 //! observation and most choices are forced. Visited states are remembered, and a budget bounds
 //! the walk (an exhausted budget is reported as inconclusive, never as a failure).
 //!
-//! One assumption goes beyond the spec's text, and it is what every implementation does: a
-//! request counts as answered (no longer outstanding) from the moment its response is queued,
-//! and a connection has one output queue, so the order frames arrive in is the order they were
-//! queued in. Without it, a server could claim any response was queued long before it was
-//! written, and the limits of §8.4 could never be checked from outside.
+//! Two assumptions go beyond the spec's text, and they are what every implementation does:
+//!
+//! * a request counts as answered (no longer outstanding) from the moment its response is
+//!   queued, and a connection has one output queue, so the order frames arrive in is the order
+//!   they were queued in. Without it, a server could claim any response was queued long before
+//!   it was written, and the limits of §8.4 could never be checked from outside;
+//! * a server reads what arrives: input written more than the tolerance before the server did
+//!   something was read by then, unless the runner was not reading (its output was blocked) or a
+//!   lot of output was on its way (over 64 KiB: the server's output queue may have been full,
+//!   the one case §8.4 lets it stop reading). Without it, every late answer could be blamed on a
+//!   late read, and a server that ignores an ERROR with ID 0 during a drain, or restarts its
+//!   idle timer only on requests, could never be told from one that reads lazily.
+//!
+//! A response's queueing time is judged the same way: no earlier than its request arrived, and,
+//! while the runner read, no earlier than the tolerance before it arrived; timers are held to
+//! their windows from those earliest moments, so no timing the spec permits is refused.
 //!
 //! Modules: [`observe`] turns a run's wire log into an [`Observation`]; [`search`] walks the
 //! model; [`matcher`] compares an observed frame with a model frame where the spec leaves

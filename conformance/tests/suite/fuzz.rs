@@ -130,7 +130,7 @@ fn hunt(name: &str) -> Kill {
         seed: 1,
         sessions: None,
         duration: Some(MUTANT_BUDGET),
-        jobs: 1,
+        jobs: 2,
         stop_at_first: true,
         shrink: false,
         out_dir: Some(out.path().to_path_buf()),
