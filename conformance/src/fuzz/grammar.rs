@@ -349,7 +349,7 @@ impl Gen<'_> {
         // Mostly a HELLO that succeeds: the interesting rules are after the handshake.
         const OFFERS: [(u8, u8); 7] = [(1, 2), (1, 1), (2, 2), (1, 255), (2, 9), (3, 3), (2, 1)];
         let (min, max) = OFFERS[self.rng.weighted(&[45, 15, 15, 10, 5, 5, 5])];
-        let limit = match self.rng.weighted(&[70, 12, 3, 5, 10]) {
+        let limit = match self.rng.weighted(&[60, 10, 3, 12, 15]) {
             0 => 16 << 20,
             1 => 4096,
             2 => 4095,

@@ -144,7 +144,24 @@ pub fn shrink(
         }
     }
 
-    // 3. Pauses: dropped, else halved.
+    // 3. Pauses: adjacent ones merged (the same timing), then each dropped, else halved.
+    let mut merged: Vec<Step> = Vec::with_capacity(best.len());
+    for step in best.drain(..) {
+        if let (
+            Some(Step::Pause(crate::step::Wait {
+                ms: crate::step::Millis::Number(a),
+            })),
+            Step::Pause(crate::step::Wait {
+                ms: crate::step::Millis::Number(b),
+            }),
+        ) = (merged.last_mut(), &step)
+        {
+            *a += *b;
+            continue;
+        }
+        merged.push(step);
+    }
+    best = merged;
     let mut i = 0;
     while i < best.len() && b.left() {
         if let Step::Pause(w) = &best[i] {

@@ -167,6 +167,10 @@ struct Node {
     /// When the model finished (nothing more to send: the server closes now).
     finished_ms: Option<u64>,
     client_reset: bool,
+    /// The server closed the connection at its shutdown before the handshake completed (the
+    /// spec's state table has no row for a shutdown in HANDSHAKE: closing at once is as
+    /// conformant as answering a HELLO already received, which the codec does).
+    shut_in_handshake: bool,
     cells: Option<Rc<Cells>>,
 }
 
@@ -280,6 +284,7 @@ impl<'a> Search<'a> {
             error_sent_ms: None,
             finished_ms: None,
             client_reset: false,
+            shut_in_handshake: false,
             cells: None,
         };
         let mut stack = vec![root];
@@ -354,8 +359,15 @@ impl<'a> Search<'a> {
     fn note(&mut self, n: &Node, d: Divergence) {
         // The deepest path; of equally deep ones the first found, which the search reaches
         // by explaining frames before firing timers (the likeliest story).
+        // A path that expected a concrete frame in its place (a response of the same ID) says
+        // more than one that expected nothing there: at equal depth it wins.
+        let concrete = |d: &Divergence| !matches!(d.rule, Rule::AnswerExactlyOnce | Rule::States);
         let depth = (n.out, n.inp);
-        if self.best.as_ref().is_none_or(|(b, _)| depth > *b) {
+        if self
+            .best
+            .as_ref()
+            .is_none_or(|(b, bd)| depth > *b || (depth == *b && concrete(&d) && !concrete(bd)))
+        {
             self.best = Some((depth, d));
         }
     }
@@ -393,7 +405,7 @@ impl<'a> Search<'a> {
 
     fn children(&mut self, n: &Node) -> Vec<Node> {
         let mut out = Vec::new();
-        if n.client_reset {
+        if n.client_reset || n.shut_in_handshake {
             return out;
         }
         let timer = self.timer(n);
@@ -406,7 +418,7 @@ impl<'a> Search<'a> {
             if self.trace && explained.is_empty() {
                 eprintln!("oracle:   frame {} not explained: {:?}", n.out, why_not.0);
             }
-            if explained.is_empty() && n.inp == self.atoms.len() && timer.is_none() {
+            if explained.is_empty() && n.inp == self.atoms.len() {
                 let reading = self.reading(n);
                 let d = Divergence {
                     frame: Some(n.out),
@@ -455,6 +467,22 @@ impl<'a> Search<'a> {
                 .map(|k| self.obs.input[self.atoms[k]].at_ms);
             if fed_before.is_none_or(|f| f <= t + self.setup.slack_ms) {
                 out.push(self.signal(n, t));
+                if n.out == self.obs.output.len()
+                    && matches!(
+                        n.s.state(),
+                        SessionState::Preface { .. } | SessionState::Handshake
+                    )
+                {
+                    let mut c = n.clone();
+                    c.signalled = true;
+                    c.shut_in_handshake = true;
+                    c.clock = c.clock.max(t);
+                    c.inp = self.atoms.len();
+                    c.due.clear();
+                    c.pending.clear();
+                    c.finished_ms = Some(c.clock);
+                    out.push(c);
+                }
             }
         }
         out
@@ -851,6 +879,15 @@ impl<'a> Search<'a> {
         if n.client_reset {
             return End::Pass;
         }
+        if n.shut_in_handshake {
+            return match self.obs.close {
+                Some(_) => End::Pass,
+                None => End::Wait(
+                    n.clock + LINGER_MS + self.setup.slack_ms,
+                    "the close of a connection shut before its handshake".into(),
+                ),
+            };
+        }
         let slack = self.setup.slack_ms;
         let reading = self.reading(n);
         let owed: Vec<String> = n
@@ -1092,6 +1129,7 @@ fn rule_of(model: &Frame, reading: &Reading, why: &str) -> Rule {
 fn key(n: &Node) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (n.inp, n.out, n.signalled, n.server_drain, n.client_reset).hash(&mut h);
+    n.shut_in_handshake.hash(&mut h);
     n.error_sent_ms.is_some().hash(&mut h);
     super::session_key(&n.s).hash(&mut h);
     n.s.is_abortive().hash(&mut h);
