@@ -69,8 +69,9 @@ struct FuzzArgs {
     /// Run only session N of the campaign (what a finding names), e.g. --seed 7 --session 42.
     #[arg(long, value_name = "N")]
     session: Option<u64>,
-    /// Stop after this long (default 60s unless --sessions is given).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Stop after this long: `90s`, `10m`, or a number of seconds (default 60 s unless
+    /// --sessions is given).
+    #[arg(long, alias = "seconds", value_name = "DURATION", value_parser = parse_seconds)]
     duration: Option<Duration>,
     /// Sessions run at once.
     #[arg(long, default_value_t = 2)]
@@ -235,8 +236,35 @@ struct Selection {
     #[arg(long = "exclude", value_name = "ID-OR-GLOB")]
     exclude: Vec<String>,
     /// Read case files from this directory instead of the built-in copy of spec/conformance.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "case_file")]
     cases: Option<PathBuf>,
+    /// Run the cases of this one file (a fuzz finding, say) instead of the built-in ones.
+    /// Repeatable.
+    #[arg(long, value_name = "FILE")]
+    case_file: Vec<PathBuf>,
+}
+
+impl Selection {
+    /// Every case the selection reads from (before filtering): the files, the directory, or the
+    /// built-in copy.
+    fn all(&self) -> Result<Vec<case::Case>, String> {
+        if !self.case_file.is_empty() {
+            let mut texts = Vec::new();
+            for p in &self.case_file {
+                let t = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                texts.push((p.display().to_string(), t));
+            }
+            let refs: Vec<(&str, &str)> = texts
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            return case::parse(&refs);
+        }
+        match &self.cases {
+            Some(dir) => case::load_dir(dir),
+            None => Ok(case::builtin()),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -332,10 +360,7 @@ struct ListArgs {
 }
 
 fn load(sel: &Selection) -> Result<Vec<case::Case>, String> {
-    let all = match &sel.cases {
-        Some(dir) => case::load_dir(dir)?,
-        None => case::builtin(),
-    };
+    let all = sel.all()?;
     let chosen = echowire_conformance::select(all, &sel.case, &sel.section, &sel.exclude);
     if chosen.is_empty() {
         return Err("no case matches the selection".into());
@@ -390,10 +415,7 @@ fn run(args: RunArgs) -> ExitCode {
             let parsed = std::fs::read_to_string(path)
                 .map_err(|e| format!("{}: {e}", path.display()))
                 .and_then(|text| {
-                    let all = match &args.select.cases {
-                        Some(dir) => case::load_dir(dir)?,
-                        None => case::builtin(),
-                    };
+                    let all = args.select.all()?;
                     echowire_conformance::expected::ExpectedFailures::parse(
                         &path.display().to_string(),
                         &text,
@@ -782,6 +804,14 @@ fn fuzz_cmd(a: FuzzArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// A duration, or a bare number of seconds.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) => Ok(Duration::from_secs(n)),
+        Err(_) => humantime::parse_duration(s).map_err(|e| e.to_string()),
     }
 }
 

@@ -32,14 +32,15 @@ pub fn finding_text(f: &Finding) -> String {
     }
     match &f.case_file {
         Some(p) if !p.starts_with('(') => {
-            let dir = std::path::Path::new(p)
-                .parent()
-                .map(|d| d.display().to_string())
-                .unwrap_or_else(|| ".".into());
             let _ = writeln!(
                 s,
-                "  written to {p}; replay: echowire-conformance <target> --cases {} --splits whole",
-                crate::report::shell_quote(&dir)
+                "  written to {p}; replay: echowire-conformance <target> --case-file {} --splits {}",
+                crate::report::shell_quote(p),
+                if f.cut == "whole" {
+                    "whole"
+                } else {
+                    "whole,random:3"
+                }
             );
         }
         Some(p) => {

@@ -121,6 +121,8 @@ struct Kill {
     found: Option<(u64, String)>,
     sessions: u64,
     secs: f64,
+    /// The finding's case file, read back.
+    case_file: Option<String>,
 }
 
 fn hunt(name: &str) -> Kill {
@@ -138,7 +140,13 @@ fn hunt(name: &str) -> Kill {
     };
     let started = Instant::now();
     let r = fuzz::campaign(&opts, &|_| {});
+    let case_file = r
+        .findings
+        .first()
+        .and_then(|f| f.case_file.as_ref())
+        .and_then(|p| std::fs::read_to_string(p).ok());
     Kill {
+        case_file,
         name: name.to_string(),
         found: r
             .findings
@@ -186,6 +194,40 @@ fn every_combination_mutant_is_found_within_its_budget() {
                 k.name, k.sessions, k.secs
             ),
         }
+    }
+    // A finding is a case file the suite replays: it passes on the unbroken server and fails on
+    // the mutant (a timing-dependent one may need a second try). Checked for the first three
+    // found under the whole split (the replay's split).
+    let whole = |k: &&Kill| {
+        k.case_file.as_deref().is_some_and(|t| {
+            serde_json::from_str::<serde_json::Value>(t)
+                .is_ok_and(|v| v["cases"][0]["finding"]["split"] == "whole")
+        })
+    };
+    for k in kills.iter().filter(whole).take(3) {
+        let text = k.case_file.as_deref().unwrap_or_default();
+        let cases = echowire_conformance::case::parse(&[("finding.json", text)])
+            .unwrap_or_else(|e| panic!("{}: the finding's case file does not load: {e}", k.name));
+        let replay = |target: TargetSpec| {
+            let opts = echowire_conformance::Options {
+                targets: vec![target],
+                strategies: vec![echowire_conformance::split::Strategy::Whole],
+                liveness: false,
+                shrink: false,
+                ..echowire_conformance::Options::default()
+            };
+            echowire_conformance::run(cases.clone(), opts, &|_| {}).passed(false)
+        };
+        assert!(
+            replay(exec("echowire_server.py")),
+            "{}: the finding fails on the unbroken server too:\n{text}",
+            k.name
+        );
+        assert!(
+            (0..3).any(|_| !replay(exec(&format!("fuzz_mutants.py {}", k.name)))),
+            "{}: the finding's case passes on the mutant in 3 replays",
+            k.name
+        );
     }
     let missed: Vec<&str> = kills
         .iter()
