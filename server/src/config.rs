@@ -26,7 +26,7 @@ pub enum Model {
 /// user can set any value), with the same numbers and the same words.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
-    /// Address to listen on: HOST:PORT ([::1]:7878 for IPv6) or unix:/path/to.sock. Repeatable.
+    /// Address to listen on: HOST:PORT (`[::1]:7878` for IPv6) or unix:/path/to.sock. Repeatable.
     /// Port 0 picks a free port.
     #[arg(long = "listen", value_name = "ADDR", default_values_t = [bounds::default_listen()])]
     pub listen: Vec<ListenAddr>,

@@ -53,7 +53,7 @@ impl Shared {
         self.abort.load(Ordering::Acquire)
     }
 
-    /// Whether the listeners were handed to a successor (see [`handover`]): their Unix socket
+    /// Whether the listeners were handed to a successor (see [`crate::handover`]): their Unix socket
     /// files and path locks are the successor's now.
     pub fn handed_over(&self) -> bool {
         self.handed_over.load(Ordering::Acquire)
@@ -79,7 +79,7 @@ impl Stopper {
         Stopper { shared, waker }
     }
 
-    /// Begins a graceful shutdown (see [`ServerHandle::shutdown`]).
+    /// Begins a graceful shutdown (see [`crate::ServerHandle::shutdown`]).
     pub fn begin_shutdown(&self) {
         self.shared.shutdown.store(true, Ordering::Release);
         if let Some(w) = &self.waker {

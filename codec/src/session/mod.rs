@@ -6,13 +6,17 @@
 //! conformance runner, the tests and the fuzz targets all drive these same types.
 //!
 //! ## Driving a [`ServerSession`]
-//! 1. Read from the socket into a `BytesMut` — at most [`ServerSession::read_capacity`] bytes, and
-//!    only while [`ServerSession::wants_read`]. On EOF call [`ServerSession::handle_eof`].
+//! 1. While [`ServerSession::wants_read`], read from the socket with
+//!    [`ServerSession::read_with`] (the session sizes the read and owns the buffer), or hand it
+//!    octets read elsewhere with [`ServerSession::handle_input`]. On EOF call
+//!    [`ServerSession::handle_eof`].
 //! 2. Call [`ServerSession::poll_event`] until it returns `None`. Each [`Event::Request`] must
 //!    eventually be answered with [`ServerSession::respond`] (inline or from a worker; the
 //!    generated [`crate::service::dispatch`] calls the application's method for its type);
 //!    [`Event::Cancel`] asks the driver to drop queued work for that ID.
-//! 3. Write [`ServerSession::outbox`] to the socket (vectored); partial writes stay queued.
+//! 3. Write what [`ServerSession::poll_transmit`] lends (vectored) and report the octets written
+//!    with [`ServerSession::handle_written`]; partial writes stay queued. (A driver without a
+//!    socket takes everything at once with [`ServerSession::take_output`].)
 //! 4. Arm a timer for [`ServerSession::poll_timeout`]; when it fires call
 //!    [`ServerSession::handle_timeout`].
 //! 5. When [`ServerSession::is_finished`], do a lingering close: shut down the write side, read

@@ -44,26 +44,21 @@ pub(crate) struct Wire {
     window: Window,
 }
 
-/// The adaptive read window (see the module docs): its size and how many reads in a row used
-/// less than a quarter of it.
-#[derive(Debug, Clone, Copy)]
+/// The adaptive read window (see the module docs): its size as a power of two times
+/// [`READ_START`], and how many reads in a row used less than a quarter of it. Two octets: a
+/// session is paid once per connection (a `u32` size cost the session 8 bytes of padding).
+#[derive(Debug, Clone, Copy, Default)]
 struct Window {
-    size: u32,
+    shift: u8,
     small: u8,
 }
 
-impl Default for Window {
-    fn default() -> Self {
-        Window {
-            size: READ_START as u32,
-            small: 0,
-        }
-    }
-}
-
 impl Window {
+    /// The largest shift: [`READ_CHUNK`] is `READ_START << MAX_SHIFT`.
+    const MAX_SHIFT: u8 = (READ_CHUNK / READ_START).trailing_zeros() as u8;
+
     fn get(self) -> usize {
-        self.size as usize
+        READ_START << self.shift
     }
 
     /// Records a read of `n` octets through a window of `offered` octets.
@@ -73,12 +68,12 @@ impl Window {
             return; // the read was sized by something else (the limit, a large frame's end)
         }
         if n >= size {
-            self.size = (size * 2).min(READ_CHUNK) as u32;
+            self.shift = (self.shift + 1).min(Self::MAX_SHIFT);
             self.small = 0;
         } else if n < size / 4 {
             self.small += 1;
             if self.small >= 2 {
-                self.size = (size / 2).max(READ_START) as u32;
+                self.shift = self.shift.saturating_sub(1);
                 self.small = 0;
             }
         } else {

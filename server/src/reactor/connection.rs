@@ -225,7 +225,8 @@ mod tests {
         println!("Conn {conn} bytes, ServerSession {session} bytes");
         assert!(conn <= 320, "Conn is {conn} bytes");
         // The session owns the receive buffer the connection held before (32 bytes moved from
-        // Conn into ServerSession, Conn unchanged at 312).
-        assert!(session <= 240, "ServerSession is {session} bytes");
+        // Conn into ServerSession, Conn unchanged at 312), and the adaptive read window (2
+        // octets, 8 with the alignment of the wire state that holds them: 240 -> 248).
+        assert!(session <= 248, "ServerSession is {session} bytes");
     }
 }

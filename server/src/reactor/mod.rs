@@ -47,7 +47,7 @@
 //! its slab entry, its session and the kernel socket.
 
 //!
-//! The parts, each a small module: [`acceptor`] (the thread that accepts and hands out
+//! The parts, each a small module: `acceptor` (the thread that accepts and hands out
 //! connections, and `--reuseport` accepting), `connection` (one connection's turn: read into its
 //! session, process, write; the lingering close), `housekeeping` (idle buffers given back, the
 //! memory budget and evictions) and this module, the event loop that ties them together.
