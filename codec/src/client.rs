@@ -437,36 +437,53 @@ impl<S: Stream> Client<S> {
     }
 
     /// [`Client::goodbye`] with its own bound on the wait for the server's close (`None`:
-    /// forever).
-    pub fn goodbye_within(mut self, wait: Option<Duration>) -> Result<Vec<(u32, Response)>, Error> {
+    /// forever). On an error the responses that arrived before it are dropped; use
+    /// [`Client::goodbye_collect`] to keep them.
+    pub fn goodbye_within(self, wait: Option<Duration>) -> Result<Vec<(u32, Response)>, Error> {
+        let (rest, r) = self.goodbye_collect(wait);
+        r.map(|()| rest)
+    }
+
+    /// [`Client::goodbye_within`] that keeps what arrived: the responses read during the drain
+    /// (in the order they arrived), and how the wait for the server's close ended. A response
+    /// read before the connection failed is delivered, not lost with the failure (spec §9.3:
+    /// only requests still outstanding have an unknown fate).
+    pub fn goodbye_collect(
+        mut self,
+        wait: Option<Duration>,
+    ) -> (Vec<(u32, Response)>, Result<(), Error>) {
         self.session.goodbye();
-        self.flush()?;
-        let until = wait.and_then(|w| Instant::now().checked_add(w));
         let mut rest: Vec<(u32, Response)> = self
             .order
             .drain(..)
             .filter_map(|id| self.ready.remove(&id).map(|r| (id, r)))
             .collect();
+        if let Err(e) = self.flush() {
+            return (rest, Err(e));
+        }
+        let until = wait.and_then(|w| Instant::now().checked_add(w));
         loop {
-            match self.next_event_until(until) {
+            let end = match self.next_event_until(until) {
                 Ok(Some(ClientEvent::Response { id, response })) => {
                     if !self.given_up.remove(&id) {
                         rest.push((id, response));
                     }
+                    continue;
                 }
-                Ok(Some(ClientEvent::Goodbye { .. } | ClientEvent::Rejected { .. })) => {}
+                Ok(Some(ClientEvent::Goodbye { .. } | ClientEvent::Rejected { .. })) => continue,
                 Ok(Some(ClientEvent::TimedOut { .. })) | Ok(None) => {
-                    return Err(ClientError::TimedOut("the server to close").into());
+                    Err(ClientError::TimedOut("the server to close").into())
                 }
                 Ok(Some(ClientEvent::ConnectionError { code, message })) => {
-                    return Err(ClientError::Server { code, message }.into());
+                    Err(ClientError::Server { code, message }.into())
                 }
                 Ok(Some(ClientEvent::Welcome(_))) => {
-                    return Err(ClientError::Protocol("second WELCOME".into()).into());
+                    Err(ClientError::Protocol("second WELCOME".into()).into())
                 }
-                Err(Error::Session(ClientError::Closed)) => return Ok(rest),
-                Err(e) => return Err(e),
-            }
+                Err(Error::Session(ClientError::Closed)) => Ok(()),
+                Err(e) => Err(e),
+            };
+            return (rest, end);
         }
     }
 }

@@ -35,7 +35,7 @@ enum Command {
     Load(LoadArgs),
     /// Test a client: the runner plays the server and drives the client through a driver
     /// program (spec/conformance/CLIENT-DRIVER.md).
-    Client(ClientArgs),
+    Client(Box<ClientArgs>),
     /// Fuzz a server: random sessions, every reply judged against the executable model of the
     /// spec; each confirmed divergence is shrunk and written as a case file (`--cases DIR`
     /// replays it).
@@ -120,11 +120,18 @@ struct FuzzArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct ClientArgs {
+    #[command(subcommand)]
+    action: Option<ClientAction>,
     /// The client's driver command (run by /bin/sh; commands on its stdin, events on its
     /// stdout, JSON lines). Repeatable: one report comparing the clients.
     #[arg(long, value_name = "CMD", required = true)]
     exec: Vec<String>,
+    /// Run the cases of this file instead of the built-in ones (a client fuzz finding).
+    /// Repeatable.
+    #[arg(long, value_name = "FILE")]
+    case_file: Vec<PathBuf>,
     /// Only these cases (ID or glob with *). Repeatable.
     #[arg(long = "case", value_name = "ID-OR-GLOB")]
     case: Vec<String>,
@@ -173,6 +180,50 @@ struct ClientArgs {
     /// Do not shrink failures under multi-cut splits.
     #[arg(long)]
     no_shrink: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientAction {
+    /// Fuzz a client: the runner plays a random, well- or misbehaving server while it drives
+    /// the client through random commands; what the client writes and reports is judged
+    /// against the codec's client session. Each confirmed divergence is written as a client
+    /// case file (`client --case-file F` replays it).
+    Fuzz(ClientFuzzArgs),
+}
+
+#[derive(Args, Debug)]
+struct ClientFuzzArgs {
+    /// The client's driver command (run by /bin/sh, once per session).
+    #[arg(long, value_name = "CMD")]
+    exec: String,
+    /// The campaign's seed (default: from the clock, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop after this many sessions.
+    #[arg(long, value_name = "N")]
+    sessions: Option<u64>,
+    /// Stop after this long: `90s`, `10m`, or a number of seconds (default 60 s unless
+    /// --sessions is given).
+    #[arg(long, alias = "seconds", value_name = "DURATION", value_parser = parse_seconds)]
+    duration: Option<Duration>,
+    /// Sessions run at once.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Where each finding is written as a case file.
+    #[arg(long, value_name = "DIR", default_value = "fuzz-findings")]
+    out: PathBuf,
+    /// Stop at the first confirmed finding.
+    #[arg(long)]
+    stop_at_first: bool,
+    /// Deadline of each wait for the client.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_wait)]
+    timeout: Duration,
+    /// Write the campaign's report as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// No progress on standard error.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -374,7 +425,7 @@ fn main() -> ExitCode {
         Some(Command::List(l)) => list(&l),
         Some(Command::Run(r)) => run(*r),
         Some(Command::Load(l)) => load_cmd(l),
-        Some(Command::Client(c)) => client_cmd(c),
+        Some(Command::Client(c)) => client_cmd(*c),
         Some(Command::Fuzz(f)) => fuzz_cmd(*f),
         None => run(cli.run),
     }
@@ -539,9 +590,88 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+fn client_fuzz_cmd(a: ClientFuzzArgs) -> ExitCode {
+    use echowire_conformance::fuzz::client as cf;
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs())
+    });
+    let duration = match (a.duration, a.sessions) {
+        (None, None) => Some(Duration::from_secs(60)),
+        (d, _) => d,
+    };
+    if !a.quiet {
+        eprintln!(
+            "client fuzz: seed {seed}, driver {}{}",
+            a.exec,
+            duration.map_or(String::new(), |d| format!(", for {} s", d.as_secs()))
+        );
+    }
+    let opts = cf::ClientFuzzOptions {
+        command: a.exec,
+        seed,
+        sessions: a.sessions,
+        duration,
+        jobs: a.jobs,
+        out_dir: Some(a.out),
+        stop_at_first: a.stop_at_first,
+        timeout: a.timeout,
+    };
+    let quiet = a.quiet;
+    let report = cf::campaign(&opts, &|i, passed| {
+        if !quiet && (!passed || i % 25 == 0) {
+            eprintln!("  session {i}: {}", if passed { "ok" } else { "DIVERGED" });
+        }
+    });
+    print!("{}", cf::text(&report));
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&cf::json(&report)).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if report.error.is_some() {
+        ExitCode::from(2)
+    } else if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn client_cmd(a: ClientArgs) -> ExitCode {
     use echowire_conformance::client;
-    let cases: Vec<client::ClientCase> = client::builtin()
+    if let Some(ClientAction::Fuzz(f)) = a.action {
+        return client_fuzz_cmd(f);
+    }
+    let from_files = if a.case_file.is_empty() {
+        client::builtin()
+    } else {
+        let mut texts = Vec::new();
+        for p in &a.case_file {
+            match std::fs::read_to_string(p) {
+                Ok(t) => texts.push((p.display().to_string(), t)),
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", p.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        let named: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        match client::parse(&named) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let cases: Vec<client::ClientCase> = from_files
         .into_iter()
         .filter(|c| a.case.is_empty() || a.case.iter().any(|p| case::glob_match(p, &c.id)))
         .filter(|c| !a.exclude.iter().any(|p| case::glob_match(p, &c.id)))

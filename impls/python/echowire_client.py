@@ -247,7 +247,7 @@ class Client:
             elif type_ == COMPUTE_RESULT:
                 out = {"digest": r.take(32, "digest").hex()}
             elif type_ == SUM_RESULT:
-                count, total = r.u32("count"), r.u64("sum")
+                count, total = r.u32("count"), r.i64("sum")  # i64, two's complement (4.10)
                 out = {"count": count, "sum": total}
             elif type_ == STATS_REPLY:
                 n = r.u32("entries count")
@@ -269,7 +269,11 @@ class Client:
                 raise Ended("the server ended the connection", server_code=out["code"])
             return  # TRUNCATED_FRAME or a request-scope code: the connection goes on (3.10)
         with self.lock:
-            o = self.outstanding.pop(rid, None)
+            o = self.outstanding.get(rid)
+            # A response of the wrong type does not answer its request: the request stays
+            # outstanding, and the connection error reports it lost (9.3).
+            if o is not None and (type_ == ERROR or ANSWERS.get(o[1]) == type_):
+                del self.outstanding[rid]
         if o is None:
             raise Fault(ew.PROTOCOL_ERROR, f"ID {rid} is not outstanding")
         tag, req_type = o[0], o[1]

@@ -192,14 +192,15 @@ fn command(cmd: Command, conn: &mut Option<Conn>) -> bool {
         Command::Goodbye => {
             if let Some(c) = conn.take() {
                 let Conn { client, mut tags } = c;
-                match client.goodbye_within(Some(Duration::from_secs(5))) {
-                    Ok(rest) => {
-                        for (id, r) in rest {
-                            let tag = tags.remove(&id).map_or_else(|| id.to_string(), |t| t.0);
-                            emit(response_event(&tag, &r));
-                        }
-                    }
-                    Err(e) => failed("goodbye", &e),
+                // What arrived before a failure is delivered; only what is still outstanding
+                // is lost.
+                let (rest, end) = client.goodbye_collect(Some(Duration::from_secs(5)));
+                for (id, r) in rest {
+                    let tag = tags.remove(&id).map_or_else(|| id.to_string(), |t| t.0);
+                    emit(response_event(&tag, &r));
+                }
+                if let Err(e) = end {
+                    failed("goodbye", &e);
                 }
                 lose_all(&mut tags);
                 emit(json!({"event": "closed"}));

@@ -27,6 +27,7 @@ use crate::split::Cut;
 use crate::step::Step;
 use crate::target::{Profile, Target, TargetSpec, Timeouts};
 
+pub mod client;
 pub mod grammar;
 pub mod report;
 pub mod shrink;

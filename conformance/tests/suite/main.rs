@@ -15,6 +15,7 @@
 #![allow(dead_code)] // helpers shared by some of the parts
 
 mod client;
+mod client_fuzz;
 mod fuzz;
 mod mutant;
 mod mutants;
