@@ -88,10 +88,19 @@ pub struct Pending {
 
 impl Pending {
     /// The request's one response (which may be [`Message::Error`]); `timeout` bounds the wait
-    /// (spec §9.4). A timed-out request stays outstanding until its response arrives.
-    pub async fn response(self, timeout: Option<Duration>) -> Result<Message, Error> {
+    /// (spec §9.4). On [`Error::Timeout`] the response is gone to this caller, though the request
+    /// stays outstanding on the connection; to keep waiting for it, use [`Pending::wait`].
+    pub async fn response(mut self, timeout: Option<Duration>) -> Result<Message, Error> {
+        self.wait(timeout).await
+    }
+
+    /// Waits up to `timeout` for the request's one response. After [`Error::Timeout`] the
+    /// request is still outstanding (spec §9.4: its ID is not reusable until its response
+    /// arrives or the connection ends), and `wait` can be called again to receive that response
+    /// or learn that the connection failed.
+    pub async fn wait(&mut self, timeout: Option<Duration>) -> Result<Message, Error> {
         let wait = async {
-            self.rx
+            (&mut self.rx)
                 .await
                 .unwrap_or_else(|_| Err(Error::Lost("the connection task ended".into())))
         };

@@ -22,19 +22,19 @@ SERVER = HERE / "echowire_server.py"
 # (name, spec section, the bug in words, text in the server, replacement, the case that kills it)
 MUTANTS = [
     # ---- 2.2 framing -----------------------------------------------------------------------------
-    ("limit-off-by-one", "2.2", "a frame of Length exactly max_frame_size is refused",
+    ("limit-off-by-one", "2.2", "a frame of Length exactly max_frame_size is refused (FRAME_TOO_LARGE one octet early)",
      "if length > limit:", "if length >= limit:", "2.2-length-at-limit"),
     ("handshake-limit-is-server-limit", "2.2", "before WELCOME, frames are held to the server's own limit, not 4096",
      'limit = MIN_LIMIT if self.state == "HANDSHAKE" else self.server.max_frame',
      "limit = self.server.max_frame", "2.2-hello-length-4097"),
-    ("short-frame-limit-7", "2.2", "Length 7 is taken for a frame (the minimum is checked as 7)",
+    ("short-frame-limit-7", "2.2", "Length 7 is taken for a frame (the minimum is checked as 7: no FRAME_TOO_SHORT)",
      "if length < 8:", "if length < 7:", "2.2-length-7"),
     ("short-read-at-frame-start-dropped", "2.2",
      "a read that ends inside a frame's Length field, with nothing buffered, is dropped (only whole splits are handled)",
      "        self.inbuf += data\n", "        if self.inbuf or len(data) >= 4:\n            self.inbuf += data\n",
      "2.2-echo-1"),
     # ---- 2.4 flags -------------------------------------------------------------------------------
-    ("only-high-flags-checked", "2.4", "only the high flag byte is checked for undefined bits",
+    ("only-high-flags-checked", "2.4", "only the high flag byte is checked for undefined bits (no INVALID_FLAGS for the low byte)",
      "if flags:\n            return self.error(rid, INVALID_FLAGS",
      "if flags & 0xFF00:\n            return self.error(rid, INVALID_FLAGS", "2.4-echo-bit-1"),
     ("hello-flags-ignored", "3.2", "HELLO's flags are not checked",
@@ -47,7 +47,7 @@ MUTANTS = [
     ("cancel-counted-as-duplicate", "3.7", "CANCEL of an outstanding ID is taken for a duplicate",
      "if type_ not in (CANCEL, ERROR) and rid in self.outstanding:",
      "if type_ != ERROR and rid in self.outstanding:", "3.7-cancel-queued-compute"),
-    ("request-id-0-accepted", "2.5", "a request with ID 0 is served",
+    ("request-id-0-accepted", "2.5", "a request with ID 0 is served (an ECHO with ID 0 gets its ECHO_REPLY)",
      "if (needs_id and rid == 0) or (type_ == GOODBYE and rid != 0):",
      "if type_ == GOODBYE and rid != 0:", "2.5-echo-id-0"),
     ("goodbye-id-unchecked", "2.5", "GOODBYE with a nonzero ID is accepted",
@@ -70,7 +70,7 @@ MUTANTS = [
      "        if self.state == \"DRAINING\":\n            return self.error(rid, SHUTTING_DOWN, \"the connection is draining\")\n        if type_ == COMPUTE and not 1 <= fields[0] <= MAX_COST:\n            return self.error(rid, INVALID_ARGUMENT, f\"COMPUTE cost {fields[0]} is outside 1..={MAX_COST}\")\n",
      "2.7-argument-before-shutting-down"),
     # ---- 3.1 preface -----------------------------------------------------------------------------------
-    ("preface-magic-only", "3.1", "only the first four preface octets are compared",
+    ("preface-magic-only", "3.1", "only the first four preface octets are compared (no BAD_PREFACE for a wrong last octet)",
      "if b != PREFACE[self.preface_pos]:", "if self.preface_pos < 4 and b != PREFACE[self.preface_pos]:",
      "3.1-last-byte-wrong"),
     # ---- 3.2 handshake -----------------------------------------------------------------------------
@@ -93,11 +93,11 @@ MUTANTS = [
     # ---- 3.3 versions ------------------------------------------------------------------------------
     ("speaks-v1-after-announcing-v2", "3.3", "announces version 2 but keeps writing version 1",
      "self.version = max(common)", "self.version = 1", "3.3-responses-in-v2"),
-    ("unsupported-version-as-protocol-error", "3.3", "no common version is PROTOCOL_ERROR",
+    ("unsupported-version-as-protocol-error", "3.3", "no common version is PROTOCOL_ERROR, not UNSUPPORTED_VERSION",
      "return self.connection_error(UNSUPPORTED_VERSION,", "return self.connection_error(PROTOCOL_ERROR,",
      "3.3-offer-3-9"),
     # ---- 3.4 limits ----------------------------------------------------------------------------------
-    ("client-limit-ignores-header", "3.4", "the client's limit is compared with the body, not Length",
+    ("client-limit-ignores-header", "3.4", "the client's limit is compared with the body, not Length (no RESPONSE_TOO_LARGE at the edge)",
      "if 8 + len(body) > self.client_limit:", "if len(body) > self.client_limit:",
      "3.4-response-too-large"),
     ("client-limit-4096-refused", "3.4", "a client max_frame_size of exactly 4096 is refused",

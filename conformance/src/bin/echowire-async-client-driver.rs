@@ -114,12 +114,23 @@ async fn main() {
                                 ids.insert(tag.clone(), pending.id);
                                 let tx = tx.clone();
                                 tokio::spawn(async move {
-                                    let ev = match pending.response(timeout).await {
-                                        Ok(r) => response_event(&tag, &r),
-                                        Err(Error::Timeout) => json!({"event": "timeout", "tag": tag}),
-                                        Err(_) => json!({"event": "lost", "tag": tag}),
-                                    };
-                                    let _ = tx.send(Note::Event(ev));
+                                    let mut pending = pending;
+                                    let mut timeout = timeout;
+                                    // A timed-out request stays outstanding (spec 9.4): its
+                                    // response, or its loss, is still reported.
+                                    loop {
+                                        let ev = match pending.wait(timeout).await {
+                                            Ok(r) => response_event(&tag, &r),
+                                            Err(Error::Timeout) => {
+                                                timeout = None;
+                                                let _ = tx.send(Note::Event(json!({"event": "timeout", "tag": tag})));
+                                                continue;
+                                            }
+                                            Err(_) => json!({"event": "lost", "tag": tag}),
+                                        };
+                                        let _ = tx.send(Note::Event(ev));
+                                        break;
+                                    }
                                 });
                             }
                             Err(e) => emit(json!({"event": "refused", "tag": tag, "detail": e.to_string()})),

@@ -9,7 +9,9 @@
 //! a retry hint, ERRORs with ID 0 of either scope, a GOODBYE from either side, and faults of the
 //! server (an unknown ID, ID 0 on a response, the wrong response type, an undefined flag, the
 //! wrong header version, an unknown type, a HELLO or PING from the server, a Length of 7 or
-//! above the client's limit, a frame cut by the end of the stream). Every server action's octets
+//! above the client's limit, a frame cut by the end of the stream), requests of 1 MiB while the
+//! server stops reading (backpressure), and in one session in eight a response timeout on every
+//! request with pauses well past it (the model's clock is the sum of the case's waits). Every server action's octets
 //! are fed to a model session configured as the client was; what the model queues becomes the
 //! `client_frame` steps the client must write, and what it reports becomes the `event` steps the
 //! driver must print. The case is then run by the client runner (`crate::client::run_once`)
@@ -172,7 +174,12 @@ const UNKNOWN_ID: u32 = 0x7fff_0001;
 struct Gen {
     rng: Rng,
     model: ClientSession,
+    /// The model's clock: the session's start plus every wait the case makes.
     now: Instant,
+    start: Instant,
+    elapsed_ms: u64,
+    /// Every request of the session carries this `timeout_ms` (and the model waits as long).
+    timeout_ms: Option<u64>,
     steps: Vec<Value>,
     /// Events the driver must print, not yet written as steps.
     pending_events: Vec<Value>,
@@ -295,8 +302,13 @@ impl Gen {
             }
             // Neither is an event of the driver interface: a client goes on.
             ClientEvent::Goodbye { .. } | ClientEvent::Rejected { .. } => {}
-            // No wait of the model is bounded (its timeouts are off).
-            ClientEvent::TimedOut { .. } => {}
+            ClientEvent::TimedOut { id: Some(id) } => {
+                self.cell("response timeout");
+                self.pending_events
+                    .push(json!({"event": "timeout", "tag": tag(id)}));
+            }
+            // The model does not bound the wait for WELCOME (the driver's connect does).
+            ClientEvent::TimedOut { id: None } => {}
         }
     }
 
@@ -323,6 +335,16 @@ impl Gen {
                 pattern["body"] = json!({"code": code_name(e.code)});
             }
             self.steps.push(json!({"client_frame": {"match": pattern}}));
+        }
+    }
+
+    /// A step that waits `ms`: the model's clock moves as far, and its timers act.
+    fn wait(&mut self, step: Value, ms: u64) {
+        self.steps.push(step);
+        self.elapsed_ms += ms;
+        self.now = self.start + Duration::from_millis(self.elapsed_ms);
+        if self.timeout_ms.is_some() && self.phase != Phase::Over {
+            self.settle();
         }
     }
 
@@ -393,10 +415,11 @@ impl Gen {
         }
         let t = self.next_tag;
         self.next_tag += 1;
-        self.steps.push(
-            json!({"driver": {"cmd": "request", "tag": tag(t), "type": ty,
-            "body": body.clone()}}),
-        );
+        let mut cmd = json!({"cmd": "request", "tag": tag(t), "type": ty, "body": body.clone()});
+        if let Some(ms) = self.timeout_ms {
+            cmd["timeout_ms"] = Value::from(ms);
+        }
+        self.steps.push(json!({ "driver": cmd }));
         let msg = request(ty, &body)
             .unwrap_or_else(|e| panic!("the client grammar drew an invalid request: {e}"));
         match self.model.send_with_id(t, &msg, self.now) {
@@ -418,9 +441,49 @@ impl Gen {
                 self.pending_events
                     .push(json!({"event": "refused", "tag": tag(t)}));
                 self.flush_events();
-                self.steps.push(json!({"no_client_frame": 100}));
+                self.wait(json!({"no_client_frame": 100}), 100);
             }
         }
+    }
+
+    /// Requests of 1 MiB each while the server stops reading: the client must keep every
+    /// octet it could not write yet (section 9.1) and resume.
+    fn burst(&mut self) {
+        let n = 4;
+        self.cell("1 MiB requests while the server stops reading");
+        let mut tags = Vec::new();
+        for _ in 0..n {
+            let t = self.next_tag;
+            self.next_tag += 1;
+            let body = json!({"payload": {"fill": self.rng.below(256), "len": 1 << 20}});
+            self.steps.push(
+                json!({"driver": {"cmd": "request", "tag": tag(t), "type": "ECHO",
+                "body": body.clone()}}),
+            );
+            let msg = request("ECHO", &body)
+                .unwrap_or_else(|e| panic!("the client grammar drew an invalid request: {e}"));
+            if self.model.send_with_id(t, &msg, self.now).is_ok() {
+                let _ = self.model.take_output();
+                tags.push(t);
+                self.out.push(Outstanding {
+                    id: t,
+                    ty: "ECHO",
+                    body,
+                    answered: false,
+                });
+            } else {
+                self.pending_events
+                    .push(json!({"event": "refused", "tag": tag(t)}));
+            }
+        }
+        let ms = self.rng.range(200, 600);
+        self.wait(json!({ "stop_reading": ms }), ms);
+        for t in tags {
+            self.steps.push(json!({"client_frame": {
+                "match": {"type": "ECHO", "version": self.version, "request_id": {"$ge": 1}},
+                "bind": tag(t)}}));
+        }
+        self.flush_events();
     }
 
     /// The body of a correct answer to `o`.
@@ -724,6 +787,11 @@ impl Gen {
             }
             let can_request =
                 self.phase == Phase::Open && (self.out.len() as u32) < self.max_outstanding;
+            let can_burst = self.phase == Phase::Open
+                && self.timeout_ms.is_none()
+                && self.server_limit > (1 << 20) + 64
+                && self.out.len() as u32 + 4 <= self.max_outstanding
+                && self.out.len() + self.unawaited == 0;
             let any_open = self.out.iter().any(|o| !o.answered);
             let w = [
                 if can_request { 36 } else { 0 },
@@ -751,6 +819,7 @@ impl Gen {
                 } else {
                     2
                 },
+                if can_burst { 4 } else { 0 },
             ];
             match self.rng.weighted(&w) {
                 0 => self.request(),
@@ -780,13 +849,19 @@ impl Gen {
                     self.phase = Phase::ClientGoodbye;
                 }
                 6 => {
-                    let ms = self.rng.range(10, 300);
-                    self.steps.push(json!({ "pause": ms }));
+                    // With response timeouts, a pause is either well past them or absent: the
+                    // runner's own steps take real time the model's clock does not see.
+                    let ms = match self.timeout_ms {
+                        Some(t) => 2 * t + 500,
+                        None => self.rng.range(10, 300),
+                    };
+                    self.wait(json!({ "pause": ms }), ms);
                 }
-                _ => {
+                7 => {
                     self.close();
                     return;
                 }
+                _ => self.burst(),
             }
         }
         if self.phase == Phase::Over {
@@ -805,8 +880,9 @@ impl Gen {
         match self.phase {
             Phase::Open => {
                 self.flush_events();
-                self.steps.push(json!({"no_client_frame": 100}));
-                self.steps.push(json!({"no_event": 100}));
+                self.wait(json!({"no_client_frame": 100}), 100);
+                self.wait(json!({"no_event": 100}), 100);
+                self.flush_events();
             }
             // Once nothing is outstanding after the server's GOODBYE the connection is over,
             // and a client may say so (`closed`) before the server closes.
@@ -851,6 +927,8 @@ pub fn generate(session_seed: u64) -> ClientSessionPlan {
     let (min, max) = *rng.pick(&[(1u8, 1u8), (1, 2), (2, 2), (1, 2)]);
     let client_limit = *rng.pick(&[4096u32, 65_536, 1 << 20]);
     let caps = if max >= 2 { rng.below(2) as u32 } else { 0 };
+    // One session in eight gives every request a response timeout (section 9.4).
+    let timeout_ms = rng.chance(125).then_some(1500);
     let config = ClientConfig {
         min_version: min,
         max_version: max,
@@ -858,7 +936,7 @@ pub fn generate(session_seed: u64) -> ClientSessionPlan {
         capabilities: caps,
         agent: String::new(),
         handshake_timeout: None,
-        request_timeout: None,
+        request_timeout: timeout_ms.map(Duration::from_millis),
     };
     let now = Instant::now();
     let mut model = ClientSession::new(config, now);
@@ -867,6 +945,9 @@ pub fn generate(session_seed: u64) -> ClientSessionPlan {
         rng,
         model,
         now,
+        start: now,
+        elapsed_ms: 0,
+        timeout_ms,
         steps: Vec::new(),
         pending_events: Vec::new(),
         unawaited: 0,

@@ -18,18 +18,14 @@ const CLEAN_SESSIONS: u64 = 60;
 /// A mutant must be found within this many sessions.
 const MUTANT_SESSIONS: u64 = 80;
 /// Mutants the grammar cannot reach: it never asks for a request past `max_outstanding` (the
-/// model refuses what a client queues), never stops reading long enough for backpressure, and
-/// sets no response timeouts. `cargo test` does not hunt them; `ECHOWIRE_FUZZ_ALL_MUTANTS=1`
-/// does (and prints them as not found). They are gaps of the grammar, listed in the closing
-/// notes of the fuzzing work.
-const OUT_OF_REACH: [&str; 3] = [
-    "max-outstanding-ignored",
-    "backpressure-drops-output",
-    "no-response-timeout",
-];
-/// Of the others (13), at least this many must be found: two idle runs found 11 (a short read
-/// shows only under some timings of a random split, and which mutant a campaign reaches late
-/// varies with the grammar's weights).
+/// model refuses what a client may queue, and the spec leaves queueing or refusing open).
+/// `cargo test` does not hunt it; `ECHOWIRE_FUZZ_ALL_MUTANTS=1` does (and prints it as not
+/// found, with 150 sessions for every mutant).
+const OUT_OF_REACH: [&str; 1] = ["max-outstanding-ignored"];
+/// Of the others (15), at least this many must be found within the 80 sessions. Two idle runs
+/// found 11 of the 13 that excluded backpressure and timeouts; those two show only in the rarer
+/// sessions (1 MiB requests against a stalled reader, response timeouts in one session in
+/// eight) and were found within 150 sessions (timeouts at session 113).
 const MUST_FIND: usize = 10;
 
 fn seed() -> u64 {
@@ -112,7 +108,8 @@ fn client_mutants_are_found() {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                     let Some(name) = names.get(i) else { return };
                     let command = format!("python3 {PY}/client_mutants.py {name}");
-                    let r = campaign(&command, 1, MUTANT_SESSIONS, true);
+                    let sessions = if every { 150 } else { MUTANT_SESSIONS };
+                    let r = campaign(&command, 1, sessions, true);
                     kills
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
