@@ -81,6 +81,9 @@ pub struct Options {
     pub retries: u32,
     /// Timing tolerance of judged cases, in milliseconds ([`oracle::Setup::slack_ms`]).
     pub slack_ms: u64,
+    /// The case files the cases came from (`--case-file`), if not the built-in ones: a
+    /// failure's replay command names them.
+    pub case_files: Vec<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -98,6 +101,7 @@ impl Default for Options {
             shrink: true,
             retries: 0,
             slack_ms: oracle::DEFAULT_SLACK_MS,
+            case_files: Vec::new(),
         }
     }
 }

@@ -522,6 +522,7 @@ fn run(args: RunArgs) -> ExitCode {
             drain: args.drain_timeout,
         },
         slack_ms: args.slack_ms,
+        case_files: args.select.case_file.clone(),
     };
     let total = cases.len() * opts.targets.len();
     let progress = (!args.quiet).then(|| {
@@ -701,6 +702,7 @@ fn client_cmd(a: ClientArgs) -> ExitCode {
         progress: !a.quiet,
         color,
         shrink: !a.no_shrink,
+        case_files: a.case_file.clone(),
         ..Options::default()
     };
     let progress = (!a.quiet).then(|| {

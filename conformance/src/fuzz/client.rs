@@ -811,7 +811,13 @@ impl Gen {
                 },
                 if self.phase == Phase::Open { 3 } else { 0 },
                 if self.phase == Phase::Open { 3 } else { 0 },
-                2,
+                // A client bounds its wait for the server's close after its GOODBYE (the
+                // blocking driver: 5 s): no pauses then.
+                if self.phase == Phase::ClientGoodbye {
+                    0
+                } else {
+                    2
+                },
                 // After the client's GOODBYE, a close with nothing outstanding and no GOODBYE
                 // from the server may be reported either way (see the end of the session).
                 if self.phase == Phase::ClientGoodbye && self.out.is_empty() {
@@ -821,6 +827,11 @@ impl Gen {
                 },
                 if can_burst { 4 } else { 0 },
             ];
+            // Nothing left to do here (after the client's GOODBYE with nothing outstanding):
+            // the session ends below.
+            if w.iter().sum::<u64>() == 0 {
+                break;
+            }
             match self.rng.weighted(&w) {
                 0 => self.request(),
                 1 => self.respond(),

@@ -211,7 +211,13 @@ pub fn failure_text(report: &Report, t: &TargetReport, case: &Case, r: &CaseResu
     if let Some(rt) = &r.retried {
         let _ = writeln!(d, "note: {}", retried_text(rt));
     }
-    let base = format!("echowire-conformance {}", target_args(report, t));
+    let files: String = report
+        .options
+        .case_files
+        .iter()
+        .map(|p| format!(" --case-file {}", p.display()))
+        .collect();
+    let base = format!("echowire-conformance {}{files}", target_args(report, t));
     for f in &r.failures {
         let Some(x) = &f.failure else { continue };
         let _ = writeln!(d, "split: {}   local address: {}", f.cut, f.local_addr);
