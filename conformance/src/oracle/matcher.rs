@@ -4,7 +4,11 @@
 //! * every human-readable text (ERROR's and GOODBYE's `message`, WELCOME's `agent`);
 //! * ERROR's `retry_after_ms` for BUSY, and for SHUTTING_DOWN when the server started the drain
 //!   (§4.8: otherwise it MUST be 0);
-//! * STATS_REPLY's counters (§4.11).
+//! * STATS_REPLY's counters (§4.11);
+//! * GOODBYE's code when the server was signalled while the client's own drain was under way
+//!   (§3.8 says a client's drain ends with GOODBYE NO_ERROR and a shutdown announces itself
+//!   with GOODBYE SHUTTING_DOWN, and that a server sends one GOODBYE: it does not say which
+//!   drain names it when both are under way, so NO_ERROR and SHUTTING_DOWN are both accepted).
 //!
 //! Everything else — header version, type, flags, request ID, codes, payloads, digests, sums,
 //! limits — must be exactly the model's.
@@ -25,6 +29,8 @@ pub struct Reading {
     pub capabilities: u32,
     /// The server started the drain (shutdown, idle timeout): SHUTTING_DOWN may carry a hint.
     pub server_drain: bool,
+    /// Both the client and the server started a drain: the GOODBYE may carry either's code.
+    pub two_drains: bool,
 }
 
 /// Decodes a server's frame as a client would.
@@ -98,7 +104,10 @@ fn fields(o: &Message<Bytes>, m: &Message<Bytes>, r: &Reading) -> Result<(), Str
             Ok(())
         }
         (Message::Goodbye(o), Message::Goodbye(m)) => {
-            if o.code != m.code {
+            let either = [ErrorCode::NO_ERROR, ErrorCode::SHUTTING_DOWN];
+            if o.code != m.code
+                && !(r.two_drains && either.contains(&o.code) && either.contains(&m.code))
+            {
                 return Err(format!("GOODBYE code {}, not {}", o.code, m.code));
             }
             Ok(())

@@ -161,6 +161,9 @@ struct Node {
     /// The latest the current drain or closing phase can have started.
     phase_hi: u64,
     server_drain: bool,
+    /// The server was signalled while the client's own drain (GOODBYE, half-close) was under
+    /// way: which of the two names the one GOODBYE is the server's choice.
+    two_drains: bool,
     signalled: bool,
     /// When the connection ERROR was observed.
     error_sent_ms: Option<u64>,
@@ -248,6 +251,7 @@ impl<'a> Search<'a> {
             version: None,
             capabilities: 0,
             server_drain: false,
+            two_drains: false,
         };
         for o in &self.obs.output {
             if let Ok(Message::Welcome(w)) = matcher::decode(&o.frame, &reading) {
@@ -280,6 +284,7 @@ impl<'a> Search<'a> {
             activity_hi: 0,
             phase_hi: 0,
             server_drain: false,
+            two_drains: false,
             signalled: false,
             error_sent_ms: None,
             finished_ms: None,
@@ -381,6 +386,7 @@ impl<'a> Search<'a> {
             version: open.then(|| n.s.version()),
             capabilities: n.s.capabilities(),
             server_drain: n.server_drain,
+            two_drains: n.two_drains,
         }
     }
 
@@ -860,9 +866,11 @@ impl<'a> Search<'a> {
     fn signal(&mut self, n: &Node, t: u64) -> Node {
         let mut c = n.clone();
         c.signalled = true;
-        c.server_drain = true;
         c.clock = c.clock.max(t);
         let before = c.s.state();
+        c.two_drains =
+            !n.server_drain && matches!(before, SessionState::Draining | SessionState::Closing);
+        c.server_drain = true;
         c.s.start_drain();
         let queued = self.take(&mut c, t);
         c.due.extend(queued);
