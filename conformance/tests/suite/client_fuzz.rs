@@ -28,13 +28,6 @@ const OUT_OF_REACH: [&str; 1] = ["max-outstanding-ignored"];
 /// eight) and were found within 150 sessions (timeouts at session 113).
 const MUST_FIND: usize = 10;
 
-fn seed() -> u64 {
-    std::env::var("ECHOWIRE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_261_207)
-}
-
 fn campaign(command: &str, seed: u64, sessions: u64, stop_at_first: bool) -> ClientFuzzReport {
     // Only a failing step waits this long: a Python driver can take seconds to start under CPU
     // steal, so a correct client gets 10 s; a mutant's failing step (and its two replays)
@@ -56,7 +49,7 @@ fn campaign(command: &str, seed: u64, sessions: u64, stop_at_first: bool) -> Cli
 
 #[test]
 fn correct_clients_raise_no_alarm() {
-    let seed = seed();
+    let seed = crate::fuzz::seed();
     for command in [
         BLOCKING.to_string(),
         ASYNC.to_string(),

@@ -34,7 +34,8 @@ const MUST_FIND: usize = 12;
 /// Campaigns at once (one session each: most of a session is waiting on the server's timers).
 const HUNTERS: usize = 4;
 
-fn seed() -> u64 {
+/// The seed of the no-false-alarm campaigns (server and client fuzzers alike).
+pub(crate) fn seed() -> u64 {
     std::env::var("ECHOWIRE_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
