@@ -537,7 +537,30 @@ impl Target {
                 )));
             }
             match self.connect() {
-                Ok(_) => return Ok(()),
+                Ok(probe) => {
+                    // The probe holds one of the target's connection slots until the target
+                    // has seen it close: a case of the crowded profile (a limit of 2) must not
+                    // find it still counted. End it and wait (briefly) for the target's own
+                    // close, which comes once it has processed the end of stream.
+                    let _ = probe.shutdown(Shutdown::Write);
+                    let _ = probe.set_read_timeout(Some(Duration::from_millis(100)));
+                    let mut probe = probe;
+                    let until = std::time::Instant::now() + Duration::from_secs(2);
+                    let mut buf = [0u8; 256];
+                    while std::time::Instant::now() < until {
+                        match probe.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                                ) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    return Ok(());
+                }
                 Err(e) if std::time::Instant::now() >= deadline => {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
