@@ -272,7 +272,7 @@ pub fn session(data: &[u8]) {
     for (i, piece) in stream.chunks(chunk).enumerate() {
         server.handle_input(piece);
         if i == 3 && ctl & 4 != 0 {
-            server.start_drain();
+            server.start_drain(now);
         }
         loop {
             let Some(ev) = server.poll_event(now) else {

@@ -239,7 +239,7 @@ proptest! {
                     eof = true;
                     client_open = false;
                 }
-                Op::Drain => p.server.start_drain(),
+                Op::Drain => p.server.start_drain(p.now),
                 Op::Goodbye if client_open => {
                     p.client.goodbye();
                     client_open = false;

@@ -252,7 +252,7 @@ fn graceful_drain_answers_outstanding_and_refuses_new() {
     let mut s = RawServer::open(2, 0);
     s.feed(&frame(2, &echo(b"a"), 1));
     assert_eq!(s.events().len(), 1);
-    s.server.start_drain();
+    s.server.start_drain(s.now);
     s.feed(&frame(2, &echo(b"b"), 2));
     assert!(s.events().is_empty());
     assert!(!s.server.is_finished());
@@ -765,7 +765,7 @@ fn invalid_argument_comes_before_shutting_down() {
         1,
         "one request outstanding keeps the drain open"
     );
-    s.server.start_drain();
+    s.server.start_drain(s.now);
     s.feed(&frame(
         1,
         &Message::Compute(message::Compute {
@@ -809,7 +809,7 @@ fn huge_timeouts_mean_never_not_a_panic() {
     assert!(matches!(s.frames()[0].1, Message::Welcome(_)));
     s.feed(&frame(1, &echo(b"x"), 1));
     assert_eq!(s.events().len(), 1);
-    s.server.start_drain();
+    s.server.start_drain(s.now);
     s.advance(Duration::from_secs(3600));
     assert_eq!(s.server.state(), SessionState::Draining);
     assert!(!s.server.is_finished());
@@ -818,9 +818,9 @@ fn huge_timeouts_mean_never_not_a_panic() {
 #[test]
 fn a_drain_during_the_handshake_answers_a_buffered_hello_then_says_goodbye() {
     // Preface, HELLO and a PING were buffered when the server began shutting down (a connection
-    // still in the accept queue): WELCOME, then GOODBYE SHUTTING_DOWN, and with nothing
-    // outstanding the drain ends at once; the PING was neither answered nor refused, so the
-    // client knows it was not processed (spec §3.8) — not a silent close before WELCOME.
+    // still in the accept queue): WELCOME, then GOODBYE SHUTTING_DOWN, then the PING that came
+    // with the HELLO is refused with SHUTTING_DOWN (spec §3.8, document 1.2: a frame received
+    // before the close is processed, never dropped), and only then the close.
     let mut s = RawServer::new(ServerConfig::default());
     s.feed(&PREFACE);
     s.feed(&hello(1, 1, 1 << 20, 0));
@@ -829,7 +829,7 @@ fn a_drain_during_the_handshake_answers_a_buffered_hello_then_says_goodbye() {
         &Message::Ping(echowire_codec::message::Ping { data: 5 }),
         9,
     ));
-    s.server.start_drain();
+    s.server.start_drain(s.now);
     assert!(s.events().is_empty());
     let kinds: Vec<_> = s
         .frames()
@@ -838,7 +838,11 @@ fn a_drain_during_the_handshake_answers_a_buffered_hello_then_says_goodbye() {
         .collect();
     assert_eq!(
         kinds,
-        vec![(0, "WELCOME".into(), None), (0, "GOODBYE".into(), None),]
+        vec![
+            (0, "WELCOME".into(), None),
+            (0, "GOODBYE".into(), None),
+            (9, "ERROR".into(), Some(ErrorCode::SHUTTING_DOWN)),
+        ]
     );
     assert!(s.server.is_finished());
 }
@@ -853,7 +857,7 @@ fn a_drain_during_the_handshake_waits_a_moment_for_the_hello_then_closes() {
         let mut s = RawServer::new(ServerConfig::default());
         s.feed(input);
         assert!(s.events().is_empty());
-        s.server.start_drain();
+        s.server.start_drain(s.now);
         assert!(s.events().is_empty());
         assert!(!s.server.is_finished(), "{input:?}");
         assert_eq!(
@@ -869,7 +873,7 @@ fn a_drain_during_the_handshake_waits_a_moment_for_the_hello_then_closes() {
     let mut s = RawServer::new(ServerConfig::default());
     s.feed(&PREFACE);
     assert!(s.events().is_empty());
-    s.server.start_drain();
+    s.server.start_drain(s.now);
     s.advance(DRAIN_HANDSHAKE_GRACE / 2);
     s.feed(&hello(1, 1, 1 << 20, 0));
     assert!(s.events().is_empty());
@@ -883,8 +887,33 @@ fn a_drain_during_the_handshake_waits_a_moment_for_the_hello_then_closes() {
     // The peer's EOF ends the wait at once.
     let mut s = RawServer::new(ServerConfig::default());
     s.feed(&PREFACE);
-    s.server.start_drain();
+    s.server.start_drain(s.now);
     s.server.handle_eof();
     assert!(s.events().is_empty());
     assert!(s.server.is_finished());
+}
+
+#[test]
+fn the_drain_clock_starts_at_the_drain_not_at_the_last_service() {
+    // A connection not serviced for longer than the drain timeout (a client that stopped
+    // reading) is not reset the moment the server starts draining: the drain timeout counts
+    // from the drain (spec §3.8).
+    let drain = Duration::from_secs(5);
+    let mut s = RawServer::new(ServerConfig {
+        drain_timeout: drain,
+        idle_timeout: None,
+        ..Default::default()
+    });
+    s.feed(&PREFACE);
+    s.feed(&hello(1, 1, 1 << 20, 0));
+    s.feed(&frame(1, &echo(b"x"), 1));
+    assert_eq!(s.events().len(), 1, "one request outstanding");
+    let later = s.now + drain * 2;
+    s.server.start_drain(later);
+    assert_eq!(s.server.poll_timeout(), Some(later + drain));
+    s.server
+        .handle_timeout(later + drain - Duration::from_millis(1));
+    assert!(!s.server.is_finished(), "reset before its drain timeout");
+    s.server.handle_timeout(later + drain);
+    assert!(s.server.is_finished() && s.server.is_abortive());
 }

@@ -207,6 +207,7 @@ class Conn:
         self.drain_deadline = None
         self.write_deadline = None
         self.linger_deadline = None
+        self.shutdown_wait = None  # the shutdown caught the handshake: wait for HELLO until then
 
     # ---- output ---------------------------------------------------------------------------------
 
@@ -262,8 +263,14 @@ class Conn:
             self.drain_deadline = time.monotonic() + self.server.drain_timeout
         self.maybe_finish()
 
+    def frame_buffered(self):
+        """A complete frame is buffered but not yet processed."""
+        return len(self.inbuf) >= 4 and len(self.inbuf) >= 4 + struct.unpack(">I", self.inbuf[:4])[0]
+
     def maybe_finish(self):
-        if self.state == "DRAINING" and not self.outstanding:
+        # Frames already received are processed first (section 3.8, document 1.2): nothing
+        # received is dropped; process() finishes the drain once none is left.
+        if self.state == "DRAINING" and not self.outstanding and not self.frame_buffered():
             self.goodbye(NO_ERROR, "")
             self.close_gracefully()
 
@@ -307,6 +314,8 @@ class Conn:
                 self.on_hello(version, type_, flags, rid, body)
             else:
                 self.on_frame(version, type_, flags, rid, body)
+        if self.state == "DRAINING":
+            self.maybe_finish()
 
     def on_hello(self, version, type_, flags, rid, body):
         """The first frame, in the order of section 3.2."""
@@ -455,14 +464,18 @@ class Conn:
     def shutdown(self):
         """The server's graceful shutdown (section 3.8)."""
         if self.state in ("PREFACE", "HANDSHAKE"):
-            self.close_gracefully()
+            # Wait a moment for the HELLO (section 3.8, document 1.2): at most 1 s, never past
+            # the handshake timeout; on_timer closes without a frame when it ends.
+            self.shutdown_wait = min(time.monotonic() + 1.0, self.accepted + self.server.handshake_timeout)
         elif self.state == "OPEN":
             self.goodbye(SHUTTING_DOWN, "the server is shutting down")
             self.drain(by_client=False)
 
     def on_timer(self, now):
         s = self.server
-        if self.state in ("PREFACE", "HANDSHAKE") and now >= self.accepted + s.handshake_timeout:
+        if self.state in ("PREFACE", "HANDSHAKE") and self.shutdown_wait is not None and now >= self.shutdown_wait:
+            self.close_gracefully()
+        elif self.state in ("PREFACE", "HANDSHAKE") and now >= self.accepted + s.handshake_timeout:
             self.connection_error(HANDSHAKE_TIMEOUT, "no HELLO in time")
         elif self.state == "OPEN":
             if self.outstanding or self.out:

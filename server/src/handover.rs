@@ -25,7 +25,9 @@
 //! binds `--listen` as usual.
 //!
 //! **systemd** (`LISTEN_PID` = this process, `LISTEN_FDS` = n): descriptors 3 .. 3+n are the
-//! listening sockets; they replace `--listen`. Read through the `listenfd` crate.
+//! listening sockets; they replace `--listen`. They are read first thing in `main`, before the
+//! process opens a descriptor of its own, and each is checked (open, a listening stream socket
+//! of IPv4, IPv6 or Unix) before any is taken ([`from_systemd`]); any mistake is exit 2.
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -42,6 +44,39 @@ use crate::listener::{Bound, PathLock};
 const MAX_LISTENERS: usize = 64;
 /// How long either side waits for the other's next message.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new server waits for the running one's first answer: a peer on the control path
+/// that does not speak the hand-over is named as such this soon.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Checks `--handover PATH` before the server starts: its directory exists and is writable (the
+/// server binds its control socket there), and `PATH`, if it exists, is a socket.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {}
+        Ok(m) if m.is_dir() => {
+            return Err(format!(
+                "{} is a directory, not a socket path",
+                path.display()
+            ));
+        }
+        Ok(_) => return Err(format!("{} exists and is not a socket", path.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    nix::unistd::access(
+        dir,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .map_err(|e| format!("cannot create the control socket in {}: {e}", dir.display()))
+}
 
 /// The listening sockets received from a running server, and the connection to it.
 #[derive(Debug)]
@@ -66,8 +101,8 @@ pub fn take(path: &Path) -> io::Result<Option<Taken>> {
         }
         Err(e) => return Err(e),
     };
-    conn.set_read_timeout(Some(STEP_TIMEOUT))?;
-    conn.set_write_timeout(Some(STEP_TIMEOUT))?;
+    conn.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+    conn.set_write_timeout(Some(ANSWER_TIMEOUT))?;
     conn.write_all(b"TAKE 1\n")?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut space = nix::cmsg_space!([RawFd; 2 * MAX_LISTENERS]);
@@ -79,7 +114,22 @@ pub fn take(path: &Path) -> io::Result<Option<Taken>> {
             Some(&mut space),
             MsgFlags::MSG_CMSG_CLOEXEC,
         )
-        .map_err(io::Error::from)?;
+        .map_err(|e| match e {
+            nix::Error::EAGAIN => io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the peer on the control socket did not answer the hand-over within {} s \
+                     (no Echowire server listens there?)",
+                    ANSWER_TIMEOUT.as_secs()
+                ),
+            ),
+            e => io::Error::from(e),
+        })?;
+        if msg.bytes == 0 {
+            return Err(bad(
+                "the peer on the control socket closed without answering",
+            ));
+        }
         let mut fds = Vec::new();
         for c in msg.cmsgs().map_err(io::Error::from)? {
             if let ControlMessageOwned::ScmRights(raw) = c {
@@ -124,6 +174,8 @@ pub fn take(path: &Path) -> io::Result<Option<Taken>> {
     if listeners.is_empty() {
         return Err(bad("the running server has no listeners"));
     }
+    conn.set_read_timeout(Some(STEP_TIMEOUT))?;
+    conn.set_write_timeout(Some(STEP_TIMEOUT))?;
     Ok(Some(Taken { listeners, conn }))
 }
 
@@ -274,29 +326,120 @@ impl Handing {
     }
 }
 
-/// Listening sockets passed by systemd socket activation, if this process was given any.
-pub fn from_systemd() -> io::Result<Option<Vec<Bound>>> {
-    let mut fds = listenfd::ListenFd::from_env();
-    if fds.len() == 0 {
+/// Most sockets socket activation may pass (`LISTEN_FDS`).
+pub const MAX_SYSTEMD_SOCKETS: usize = MAX_LISTENERS;
+
+/// Listening sockets passed by systemd socket activation (`LISTEN_PID`, `LISTEN_FDS`), checked.
+///
+/// Call it first in `main`, before anything opens a descriptor: the passed sockets are 3, 4, …
+/// and a descriptor this process opened itself (a signal pipe, a log file) must never be taken
+/// for one. `Ok(None)`: `LISTEN_FDS` is not set. Every other mistake is an error that names it,
+/// and no descriptor is taken unless all of them pass: `LISTEN_FDS` not a number in
+/// 1..=[`MAX_SYSTEMD_SOCKETS`]; `LISTEN_PID` missing or not this process; a descriptor that is
+/// not open, not a socket, not listening, not a stream socket, or of a family other than IPv4,
+/// IPv6 or Unix.
+pub fn from_systemd() -> Result<Option<Vec<Bound>>, String> {
+    let Some(n) = std::env::var_os("LISTEN_FDS") else {
         return Ok(None);
+    };
+    let n = n.to_string_lossy().into_owned();
+    let count = match n.trim().parse::<usize>() {
+        Ok(c) if (1..=MAX_SYSTEMD_SOCKETS).contains(&c) => c,
+        _ => {
+            return Err(format!(
+                "LISTEN_FDS={n:?}: socket activation passes 1 to {MAX_SYSTEMD_SOCKETS} sockets"
+            ));
+        }
+    };
+    let me = std::process::id();
+    match std::env::var("LISTEN_PID") {
+        Ok(p) if p.trim().parse::<u32>() == Ok(me) => {}
+        Ok(p) => {
+            return Err(format!(
+                "LISTEN_FDS is set but LISTEN_PID={p:?} is not this process ({me}): the sockets \
+                 were meant for another process"
+            ));
+        }
+        Err(_) => {
+            return Err(format!(
+                "LISTEN_FDS={count} is set without LISTEN_PID (it must name this process, {me})"
+            ));
+        }
     }
-    let mut out = Vec::new();
-    for i in 0..fds.len() {
-        if let Ok(Some(t)) = fds.take_tcp_listener(i) {
-            out.push(Bound::Tcp(t));
-        } else if let Some(u) = fds.take_unix_listener(i).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("systemd socket {i} is neither a TCP nor a Unix stream listener: {e}"),
-            )
-        })? {
-            let path = u
-                .local_addr()?
-                .as_pathname()
-                .map(Path::to_owned)
-                .unwrap_or_else(|| PathBuf::from(format!("(systemd socket {i})")));
-            out.push(Bound::Unix(u, path, PathLock(None)));
+    // 1. Every descriptor is open and a socket, before any is taken.
+    const FIRST: RawFd = 3;
+    for i in 0..count {
+        let fd = FIRST + i as RawFd;
+        match std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+            Ok(target) if target.to_string_lossy().starts_with("socket:") => {}
+            Ok(target) => {
+                return Err(format!(
+                    "LISTEN_FDS={count}: descriptor {fd} is not a socket ({})",
+                    target.display()
+                ));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "LISTEN_FDS={count}: descriptor {fd} is not open (socket activation passes \
+                     descriptors 3 to {})",
+                    FIRST + count as RawFd - 1
+                ));
+            }
+        }
+    }
+    // 2. Take them, then check what kind of socket each is.
+    let fds: Vec<OwnedFd> = (0..count).map(|i| inherited(FIRST + i as RawFd)).collect();
+    let mut out = Vec::with_capacity(count);
+    for (i, fd) in fds.into_iter().enumerate() {
+        let n = FIRST + i as RawFd;
+        use nix::sys::socket::{AddressFamily, SockType, SockaddrLike, SockaddrStorage};
+        use nix::sys::socket::{getsockname, getsockopt, sockopt};
+        let what = |e: nix::Error| format!("LISTEN_FDS={count}: descriptor {n}: {e}");
+        if !getsockopt(&fd, sockopt::AcceptConn).map_err(what)? {
+            return Err(format!(
+                "LISTEN_FDS={count}: descriptor {n} is a socket that is not listening"
+            ));
+        }
+        if getsockopt(&fd, sockopt::SockType).map_err(what)? != SockType::Stream {
+            return Err(format!(
+                "LISTEN_FDS={count}: descriptor {n} is not a stream socket"
+            ));
+        }
+        let addr: SockaddrStorage = getsockname(fd.as_raw_fd()).map_err(what)?;
+        // The descriptor stays open in this process only (not across an exec).
+        let _ = nix::fcntl::fcntl(
+            &fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+        match addr.family() {
+            Some(AddressFamily::Inet | AddressFamily::Inet6) => {
+                out.push(Bound::Tcp(std::net::TcpListener::from(fd)));
+            }
+            Some(AddressFamily::Unix) => {
+                let u = UnixListener::from(fd);
+                let path = u
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(Path::to_owned))
+                    .unwrap_or_else(|| PathBuf::from(format!("(systemd socket {i})")));
+                out.push(Bound::Unix(u, path, PathLock(None)));
+            }
+            other => {
+                return Err(format!(
+                    "LISTEN_FDS={count}: descriptor {n} is of family {other:?}; supported: IPv4, \
+                     IPv6, Unix"
+                ));
+            }
         }
     }
     Ok(Some(out))
+}
+
+/// A descriptor passed by socket activation.
+#[allow(unsafe_code)]
+fn inherited(fd: RawFd) -> OwnedFd {
+    // SAFETY: `from_systemd` runs first in `main`, before this process opens any descriptor,
+    // and has just seen in /proc/self/fd that `fd` is open and a socket; `LISTEN_PID` names this
+    // process, so systemd passed it to us alone, and each descriptor is taken once.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }

@@ -1,9 +1,11 @@
 //! Binding listeners (TCP and Unix-domain), stale socket files, peer credentials.
 //!
 //! * TCP: `SO_REUSEADDR` (restart without waiting out TIME_WAIT), non-blocking, backlog 1024.
-//! * Unix: first an exclusive `flock` on `PATH.lock` (created if missing, never removed: removing
-//!   a lock file another process may have just opened would let two servers hold "the" lock).
-//!   Without it, two servers started at once on the same stale path could both find it stale,
+//! * Unix: first an exclusive `flock` on `PATH.lock` (created if missing). A clean stop removes
+//!   it while still holding the lock; so that a server which opened the file just before could
+//!   not go on holding a lock on a file no longer at the path (two servers would then both hold
+//!   "the" lock), a server that got the lock checks that the file it locked is still the one at
+//!   `PATH.lock` (same device and inode) and otherwise starts over. Without the lock, two servers started at once on the same stale path could both find it stale,
 //!   both unlink and bind, and one would be left listening on a socket file that no longer
 //!   exists. Under the lock, an existing file at the path is removed only if it is a socket
 //!   *and* connecting to it is refused (nobody accepts on it: a crashed server's leftover). A
@@ -81,15 +83,41 @@ impl Bound {
     }
 }
 
-/// Takes the lock on `path`'s lock file (`PATH.lock`), without waiting.
-fn lock_path(path: &Path) -> io::Result<PathLock> {
+/// The lock file of a Unix socket path: `PATH.lock`.
+fn lock_name(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the lock on `path`'s lock file (`PATH.lock`), without waiting.
+fn lock_path(path: &Path) -> io::Result<PathLock> {
+    use std::os::unix::fs::MetadataExt;
+    let name = lock_name(path);
+    // A stopping server removes the file while holding the lock: what we locked may be gone
+    // from the path by the time we hold it. Then lock the new file (a few rounds at most).
+    for _ in 0..8 {
+        let lock = lock_once(path, &name)?;
+        let file: &std::fs::File = lock.0.as_deref().expect("locked");
+        let (held, now) = (file.metadata()?, std::fs::metadata(&name));
+        if let Ok(now) = now
+            && (now.dev(), now.ino()) == (held.dev(), held.ino())
+        {
+            return Ok(lock);
+        }
+    }
+    Err(io::Error::other(format!(
+        "lock file {name:?} keeps being replaced; is another server starting and stopping on {}?",
+        path.display()
+    )))
+}
+
+fn lock_once(path: &Path, name: &Path) -> io::Result<PathLock> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&name)
+        .open(name)
         .map_err(|e| io::Error::new(e.kind(), format!("lock file {name:?}: {e}")))?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(locked) => Ok(PathLock(Some(Arc::new(locked)))),
@@ -151,6 +179,11 @@ pub fn release_unix(path: &Path, lock: PathLock, handed_over: bool) {
         std::mem::forget(lock);
     } else {
         let _ = std::fs::remove_file(path);
+        // Removed while held (see `lock_path` for why that is safe); a listener without a lock
+        // (socket activation) has no lock file of ours.
+        if lock.0.is_some() {
+            let _ = std::fs::remove_file(lock_name(path));
+        }
         drop(lock);
     }
 }

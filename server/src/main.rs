@@ -15,7 +15,9 @@ use echowire_server::{Config, Server, handover};
 /// SIGTERM start a graceful shutdown: stop accepting, GOODBYE to every client, finish accepted
 /// work up to --drain-timeout, exit 0. Exit 1 if the drain timeout expired and connections were
 /// reset with work outstanding; a second SIGINT/SIGTERM ends the drain at once (every
-/// connection reset) with exit status 128 + the signal number. Exit 2: bad settings.
+/// connection reset) with exit status 128 + the signal number. SIGHUP is logged and ignored
+/// (restart without downtime: start a successor with the same --handover PATH). Exit 2: bad
+/// settings, or settings that cannot take effect together (named).
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -27,9 +29,85 @@ struct Args {
     /// listen on PATH for the next successor. Without a server there, start normally.
     #[arg(long, value_name = "PATH")]
     handover: Option<std::path::PathBuf>,
-    /// Log filter (tracing env-filter syntax), e.g. info, echowire_server=debug.
+    /// Log filter (tracing env-filter syntax), e.g. info, echowire_server=debug. RUST_LOG, if
+    /// set, adds its directives after these (the more specific directive wins).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
+    /// Log line format on stderr: text, or json (one object per line, for log collectors).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings that are each valid but cannot take effect together: exit 2, naming the flags.
+/// `systemd_unix`: whether socket activation passed a Unix socket (`None`: no activation).
+fn check_combinations(
+    matches: &clap::ArgMatches,
+    config: &Config,
+    systemd: Option<&[echowire_server::listener::Bound]>,
+    handover: Option<&std::path::Path>,
+) -> Result<(), String> {
+    use clap::parser::ValueSource;
+    use echowire_server::listener::{Bound, ListenAddr};
+    let given = |id: &str| {
+        matches
+            .value_source(id)
+            .is_some_and(|s| s != ValueSource::DefaultValue)
+    };
+    let model = format!("{:?}", config.model).to_lowercase();
+    if config.model != echowire_server::Model::Reactor {
+        if given("reactors") {
+            return Err(format!(
+                "--reactors applies only to --model reactor (this is --model {model})"
+            ));
+        }
+        if config.reuseport {
+            return Err(format!(
+                "--reuseport applies only to --model reactor (this is --model {model})"
+            ));
+        }
+    }
+    let has_unix = match systemd {
+        Some(b) => b.iter().any(|b| matches!(b, Bound::Unix(..))),
+        None => config
+            .listen
+            .iter()
+            .any(|a| matches!(a, ListenAddr::Unix(_))),
+    };
+    if !config.allow_uids.is_empty() && !has_unix {
+        return Err(
+            "--allow-uid checks the peers of Unix sockets, and no listener is one (--listen \
+             unix:PATH)"
+                .into(),
+        );
+    }
+    if systemd.is_some() {
+        for flag in ["socket_mode", "reuseport", "listen"] {
+            if given(flag) {
+                let flag = format!("--{}", flag.replace('_', "-"));
+                return Err(format!(
+                    "{flag} does not apply: the listening sockets come from systemd (LISTEN_FDS)"
+                ));
+            }
+        }
+        if handover.is_some() {
+            return Err("--handover and socket activation (LISTEN_FDS) cannot be combined".into());
+        }
+    } else if given("socket_mode") && !has_unix {
+        return Err(
+            "--socket-mode sets the permissions of Unix socket files, and no --listen is one"
+                .into(),
+        );
+    }
+    if let Some(path) = handover {
+        handover::check_path(path).map_err(|e| format!("--handover: {e}"))?;
+    }
+    Ok(())
 }
 
 /// What ends the wait in `main`.
@@ -42,10 +120,11 @@ enum Event {
 /// bound from `--listen`.
 fn listeners(
     config: &Config,
+    systemd: Option<Vec<echowire_server::listener::Bound>>,
     handover: Option<&std::path::Path>,
     taken: &mut Option<handover::Taken>,
 ) -> std::io::Result<Vec<echowire_server::listener::Bound>> {
-    if let Some(b) = handover::from_systemd()? {
+    if let Some(b) = systemd {
         tracing::info!(
             sockets = b.len(),
             "using the listening sockets passed by systemd"
@@ -72,12 +151,30 @@ fn listeners(
 }
 
 fn main() -> ExitCode {
+    // Socket activation first: its descriptors are 3, 4, …, and nothing this process opens (the
+    // signal pipe) may be taken for one of them.
+    let systemd = match handover::from_systemd() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let matches = <Args as clap::CommandFactory>::command().get_matches();
     let args = match <Args as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(a) => a,
         Err(e) => e.exit(),
     };
-    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log) {
+    let mut directives = args.log.clone();
+    let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
+    if !rust_log.trim().is_empty() {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&rust_log) {
+            eprintln!("error: invalid RUST_LOG filter {rust_log:?}: {e}");
+            return ExitCode::from(2);
+        }
+        directives = format!("{directives},{rust_log}");
+    }
+    let filter = match tracing_subscriber::EnvFilter::try_new(&directives) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: invalid --log filter {:?}: {e}", args.log);
@@ -88,11 +185,13 @@ fn main() -> ExitCode {
     // The NO_COLOR convention: only a non-empty value disables colour.
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let ansi = std::io::stderr().is_terminal() && !no_color;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.with_ansi(ansi).init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let mut config = args.config;
     if matches.value_source("max_connection_memory")
         == Some(clap::parser::ValueSource::DefaultValue)
@@ -103,6 +202,15 @@ fn main() -> ExitCode {
             .max(config.max_frame as usize + config.max_pending_output);
     }
     if let Err(e) = config.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = check_combinations(
+        &matches,
+        &config,
+        systemd.as_deref(),
+        args.handover.as_deref(),
+    ) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
@@ -121,6 +229,7 @@ fn main() -> ExitCode {
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ]) {
         Ok(s) => s,
         Err(e) => {
@@ -130,7 +239,7 @@ fn main() -> ExitCode {
     };
     // Listening sockets: from systemd, from a running server (hand-over), or bound here.
     let mut taken = None;
-    let bound = match listeners(&config, args.handover.as_deref(), &mut taken) {
+    let bound = match listeners(&config, systemd, args.handover.as_deref(), &mut taken) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
@@ -154,15 +263,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    {
-        let mut out = std::io::stdout().lock();
-        for a in server.local_addrs() {
-            let _ = writeln!(out, "listening on {a}");
-        }
-        let _ = out.flush();
-    }
     let stopper = server.stopper().expect("running");
     let (tx, events) = crossbeam_channel::unbounded::<Event>();
+    let took_over = taken.is_some();
     if let Some(taken) = taken {
         // We accept now: the old server stops and gives up the control path.
         if let Err(e) = taken.confirm() {
@@ -184,13 +287,40 @@ fn main() -> ExitCode {
                     }
                 });
             }
-            Err(e) => {
+            Err(e) if took_over => {
+                // The old server is already draining: keep serving, without hand-overs.
                 tracing::warn!(error = %e, path = %path.display(), "cannot offer hand-overs")
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: --handover {}: cannot bind the control socket: {e}",
+                    path.display()
+                );
+                stopper.abort();
+                server.join();
+                return ExitCode::from(2);
             }
         }
     }
+    // Ready: every listener accepts, and the hand-over path (if any) is ours.
+    {
+        let mut out = std::io::stdout().lock();
+        for a in server.local_addrs() {
+            let _ = writeln!(out, "listening on {a}");
+        }
+        let _ = out.flush();
+    }
     std::thread::spawn(move || {
         for sig in signals.forever() {
+            if sig == signal_hook::consts::SIGHUP {
+                // Deliberately ignored (a terminal closing must not stop a server): a restart
+                // is a successor started with --handover, a stop is SIGTERM.
+                tracing::info!(
+                    "SIGHUP ignored: stop with SIGTERM; restart without downtime by starting a \
+                     new server with the same --handover PATH"
+                );
+                continue;
+            }
             if tx.send(Event::Signal(sig)).is_err() {
                 break;
             }

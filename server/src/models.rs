@@ -64,6 +64,12 @@ fn accept_loop(listeners: Vec<Bound>, shared: Arc<Shared>) {
                 break;
             }
             last_round = true;
+            if shared.drain_deadline().is_some_and(|d| Instant::now() >= d) {
+                // The drain is over (the blocking model reached the queue late): the clients
+                // still queued never got a WELCOME, so closing the listener tells them that
+                // nothing they sent was processed.
+                break;
+            }
         }
         let mut accepted = false;
         for l in &listeners {
@@ -140,6 +146,8 @@ fn serve(
     shared: &Shared,
 ) {
     let now = Instant::now();
+    let conn = shared.next_connection();
+    tracing::debug!(conn, peer, "connection open");
     let mut session = ServerSession::new(shared.session_config.clone(), now);
     if let Some((code, msg)) = &refuse {
         session.refuse(*code, msg);
@@ -148,6 +156,10 @@ fn serve(
     let mut jobs = Jobs::new();
     let mut eof = false;
     let mut drain_deadline: Option<Instant> = None;
+    // The drain begins once what the socket already held at the shutdown has been read and
+    // processed (spec §3.8, document 1.2: a frame received before the close is answered or
+    // refused, never dropped; a HELLO from the accept queue gets its WELCOME first).
+    let mut drain_started = false;
     let why = loop {
         let now = Instant::now();
         while let Ok((id, response)) = rx.try_recv() {
@@ -158,19 +170,14 @@ fn serve(
             stream.set_abortive();
             break "shutdown aborted";
         }
-        if shared.shutting_down() && drain_deadline.is_none() {
-            drain_deadline = Some(now + shared.config.drain_timeout);
-            // What the client already sent is processed first (a HELLO in the accept queue).
-            if !eof {
-                let _ = stream.set_timeouts(Some(Duration::from_millis(1)), Some(TICK));
-                if let Ok(Some(0)) = session.read_with(|buf, max| stream.recv_into(buf, max)) {
-                    eof = true; // the session took the end of the stream
-                }
-            }
-            session.start_drain();
+        if drain_deadline.is_none()
+            && let Some(d) = shared.drain_deadline()
+        {
+            drain_deadline = Some(d);
         }
-        if drain_deadline.is_some_and(|d| now >= d) {
-            // §3.8: past the drain timeout the close is abortive.
+        if drain_started && drain_deadline.is_some_and(|d| now >= d) {
+            // §3.8: past the drain timeout the close is abortive (one deadline for the whole
+            // server, however late this connection was reached).
             shared.counters.drain_resets.fetch_add(1, Ordering::Relaxed);
             stream.set_abortive();
             break "drain timeout";
@@ -204,7 +211,14 @@ fn serve(
                 stream.set_abortive();
                 break "drain timeout";
             }
-            linger(&mut stream, shared.config.linger, eof);
+            // The lingering close never outlasts the server's drain.
+            let linger_for = drain_deadline.map_or(shared.config.linger, |d| {
+                shared
+                    .config
+                    .linger
+                    .min(d.saturating_duration_since(Instant::now()))
+            });
+            linger(&mut stream, linger_for, eof);
             break "finished";
         }
         let wait = if !jobs.is_empty() || session.pending_output() > 0 {
@@ -221,12 +235,27 @@ fn serve(
                 service::complete(session, jobs, id, response, Instant::now());
             }
         };
+        let reading_before_drain = drain_deadline.is_some() && !drain_started;
         if eof || !session.wants_read() {
+            if reading_before_drain {
+                session.start_drain(now);
+                drain_started = true;
+                continue;
+            }
             wait_for_worker(&mut session, &mut jobs);
         } else {
+            let wait = if reading_before_drain {
+                Duration::from_millis(1)
+            } else {
+                wait
+            };
             let _ = stream.set_timeouts(Some(wait), Some(TICK));
             // The session sizes the read and receives straight into its buffer.
             match session.read_with(|buf, max| stream.recv_into(buf, max)) {
+                Ok(None) if reading_before_drain => {
+                    session.start_drain(now);
+                    drain_started = true;
+                }
                 Ok(None) => wait_for_worker(&mut session, &mut jobs),
                 Ok(Some(0)) => eof = true, // the session took the end of the stream
                 Ok(Some(n)) => {
@@ -235,7 +264,13 @@ fn serve(
                         .bytes_in
                         .fetch_add(n as u64, Ordering::Relaxed);
                 }
-                Err(e) if is_transient(&e) => {}
+                Err(e) if is_transient(&e) => {
+                    if reading_before_drain {
+                        // The socket is empty: everything sent before the shutdown is in.
+                        session.start_drain(now);
+                        drain_started = true;
+                    }
+                }
                 Err(_) => break "read error",
             }
         }
@@ -248,7 +283,7 @@ fn serve(
     service::cancel_all(&jobs);
     shared.counters.merge_session(session.stats());
     shared_dec(shared);
-    tracing::debug!(peer, why, reason = ?session.close_reason(), "connection closed");
+    tracing::debug!(conn, peer, why, reason = ?session.close_reason(), "connection closed");
 }
 
 /// Lingering close (spec §3.10): FIN, then read and discard until EOF or `linger`.

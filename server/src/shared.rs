@@ -3,8 +3,9 @@
 //! Every model, the reactor's modules and the service take it from here (none reaches up into
 //! the crate root).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use crate::config::Config;
 use crate::counters::Counters;
@@ -22,8 +23,14 @@ pub struct Shared {
     /// The worker pool.
     pub pool: workers::Pool,
     shutdown: AtomicBool,
+    /// When the drain ends (spec §3.8): the shutdown's start plus the drain timeout, one clock
+    /// for every connection (a connection served later, in the blocking model, or accepted
+    /// from the queue at shutdown, does not get a fresh drain timeout of its own).
+    drain_deadline: OnceLock<Instant>,
     abort: AtomicBool,
     handed_over: AtomicBool,
+    /// The last connection number given out ([`Shared::next_connection`]).
+    connections: std::sync::atomic::AtomicU64,
     /// The reactors' wakers (reactor model), for [`Stopper::abort`].
     wakers: std::sync::Mutex<Vec<Arc<mio::Waker>>>,
 }
@@ -37,8 +44,10 @@ impl Shared {
             counters,
             pool,
             shutdown: AtomicBool::new(false),
+            drain_deadline: OnceLock::new(),
             abort: AtomicBool::new(false),
             handed_over: AtomicBool::new(false),
+            connections: std::sync::atomic::AtomicU64::new(0),
             wakers: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -46,6 +55,17 @@ impl Shared {
     /// Whether a graceful shutdown has begun.
     pub fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// When the graceful shutdown's drain ends, once it has begun.
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        self.drain_deadline.get().copied()
+    }
+
+    /// A number for a new connection, unique in this server (1, 2, …): its log lines from open
+    /// to close carry it as `conn`.
+    pub fn next_connection(&self) -> u64 {
+        self.connections.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Whether the shutdown was cut short: every connection is reset at once.
@@ -81,6 +101,11 @@ impl Stopper {
 
     /// Begins a graceful shutdown (see [`crate::ServerHandle::shutdown`]).
     pub fn begin_shutdown(&self) {
+        let timeout = self.shared.config.drain_timeout;
+        self.shared.drain_deadline.get_or_init(|| {
+            let now = Instant::now();
+            now.checked_add(timeout).unwrap_or(now)
+        });
         self.shared.shutdown.store(true, Ordering::Release);
         if let Some(w) = &self.waker {
             let _ = w.wake();

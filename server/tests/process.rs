@@ -128,6 +128,16 @@ fn bad_arguments_exit_2_with_a_message() {
         &["--memory-budget", "12parsecs"][..],
         &["--eviction-grace", "0s"][..],
         &["--eviction-grace", "300000000000years"][..],
+        &["--eviction-grace", "1ms"][..],
+        // Settings that cannot take effect together (document: exit 2, naming the flags).
+        &["--allow-uid", "1000"][..],
+        &["--reactors", "4", "--model", "blocking"][..],
+        &["--reuseport", "--model", "threaded"][..],
+        &["--reuseport", "--model", "blocking"][..],
+        &["--socket-mode", "600"][..],
+        &["--handover", "/"][..],
+        &["--handover", "/dev/null"][..],
+        &["--handover", "/nonexistent-dir/x.sock"][..],
     ] {
         let out = bin().args(args).output().unwrap();
         assert_eq!(
@@ -184,6 +194,16 @@ fn unix_socket_serves_every_model_and_cleans_up() {
             !path.exists(),
             "socket file removed at shutdown ({model:?})"
         );
+        let lock = dir.path().join("ew.sock.lock");
+        assert!(!lock.exists(), "lock file removed at shutdown ({model:?})");
+        // And the path can be taken again at once.
+        let again = Server::builder()
+            .listen(format!("unix:{}", path.display()).parse().unwrap())
+            .model(model)
+            .start()
+            .unwrap();
+        assert!(lock.exists(), "the lock file is created again ({model:?})");
+        again.shutdown();
     }
 }
 

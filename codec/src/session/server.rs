@@ -444,7 +444,15 @@ impl ServerSession {
     /// (a client that connected just as the server began shutting down, or as it handed its
     /// listeners to a successor). Without a HELLO by then, or at the peer's EOF, the connection
     /// closes without a frame.
-    pub fn start_drain(&mut self) {
+    ///
+    /// `now` starts the drain's clock (spec §3.8: the drain timeout counts from the drain, not
+    /// from the last time the connection was serviced).
+    pub fn start_drain(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
         match self.state {
             SessionState::Preface { .. } | SessionState::Handshake => {
                 self.drain_requested = true;
@@ -527,6 +535,7 @@ impl ServerSession {
                         self.handle_end_of_input();
                     }
                     self.close_if_drain_requested();
+                    self.maybe_finish();
                     return None;
                 }
                 Err(e) => {
@@ -547,7 +556,7 @@ impl ServerSession {
             if self.drain_requested && self.state == SessionState::Open {
                 // The HELLO buffered before the shutdown was answered; now the drain.
                 self.drain_requested = false;
-                self.start_drain();
+                self.drain();
             }
             if let Some(event) = event {
                 return Some(event);
@@ -912,8 +921,14 @@ impl ServerSession {
     }
 
     fn maybe_finish(&mut self) {
+        // Frames already received are processed before the close (spec §3.8, document 1.2): a
+        // request that came with the HELLO, or behind the last answered one, is refused with
+        // SHUTTING_DOWN, not dropped. `poll_event` finishes the drain once none is left.
         let ready = match self.state {
-            SessionState::Draining => self.outstanding.is_empty(),
+            SessionState::Draining => {
+                self.outstanding.is_empty()
+                    && matches!(self.decoder.decode_ref(&self.wire.input), Ok(None))
+            }
             _ => false,
         };
         if ready {

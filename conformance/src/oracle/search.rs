@@ -871,7 +871,7 @@ impl<'a> Search<'a> {
         c.two_drains =
             !n.server_drain && matches!(before, SessionState::Draining | SessionState::Closing);
         c.server_drain = true;
-        c.s.start_drain();
+        c.s.start_drain(self.at(t));
         let queued = self.take(&mut c, t);
         c.due.extend(queued);
         if c.s.state() != before {

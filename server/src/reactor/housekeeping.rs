@@ -89,6 +89,7 @@ impl Reactor {
                 .fetch_add(1, Ordering::Relaxed);
             if let Some(quiet) = EVICT_LOG.check(now) {
                 tracing::warn!(
+                    conn = self.conns[key].generation,
                     peer = self.conns[key].stream.peer(),
                     held,
                     budget = budget.limit(),

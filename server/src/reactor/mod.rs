@@ -412,11 +412,21 @@ impl Reactor {
                         for mut l in std::mem::take(&mut self.own_listeners) {
                             let _ = self.poll.registry().deregister(&mut l);
                         }
-                        self.drain_deadline =
-                            Some(Instant::now() + self.shared.config.drain_timeout);
+                        let now = Instant::now();
+                        self.drain_deadline = Some(
+                            self.shared
+                                .drain_deadline()
+                                .unwrap_or(now + self.shared.config.drain_timeout),
+                        );
                         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
                         for k in keys {
-                            self.conns[k].session.start_drain();
+                            // What the socket already holds was sent before the drain: it is
+                            // read and processed first (spec §3.8, document 1.2), then the
+                            // drain starts its own clock.
+                            self.drive(k);
+                            if let Some(conn) = self.conns.get_mut(k) {
+                                conn.session.start_drain(Instant::now());
+                            }
                             self.drive(k);
                         }
                     }
@@ -441,15 +451,20 @@ impl Reactor {
                 .fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        self.next_generation += 1;
+        // Unique in the server, not only in this reactor: the connection's log lines carry it.
+        self.next_generation = self.shared.next_connection();
         let mut session = ServerSession::new(self.shared.session_config.clone(), now);
         if let Some((code, msg)) = &refuse {
             session.refuse(*code, msg);
         } else if self.drain_deadline.is_some() {
-            session.start_drain();
+            session.start_drain(now);
         }
         if tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(peer = stream.peer(), key, "connection open");
+            tracing::debug!(
+                conn = self.next_generation,
+                peer = stream.peer(),
+                "connection open"
+            );
         }
         entry.insert(Conn {
             stream,
@@ -485,13 +500,20 @@ impl Reactor {
         }
     }
 
-    /// Resets every connection (abortive close, spec §3.11), counted as drain resets.
+    /// Resets every connection (abortive close, spec §3.11), counted as drain resets — except
+    /// those already in their lingering close, which have nothing outstanding and owe nothing
+    /// (their linger is cut short).
     fn reset_all(&mut self, why: &str) {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        let owing = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !matches!(c.phase, Phase::Lingering))
+            .count();
         self.shared
             .counters
             .drain_resets
-            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+            .fetch_add(owing as u64, Ordering::Relaxed);
         for k in keys {
             self.conns[k].stream.set_abortive();
             self.close(k, why);
@@ -519,7 +541,7 @@ impl Reactor {
             .fetch_sub(1, Ordering::Relaxed);
         if tracing::enabled!(tracing::Level::DEBUG) {
             let reason = conn.session.close_reason().map(|r| format!("{r:?}"));
-            tracing::debug!(peer = conn.stream.peer(), why, reason, "connection closed");
+            tracing::debug!(conn = conn.generation, why, reason, "connection closed");
         }
     }
 }
