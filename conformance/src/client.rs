@@ -18,6 +18,10 @@
 //! * `{"event": PATTERN}`: the driver's next event; `{"no_event": MS}`: none for that long;
 //! * `{"close": "fin"|"rst"}`: the runner closes the connection;
 //! * `{"pause": MS}`; `{"stop_reading": MS}`: the runner reads nothing for that long.
+//! * `{"held_or_refused": {"tag": T, "ms": MS}}`: a request the client may not send yet (spec
+//!   9.1: past `max_outstanding`) is either held (no frame for MS) or refused to its caller (a
+//!   `refused` event for T within MS, and no frame). If refused, every later step that names
+//!   T (its frame, a send with `$T`, an event for T) is skipped.
 //!
 //! Each run starts a fresh driver process and a fresh listener, so runs are independent.
 
@@ -99,6 +103,33 @@ pub enum CStep {
     NoClientFrame(u64),
     /// These tags were bound to distinct request IDs.
     Distinct(Vec<String>),
+    /// The request `tag` is held back or refused (spec 9.1).
+    HeldOrRefused(HeldOrRefused),
+}
+
+/// `{"held_or_refused": {"tag": T, "ms": MS}}`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldOrRefused {
+    /// The request's tag.
+    pub tag: String,
+    /// How long no frame may come.
+    pub ms: u64,
+}
+
+impl CStep {
+    /// Whether the step names request `tag` (its frame, a send with `$tag`, an event for it).
+    fn names(&self, tag: &str) -> bool {
+        let dollar = format!("${tag}");
+        let mentions = |v: &Value| v.to_string().contains(&format!("\"{dollar}\""));
+        match self {
+            CStep::ClientFrame(cf) => cf.bind.as_deref() == Some(tag) || mentions(&cf.pattern),
+            CStep::Send(v) => mentions(v),
+            CStep::Event(p) => p["tag"].as_str() == Some(tag),
+            CStep::Driver(cmd) => cmd["tag"].as_str() == Some(tag),
+            _ => false,
+        }
+    }
 }
 
 /// `{"accept": {"hello": PATTERN}}`.
@@ -315,6 +346,8 @@ struct Run<'a> {
     read_pause_until: Option<Instant>,
     /// The client's address, once it connected.
     peer: String,
+    /// Tags of requests the client refused (`held_or_refused`): their later steps are skipped.
+    refused: Vec<String>,
 }
 
 type StepResult = Result<(), Failure>;
@@ -367,10 +400,15 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
         client_closed: None,
         read_pause_until: None,
         peer: String::new(),
+        refused: Vec::new(),
     };
     let mut failure = None;
     let mut i = 0;
     while i < case.steps.len() {
+        if run.refused.iter().any(|t| case.steps[i].names(t.as_str())) {
+            i += 1; // a step of a request the client refused (held_or_refused)
+            continue;
+        }
         // Consecutive `event` steps are one group matched in any order: a client delivers
         // responses to different requests independently (each caller awaits its own).
         let group: Vec<&Value> = case.steps[i..]
@@ -378,6 +416,11 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
             .map_while(|s| match s {
                 CStep::Event(p) => Some(p),
                 _ => None,
+            })
+            .filter(|p| {
+                !run.refused
+                    .iter()
+                    .any(|t| p["tag"].as_str() == Some(t.as_str()))
             })
             .collect();
         let r = if group.len() > 1 {
@@ -577,6 +620,26 @@ impl Run<'_> {
                         format!("distinct non-zero request IDs for {tags:?}"),
                         format!("{ids:?}"),
                     ))
+                }
+            }
+            CStep::HeldOrRefused(h) => {
+                let until = Instant::now() + Duration::from_millis(h.ms);
+                let what = format!(
+                    "request {:?} held back (no frame for {} ms) or refused to its caller \
+                     (a refused event), spec 9.1",
+                    h.tag, h.ms
+                );
+                if let Some(ev) = self.next_event(until) {
+                    if ev["event"] == "refused" && ev["tag"].as_str() == Some(h.tag.as_str()) {
+                        self.refused.push(h.tag.clone());
+                    } else {
+                        return Err(fail(i, what, format!("it reported {}", describe(&ev))));
+                    }
+                }
+                match self.next_frame(until) {
+                    Ok(None) => Ok(()),
+                    Ok(Some(v)) => Err(fail(i, what, format!("frame {}", describe(&v)))),
+                    Err(e) => Err(fail(i, what, e)),
                 }
             }
             CStep::StopReading(ms) => {

@@ -362,6 +362,14 @@ class Conn:
             return self.error(rid, UNKNOWN_TYPE, f"type 0x{type_:02x} is not served")
         if type_ not in TO_SERVER:
             return self.error(rid, UNEXPECTED_MESSAGE, f"type 0x{type_:02x} is not sent to a server")
+        # Document 1.2 (section 2.7): rules 7 to 9 are not applied to a client's ERROR with ID 0
+        # (it ends the connection whatever its flags and body), and a faulty CANCEL naming an
+        # outstanding request is ignored (an ERROR with that ID would be a second response).
+        if type_ == ERROR and rid == 0:
+            self.cancel_all()
+            return self.close_gracefully()
+        if type_ == CANCEL and rid in self.outstanding and not self.cancel_is_valid(flags, body):
+            return None
         if flags:
             return self.error(rid, INVALID_FLAGS, f"flags 0x{flags:04x}")
         needs_id = type_ in REQUESTS or type_ == CANCEL
@@ -400,6 +408,10 @@ class Conn:
             return self.drain(by_client=True)
         self.on_request(type_, rid, fields)
         return None
+
+    @staticmethod
+    def cancel_is_valid(flags, body):
+        return flags == 0 and not body
 
     def on_request(self, type_, rid, fields):
         if type_ == COMPUTE and not 1 <= fields[0] <= MAX_COST:

@@ -415,6 +415,17 @@ case(F, "3.9-mid-prefix", "MUST", "Half-close inside a length prefix is TRUNCATE
 F = "3.10-close.json"
 case(F, "3.10-client-error-id-0", "MUST", "A client ERROR with ID 0 ends the connection without a reply", "(3.10)",
      [hs(1), frame("ERROR", 0, {"code": "INTERNAL_ERROR", "message": "giving up", "retry_after_ms": 0}), closed("any")])
+# Document 1.2: a client's ERROR with ID 0 ends the connection whatever its flags and body (2.7).
+for cid, what, fr in [
+        ("3.10-client-error-id-0-undefined-flag", "an undefined flag",
+         frame("ERROR", 0, {"code": "INTERNAL_ERROR", "message": "x", "retry_after_ms": 0}, flags=0x0100)),
+        ("3.10-client-error-id-0-short-body", "a body too short for its code", frame("ERROR", 0, body_hex="00")),
+        ("3.10-client-error-id-0-trailing-octets", "octets after its body",
+         frame("ERROR", 0, body_hex="0019" + u32(0) + "0000"))]:
+    case(F, cid, "MUST", f"A client ERROR with ID 0 and {what} still ends the connection, unanswered",
+         "Rules 7 to 9 of 2.7 are not applied to a client's ERROR with ID 0 (document 1.2): the server stops "
+         "processing and sends nothing more (3.10); an answer could only be another ERROR with ID 0.",
+         [hs(1), fr, closed("any")])
 case(F, "3.10-error-then-clean-eof", "MUST", "A connection error is followed by a clean end of stream", "ERROR, then FIN, not RST (3.10).",
      [hs(1), raw(u32(3)), fill(0, 5000), err("FRAME_TOO_SHORT", 0), closed("clean")])
 case(F, "3.11-reset-mid-response", "MUST", "A client reset while responses are in flight does not hurt the server",
@@ -545,6 +556,15 @@ case(F, "3.7-cancel-twice", "MUST", "Two CANCELs of one request still give it ex
      [hs(1), compute(1, SLOW), compute(2, SLOW), cancel(2), cancel(2),
       unordered(result(1, SLOW), {"expect": {"frame": {"request_id": 2, "$one_of": [{"type": "ERROR", "body": {"code": "CANCELLED"}}, {"type": "COMPUTE_RESULT"}]}}}),
       nothing(300)], timing=True)
+# Document 1.2: a faulty CANCEL naming an outstanding request is ignored (2.7, 3.6, 3.7).
+for cid, what, fr in [("3.7-faulty-cancel-undefined-flag", "an undefined flag", cancel(1, flags=0x0100)),
+                      ("3.7-faulty-cancel-trailing-octets", "a body", frame("CANCEL", 1, body_hex="00"))]:
+    case(F, cid, "MUST", f"A CANCEL with {what} naming an outstanding request is ignored: one response",
+         "An ERROR with the request's ID would be a second response to it (3.6); the faulty CANCEL is ignored "
+         "(document 1.2, 2.7), and the request gets exactly one response, its result or CANCELLED.",
+         [hs(1), compute(1, SLOW), fr,
+          {"expect": {"frame": {"request_id": 1, "$one_of": [{"type": "ERROR", "body": {"code": "CANCELLED"}}, {"type": "COMPUTE_RESULT", "body": {"digest": digest(SLOW, b"seed")}}]}, "within_ms": 30000}},
+          nothing(300)] + still_alive(), timing=True)
 case(F, "3.7-cancel-running-compute", "MUST", "CANCEL of a running COMPUTE: CANCELLED or its result, exactly once",
      "A running request MAY be stopped (CANCELLED) or completed (its result); never both, never neither (3.7).",
      [hs(1), compute(1, SLOW), pause(100), cancel(1),

@@ -732,6 +732,23 @@ impl ServerSession {
         };
         let msg: Message<Range<usize>> = match decoded {
             Ok(msg) => msg,
+            Err(_) if header.msg_type == MessageType::Error && id == 0 => {
+                // Document 1.2 (§2.7, §3.10): a client's ERROR with ID 0 ends the connection
+                // whatever its flags and body; an answer could only be another ERROR with ID 0,
+                // which the client would take for the end of the connection itself.
+                let body = &self.wire.input[FRAME_OVERHEAD..total];
+                let code = match body {
+                    [a, b, ..] => ErrorCode(u16::from_be_bytes([*a, *b])),
+                    _ => ErrorCode::MALFORMED_BODY,
+                };
+                self.peer_gave_up(code);
+                return None;
+            }
+            Err(_) if header.msg_type == MessageType::Cancel && self.outstanding.contains(id) => {
+                // Document 1.2 (§2.7, §3.7): a faulty CANCEL naming an outstanding request is
+                // ignored; an ERROR with that ID would be a second response to the request.
+                return None;
+            }
             Err(e) => {
                 self.decode_failure(e);
                 return None;
@@ -763,10 +780,7 @@ impl ServerSession {
             }
             Message::Error(e) => {
                 if id == 0 {
-                    // §3.8: the peer gave up on the connection; nothing more is answered.
-                    self.enter(SessionState::Closing);
-                    self.outstanding.clear();
-                    self.close_reason = Some(CloseReason::PeerError(e.code));
+                    self.peer_gave_up(e.code);
                 }
                 return None;
             }
@@ -918,6 +932,13 @@ impl ServerSession {
         // §2.2: every frame after HELLO is held to the limit WELCOME announces.
         self.decoder.set_max_frame_size(self.config.max_frame_size);
         self.state = SessionState::Open;
+    }
+
+    /// §3.10: the peer gave up on the connection (ERROR with ID 0); nothing more is answered.
+    fn peer_gave_up(&mut self, code: ErrorCode) {
+        self.enter(SessionState::Closing);
+        self.outstanding.clear();
+        self.close_reason = Some(CloseReason::PeerError(code));
     }
 
     fn maybe_finish(&mut self) {
