@@ -148,6 +148,11 @@ impl ServerBuilder {
             addrs.push(b.addr()?);
             bound.push(b);
         }
+        let buffers = listener::socket_buffer_size(self.config.max_connection_memory);
+        for b in &bound {
+            listener::set_socket_buffers(b, buffers)
+                .map_err(|e| io::Error::new(e.kind(), format!("socket buffers: {e}")))?;
+        }
         let counters = Arc::new(Counters::with_budget(self.config.memory_budget));
         let pool = workers::Pool::new(
             self.config.workers,

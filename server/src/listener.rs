@@ -132,6 +132,25 @@ fn lock_once(path: &Path, name: &Path) -> io::Result<PathLock> {
     }
 }
 
+/// The kernel buffer sizes a connection gets ([`set_socket_buffers`]): half the per-connection
+/// cap each way, within 64 KiB ..= 8 MiB.
+pub fn socket_buffer_size(max_connection_memory: usize) -> usize {
+    (max_connection_memory / 2).clamp(64 * 1024, 8 << 20)
+}
+
+/// Bounds the kernel buffers of the connections a listener accepts (they inherit `SO_SNDBUF`
+/// and `SO_RCVBUF` from it): without it the kernel grows them by itself to several MiB per
+/// connection — for a client that does not read, memory the server's budget does not see.
+/// Linux doubles the value for its own bookkeeping.
+pub fn set_socket_buffers(b: &Bound, bytes: usize) -> io::Result<()> {
+    let sock = match b {
+        Bound::Tcp(l) => socket2::SockRef::from(l),
+        Bound::Unix(l, _, _) => socket2::SockRef::from(l),
+    };
+    sock.set_send_buffer_size(bytes)?;
+    sock.set_recv_buffer_size(bytes)
+}
+
 /// Binds `addr`.
 pub fn bind(addr: &ListenAddr, socket_mode: u32) -> io::Result<Bound> {
     bind_opts(addr, socket_mode, false)

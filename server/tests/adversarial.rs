@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use echowire_codec::client::Client;
+use echowire_codec::message::{self, Message};
 use echowire_test_support::messages::*;
 use echowire_test_support::sockets::*;
 use nix::sys::signal::{Signal, kill};
@@ -280,6 +281,76 @@ fn at_the_memory_budget_the_heaviest_non_readers_are_evicted_and_others_are_serv
     assert!(
         (1..=evicted.min(30)).contains(&lines),
         "evictions logged {lines} times for {evicted} evictions: {err}"
+    );
+}
+
+#[test]
+fn a_full_memory_budget_does_not_lock_out_well_behaved_clients() {
+    // 100 non-readers against a 32 MiB budget, and no eviction during the test (grace 600 s):
+    // before, at the budget no connection was read at all, so a new client got no WELCOME
+    // until an eviction made room. Now a connection whose output flows and that holds less than
+    // its fair share is still read (crate::memory).
+    let budget = 32 * MIB;
+    let p = Proc::start(&[
+        "--memory-budget",
+        "32MiB",
+        "--max-connection-memory",
+        "2MiB",
+        "--eviction-grace",
+        "600s",
+        "--reactors",
+        "2",
+    ]);
+    const N: usize = 100;
+    let clients: Vec<(TcpStream, usize)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..N)
+            .map(|_| s.spawn(|| non_reader(&p.addr, Duration::from_millis(500))))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let written: usize = clients.iter().map(|c| c.1).sum();
+    // Probes: connect, handshake, PING, each bounded by WAIT (a locked-out probe fails here).
+    let mut latencies = Vec::new();
+    for i in 1..=10u64 {
+        let start = Instant::now();
+        let mut r = Reader::new(TcpStream::connect(&p.addr).unwrap());
+        r.stream.set_read_timeout(Some(WAIT)).unwrap();
+        r.send(&hello_bytes(1, 1));
+        let (_, m) = r.frame();
+        assert!(matches!(m, Message::Welcome(_)), "probe {i}: {m:?}");
+        r.send(&frame(1, &Message::Ping(message::Ping { data: i }), 1));
+        let (id, m) = r.frame();
+        assert!(matches!(m, Message::Pong(_)) && id == 1, "probe {i}: {m:?}");
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+    let held = p.stat("memory_held") as usize;
+    let high = p.stat("memory_high_water") as usize;
+    println!(
+        "{N} non-readers wrote {:.0} MiB; held {:.1} MiB (budget {} MiB, high water {:.1} MiB); \
+         10 probes answered, latency median {:?}, max {:?}",
+        written as f64 / MIB as f64,
+        held as f64 / MIB as f64,
+        budget / MIB,
+        high as f64 / MIB as f64,
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    assert!(
+        high >= budget,
+        "the non-readers never filled the budget ({high} of {budget}): the test proves nothing"
+    );
+    assert!(
+        high <= budget + budget / 8 + 2 * 4 * MIB,
+        "held {high}, beyond the budget's reserve"
+    );
+    drop(clients);
+    let (status, err) = p.stop();
+    assert!(status.success(), "{status}: {err}");
+    assert_eq!(
+        final_counter(&err, "connections_evicted"),
+        0,
+        "the probes were served by fairness, not by evictions"
     );
 }
 

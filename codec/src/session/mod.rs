@@ -35,3 +35,4 @@ pub use server::{
     DEFAULT_MAX_OUTSTANDING, DEFAULT_MAX_PENDING_OUTPUT, DRAIN_HANDSHAKE_GRACE, Event,
     ServerConfig, ServerSession, SessionState, SessionStats,
 };
+pub use wire::READ_CHUNK;

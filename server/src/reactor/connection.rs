@@ -79,7 +79,13 @@ impl Reactor {
                 {
                     break; // resumes when writing makes progress
                 }
-                if shared.counters.memory.exhausted() {
+                let open = shared.counters.connections_open.load(Ordering::Relaxed) as usize;
+                let flowing = conn.stalled_since.is_none() && queued == 0;
+                if !shared
+                    .counters
+                    .memory
+                    .may_read(conn.session.buffered_memory(), open, flowing)
+                {
                     if !self.paused.contains(&(key, conn.generation)) {
                         self.paused.push((key, conn.generation));
                     }

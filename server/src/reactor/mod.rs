@@ -167,6 +167,10 @@ pub(crate) fn start(
                 })?
             };
             l.set_nonblocking(true)?;
+            let bytes = crate::listener::socket_buffer_size(shared.config.max_connection_memory);
+            let sock = socket2::SockRef::from(&l);
+            sock.set_send_buffer_size(bytes)?;
+            sock.set_recv_buffer_size(bytes)?;
             slot.push(mio::net::TcpListener::from_std(l));
         }
     }
