@@ -270,7 +270,9 @@ class Conn:
     def maybe_finish(self):
         # Frames already received are processed first (section 3.8, document 1.2): nothing
         # received is dropped; process() finishes the drain once none is left.
-        if self.state == "DRAINING" and not self.outstanding and not self.frame_buffered():
+        if self.frame_buffered():
+            return
+        if self.state == "DRAINING" and not self.outstanding:
             self.goodbye(NO_ERROR, "")
             self.close_gracefully()
 
@@ -295,6 +297,11 @@ class Conn:
         self.process()
 
     def process(self):
+        self.process_frames()
+        if self.state == "DRAINING":
+            self.maybe_finish()  # every complete frame received is processed: the drain may end
+
+    def process_frames(self):
         while self.state in ("HANDSHAKE", "OPEN", "DRAINING") and len(self.inbuf) >= 4:
             if len(self.out) > self.server.max_pending:
                 return  # backpressure: read no further until the output drains (section 8.4)
@@ -314,8 +321,6 @@ class Conn:
                 self.on_hello(version, type_, flags, rid, body)
             else:
                 self.on_frame(version, type_, flags, rid, body)
-        if self.state == "DRAINING":
-            self.maybe_finish()
 
     def on_hello(self, version, type_, flags, rid, body):
         """The first frame, in the order of section 3.2."""
@@ -356,20 +361,20 @@ class Conn:
             return self.connection_error(PROTOCOL_ERROR, "HELLO after the handshake")
         if version != self.version:
             return self.connection_error(VERSION_MISMATCH, f"header version {version} on a version {self.version} connection")
+        # Document 1.2 (section 2.7): rules 7 to 9 are not applied to a client's ERROR with ID 0
+        # (it ends the connection whatever its flags and body), and a faulty CANCEL naming an
+        # outstanding request is ignored (an ERROR with that ID would be a second response).
+        if type_ == ERROR and rid == 0 and not self.error_is_valid(flags, body):
+            self.cancel_all()
+            return self.close_gracefully()
+        if type_ == CANCEL and rid in self.outstanding and (flags or body):
+            return None
         if type_ not in (CANCEL, ERROR) and rid in self.outstanding:
             return self.connection_error(DUPLICATE_REQUEST_ID, f"request ID {rid} is outstanding")
         if SINCE.get(type_, 256) > self.version:
             return self.error(rid, UNKNOWN_TYPE, f"type 0x{type_:02x} is not served")
         if type_ not in TO_SERVER:
             return self.error(rid, UNEXPECTED_MESSAGE, f"type 0x{type_:02x} is not sent to a server")
-        # Document 1.2 (section 2.7): rules 7 to 9 are not applied to a client's ERROR with ID 0
-        # (it ends the connection whatever its flags and body), and a faulty CANCEL naming an
-        # outstanding request is ignored (an ERROR with that ID would be a second response).
-        if type_ == ERROR and rid == 0:
-            self.cancel_all()
-            return self.close_gracefully()
-        if type_ == CANCEL and rid in self.outstanding and not self.cancel_is_valid(flags, body):
-            return None
         if flags:
             return self.error(rid, INVALID_FLAGS, f"flags 0x{flags:04x}")
         needs_id = type_ in REQUESTS or type_ == CANCEL
@@ -409,9 +414,19 @@ class Conn:
         self.on_request(type_, rid, fields)
         return None
 
-    @staticmethod
-    def cancel_is_valid(flags, body):
-        return flags == 0 and not body
+    def error_is_valid(self, flags, body):
+        if flags:
+            return False
+        try:
+            r = Reader(body)
+            r.u16("code")
+            r.string("message")
+            if self.version >= 2:
+                r.u32("retry_after_ms")
+            r.end()
+        except BodyError:
+            return False
+        return True
 
     def on_request(self, type_, rid, fields):
         if type_ == COMPUTE and not 1 <= fields[0] <= MAX_COST:
@@ -553,7 +568,15 @@ class Server:
             ls.close()
         self.listeners.clear()
         for c in list(self.conns.values()):
-            c.shutdown()
+            # What the connection already delivered is read first (section 3.8, document 1.2):
+            # requests sent before the shutdown are answered or refused, not left unread.
+            for _ in range(64):
+                if c.sock.fileno() < 0 or c.state in ("CLOSING", "CLOSED") or c.eof:
+                    break
+                if not self.read(c):
+                    break
+            if c.sock.fileno() >= 0:
+                c.shutdown()
 
     def run(self):
         while not (self.shutting_down and not self.conns):
@@ -624,6 +647,7 @@ class Server:
         else:
             conn.on_data(data)
         self.flush(conn)
+        return len(data)
 
     def flush(self, conn):
         if conn.sock.fileno() < 0:

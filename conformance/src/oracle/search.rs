@@ -36,6 +36,9 @@ use super::rules::Rule;
 use super::service::{self, Model, Outcome};
 use super::{LINGER_MS, Setup, TIMER_LATENESS_MS, Windows};
 
+/// Most consecutive writes the model reads at once (a hidden choice: they arrived together).
+const MAX_READ_TOGETHER: usize = 24;
+
 /// Nodes one judgement may visit before it gives up (inconclusive, never a failure).
 pub const NODE_BUDGET: usize = 200_000;
 
@@ -454,7 +457,31 @@ impl<'a> Search<'a> {
                     .signal_ms
                     .is_some_and(|t| a.at_ms > t + self.setup.slack_ms);
             if !timer_first && !signal_first {
-                out.push(self.feed(n, i));
+                let single = self.feed(n, i);
+                // A server may read several writes at once when they arrived together: then
+                // what it processes before a close includes them all (document 1.2, §3.8:
+                // every frame read before the close is processed). Only where it matters: the
+                // atom alone would end the connection.
+                let closes = matches!(single.s.state(), SessionState::Closing);
+                out.push(single);
+                let mut k = if closes { n.inp + 1 } else { usize::MAX };
+                let mut together = n.clone();
+                while let Some(&j) = self.atoms.get(k)
+                    && k - n.inp < MAX_READ_TOGETHER
+                    && matches!(self.obs.input[j].kind, AtomKind::Octets(_))
+                    && self.obs.input[j].at_ms <= a.at_ms + self.setup.slack_ms
+                    && !self.signal_ms.is_some_and(|t| {
+                        !n.signalled && self.obs.input[j].at_ms > t + self.setup.slack_ms
+                    })
+                {
+                    let AtomKind::Octets(b) = &self.obs.input[self.atoms[k - 1]].kind else {
+                        break;
+                    };
+                    together.s.handle_input(b);
+                    together.inp = k;
+                    out.push(self.feed(&together, j));
+                    k += 1;
+                }
             }
         }
         // 3. Fire the armed timer.
