@@ -620,32 +620,45 @@ fn a_restart_by_handover_refuses_no_connection() {
     let old = start(&format!("unix:{}", unix.display()));
     let addr = old.addr.clone();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let (attempts, refused, drained) = std::thread::scope(|s| {
+    // Every request's fate: answered at once, answered after a retry on a new connection (the
+    // server refused it with SHUTTING_DOWN, or closed before reading it: not processed, spec
+    // §3.8), or unanswered after five tries (lost); and connection attempts refused.
+    let (attempts, refused, drained, lost) = std::thread::scope(|s| {
         let clients: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
-                    let (mut attempts, mut refused, mut drained) = (0u64, Vec::new(), 0u64);
+                    let (mut attempts, mut refused, mut drained, mut lost) =
+                        (0u64, Vec::new(), 0u64, 0u64);
+                    let mut request = 0u64;
                     while !stop.load(std::sync::atomic::Ordering::Acquire) {
-                        attempts += 1;
-                        match Client::connect_tcp(addr.as_str(), Default::default()) {
-                            // Connected and handshaken: a PING is answered, or the server says
-                            // it is draining (GOODBYE / SHUTTING_DOWN: not processed, retry).
-                            Ok(mut c) => {
-                                if c.ping(attempts).is_err() {
-                                    drained += 1;
-                                }
+                        request += 1;
+                        let mut answered = false;
+                        for _ in 0..5 {
+                            attempts += 1;
+                            match Client::connect_tcp(addr.as_str(), Default::default()) {
+                                Ok(mut c) => match c.ping(request) {
+                                    Ok(v) => {
+                                        assert_eq!(v, request);
+                                        answered = true;
+                                        break;
+                                    }
+                                    Err(_) => drained += 1, // draining: retry elsewhere
+                                },
+                                Err(e) => refused.push(e.to_string()),
                             }
-                            Err(e) => refused.push(e.to_string()),
+                        }
+                        if !answered {
+                            lost += 1;
                         }
                     }
-                    (attempts, refused, drained)
+                    (attempts, refused, drained, lost)
                 })
             })
             .collect();
         std::thread::sleep(Duration::from_millis(300));
-        // Two restarts in a row: old -> new -> newer.
+        // Four restarts in a row: old -> new -> newer -> ...
         let mut current = old;
-        for _ in 0..2 {
+        for _ in 0..4 {
             let next = start("127.0.0.1:1");
             assert_eq!(
                 next.addr, addr,
@@ -657,12 +670,13 @@ fn a_restart_by_handover_refuses_no_connection() {
             std::thread::sleep(Duration::from_millis(300));
         }
         stop.store(true, std::sync::atomic::Ordering::Release);
-        let mut total = (0, Vec::new(), 0);
+        let mut total = (0, Vec::new(), 0, 0);
         for c in clients {
-            let (a, r, d) = c.join().unwrap();
+            let (a, r, d, l) = c.join().unwrap();
             total.0 += a;
             total.1.extend(r);
             total.2 += d;
+            total.3 += l;
         }
         // The Unix listener came along: the newest server serves the same path.
         let mut c = Client::connect_unix(&unix, Default::default()).unwrap();
@@ -673,10 +687,12 @@ fn a_restart_by_handover_refuses_no_connection() {
         total
     });
     println!(
-        "hand-over: {attempts} connection attempts across 2 restarts, {} refused, {drained} told to retry (GOODBYE)",
+        "hand-over: {attempts} connection attempts across 4 restarts, {} refused, {drained} \
+         requests told to retry (refused or not read by a draining server), {lost} lost",
         refused.len()
     );
     assert!(attempts > 20, "only {attempts} attempts");
     assert!(refused.is_empty(), "refused: {refused:?}");
+    assert_eq!(lost, 0, "requests unanswered after five tries");
     assert!(!unix.exists(), "the socket file outlived the last server");
 }

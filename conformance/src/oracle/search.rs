@@ -37,7 +37,7 @@ use super::service::{self, Model, Outcome};
 use super::{LINGER_MS, Setup, TIMER_LATENESS_MS, Windows};
 
 /// Most consecutive writes the model reads at once (a hidden choice: they arrived together).
-const MAX_READ_TOGETHER: usize = 24;
+const MAX_READ_TOGETHER: usize = 256;
 
 /// Nodes one judgement may visit before it gives up (inconclusive, never a failure).
 pub const NODE_BUDGET: usize = 200_000;
