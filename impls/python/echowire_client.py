@@ -29,7 +29,10 @@ from echowire_server import (  # noqa: E402
 # From the registry (spec/registry.json), through the server module that loads it.
 REG = ew.REGISTRY
 CODE_NAMES = {e["code"]: e["name"] for e in REG["errors"]}
-CONNECTION_SCOPE = ew.CONNECTION_SCOPE_CODES
+# Codes that end the connection in an ERROR with ID 0: the connection-scope ones, and (document
+# 1.2, section 9.3) those registered only as GOODBYE reasons.
+GOODBYE_ONLY = {e["code"] for e in ew.REGISTRY["errors"] if e["scopes"] == ["goodbye"]}
+CONNECTION_SCOPE = ew.CONNECTION_SCOPE_CODES | GOODBYE_ONLY
 ANSWERS = {m["code"]: ew.REGISTRY_CODES[m["answer"]] for m in REG["messages"] if m["answer"]}
 NEVER_RECEIVED = {m["code"] for m in REG["messages"] if m["sender"] == "client"}
 TYPE_NAMES = {m["code"]: m["name"] for m in REG["messages"] if m["kind"] == "response"}
@@ -137,6 +140,19 @@ class Client:
         if type_ not in (WELCOME, ERROR):
             raise Fault(ew.PROTOCOL_ERROR, f"first frame of type {type_}")
         if type_ == ERROR:
+            # An ERROR ends the handshake; a faulty one is a fault like a faulty WELCOME (9.2,
+            # document 1.2): its code cannot be trusted.
+            if version != 1:
+                raise Fault(ew.VERSION_MISMATCH, f"ERROR in header version {version}")
+            if flags:
+                raise Fault(ew.INVALID_FLAGS, f"flags {flags:#x}")
+            try:
+                check = Reader(body)
+                check.u16("code")
+                check.string("message")
+                check.end()
+            except BodyError as e:
+                raise Fault(e.code, str(e))
             r = Reader(body)
             raise Ended("the server refused the handshake", server_code=r.u16("code"))
         if version != 1:

@@ -160,6 +160,8 @@ fn serve(
     // processed (spec §3.8, document 1.2: a frame received before the close is answered or
     // refused, never dropped; a HELLO from the accept queue gets its WELCOME first).
     let mut drain_started = false;
+    // Reads before the drain starts, bounded: a client that never stops sending cannot hold it.
+    let mut reads_before_drain = 0u32;
     let why = loop {
         let now = Instant::now();
         while let Ok((id, response)) = rx.try_recv() {
@@ -236,6 +238,11 @@ fn serve(
             }
         };
         let reading_before_drain = drain_deadline.is_some() && !drain_started;
+        if reading_before_drain && reads_before_drain >= 64 {
+            session.start_drain(now);
+            drain_started = true;
+            continue;
+        }
         if eof || !session.wants_read() {
             if reading_before_drain {
                 session.start_drain(now);
@@ -259,6 +266,7 @@ fn serve(
                 Ok(None) => wait_for_worker(&mut session, &mut jobs),
                 Ok(Some(0)) => eof = true, // the session took the end of the stream
                 Ok(Some(n)) => {
+                    reads_before_drain += u32::from(reading_before_drain);
                     shared
                         .counters
                         .bytes_in

@@ -700,7 +700,13 @@ impl ClientSession {
                     message: self.text(&g.message),
                 }));
             }
-            Message::Error(e) if id == 0 && e.code.is_connection_scope() => {
+            // Document 1.2 (§9.3): a GOODBYE reason (scope G alone) in an ERROR with ID 0 ends the
+            // connection like a connection-scope code.
+            Message::Error(e)
+                if id == 0
+                    && (e.code.is_connection_scope()
+                        || e.code.scopes() == [crate::error::Scope::Goodbye]) =>
+            {
                 self.state = State::Closed;
                 return Ok(Some(ClientEvent::ConnectionError {
                     code: e.code,

@@ -238,6 +238,14 @@ for cid, rid in [("id-0", 0), ("id-9", 9)]:
          [connect(), accept(), frame("ERROR", rid, {"code": "UNSUPPORTED_VERSION", "message": "", "retry_after_ms": 0}, version=1),
           event(event="failed", server_code="UNSUPPORTED_VERSION"), {"client_closed": "any"}],
          spec=[ref("9.2", "An ERROR (any ID) ends the handshake")])
+for cid, f, code in [
+        ("flags", frame("ERROR", 0, {"code": "UNSUPPORTED_VERSION", "message": "", "retry_after_ms": 0}, version=1,
+                        flags=0x0100), "INVALID_FLAGS"),
+        ("body", frame("ERROR", 0, None, version=1, body_hex="00"), "MALFORMED_BODY")]:
+    case(f"9.2-faulty-error-instead-of-welcome-{cid}", "MUST", f"A faulty ERROR instead of WELCOME ({cid})",
+         "An ERROR before WELCOME that is itself faulty is a fault like a faulty WELCOME: the client sends ERROR "
+         f"{code} (ID 0, header version 1) and closes (document 1.2, 9.2).",
+         [connect(), accept(), f] + client_error(code), spec=[S92])
 case("9.2-limit-at-minimum", "MUST", "WELCOME max_frame_size exactly 4096 is accepted",
      "4096 is the minimum, not a fault (9.2).", opened(max_frame=4096) + [ping("a"), got("PING", "a"), pong("a"), delivered("a", "PONG")],
      spec=[S92])
@@ -329,6 +337,12 @@ for cid, code in [("protocol-error", "PROTOCOL_ERROR"), ("internal", "INTERNAL_E
     case(f"9.3-connection-error-{cid}", "MUST", f"ERROR {code} with ID 0 ends the connection",
          "A connection-scope ERROR with ID 0 ends the connection: the client reports it and closes, "
          "sending nothing (9.3, 3.10).",
+         opened() + [ping("a"), got("PING", "a"), frame("ERROR", 0, {"code": code, "message": "", "retry_after_ms": 0}),
+                     event(event="failed"), {"client_closed": "any"}], spec=[ref("9.3", "ERROR with ID 0")])
+for cid, code in [("no-error", "NO_ERROR"), ("idle-timeout", "IDLE_TIMEOUT")]:
+    case(f"9.3-error-id-0-goodbye-code-{cid}", "MUST", f"ERROR {code} (a GOODBYE reason) with ID 0 ends the connection",
+         "A code registered only for GOODBYE in an ERROR with ID 0 ends the connection like a connection-scope "
+         "code: the client reports it and closes, sending nothing (document 1.2: 9.3, 3.10).",
          opened() + [ping("a"), got("PING", "a"), frame("ERROR", 0, {"code": code, "message": "", "retry_after_ms": 0}),
                      event(event="failed"), {"client_closed": "any"}], spec=[ref("9.3", "ERROR with ID 0")])
 for cid, code in [("truncated-frame", "TRUNCATED_FRAME"), ("invalid-request-id", "INVALID_REQUEST_ID")]:
