@@ -251,13 +251,16 @@ struct Driver {
 
 impl Driver {
     fn start(command: &str) -> std::io::Result<Driver> {
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(command)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut child = crate::children::own_group(
+            Command::new("/bin/sh")
+                .arg("-c")
+                .arg(command)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
+        .spawn()?;
+        crate::children::register(child.id());
         let stdin = child
             .stdin
             .take()
@@ -317,12 +320,15 @@ impl Drop for Driver {
         let deadline = Instant::now() + Duration::from_millis(500);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = self.child.kill();
+        // The driver's group: a shell's children and whatever the driver started.
+        let pid = self.child.id();
+        let _ = crate::children::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
+        crate::children::forget(pid);
     }
 }
 
@@ -1061,5 +1067,6 @@ pub fn run(
         targets,
         options: opts,
         elapsed: started.elapsed(),
+        incomplete: None,
     }
 }

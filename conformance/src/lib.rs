@@ -22,6 +22,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod case;
+pub mod children;
 pub mod client;
 pub mod driver;
 pub mod exec;
@@ -40,8 +41,8 @@ pub mod target;
 pub mod verdict;
 pub mod wire;
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use case::Case;
@@ -84,6 +85,48 @@ pub struct Options {
     /// The case files the cases came from (`--case-file`), if not the built-in ones: a
     /// failure's replay command names them.
     pub case_files: Vec<std::path::PathBuf>,
+    /// Stop starting cases once this many have failed (`--max-failures`, `--fail-fast`).
+    pub max_failures: Option<usize>,
+    /// Run the cases even when the probe shows the target is not an Echowire server
+    /// (`--force`).
+    pub force: bool,
+    /// Set from outside (a signal, a deadline) or by `max_failures`: no case starts after it;
+    /// the cases not run are reported as such and the report is marked incomplete.
+    pub stop: Stop,
+}
+
+/// A request to stop a run early, shared by whoever may ask (a signal handler, a deadline, the
+/// failure count) and the workers, which check it before each case.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    set: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl Stop {
+    /// Asks the run to stop; the first reason given is kept.
+    pub fn stop(&self, reason: impl Into<String>) {
+        let mut r = self.0.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            *r = Some(reason.into());
+        }
+        self.0.set.store(true, Ordering::Release);
+    }
+
+    /// Why the run was asked to stop, if it was.
+    pub fn reason(&self) -> Option<String> {
+        if !self.0.set.load(Ordering::Acquire) {
+            return None;
+        }
+        self.0
+            .reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl Default for Options {
@@ -102,6 +145,9 @@ impl Default for Options {
             retries: 0,
             slack_ms: oracle::DEFAULT_SLACK_MS,
             case_files: Vec::new(),
+            max_failures: None,
+            force: false,
+            stop: Stop::default(),
         }
     }
 }
@@ -189,22 +235,26 @@ pub struct Report {
     pub options: Options,
     /// Wall time.
     pub elapsed: Duration,
+    /// Why the run stopped before every case ran (an interrupt, `--max-failures`, the
+    /// deadline); the cases not run are Skipped with a reason that says so.
+    pub incomplete: Option<String>,
 }
 
 impl Report {
-    /// Whether the run passes: every target reachable and alive, no MUST failed (with `strict`,
-    /// no SHOULD either).
+    /// Whether the run passes: complete, every target reachable and alive, no MUST failed (with
+    /// `strict`, no SHOULD either).
     pub fn passed(&self, strict: bool) -> bool {
-        self.targets.iter().all(|t| {
-            t.error.is_none()
-                && t.warning.is_none()
-                && t.died_after.is_none()
-                && t.results.iter().all(|r| {
-                    let failed = matches!(r.outcome, Outcome::Fail | Outcome::UnexpectedPass)
-                        || (strict && r.outcome == Outcome::NonStrict);
-                    !failed
-                })
-        })
+        self.incomplete.is_none()
+            && self.targets.iter().all(|t| {
+                t.error.is_none()
+                    && t.warning.is_none()
+                    && t.died_after.is_none()
+                    && t.results.iter().all(|r| {
+                        let failed = matches!(r.outcome, Outcome::Fail | Outcome::UnexpectedPass)
+                            || (strict && r.outcome == Outcome::NonStrict);
+                        !failed
+                    })
+            })
     }
 }
 
@@ -427,6 +477,11 @@ fn run_case_with(
 }
 
 impl CaseResult {
+    /// A case the run did not start because it was asked to stop ([`Options::stop`]).
+    pub fn not_run(why: &str) -> Self {
+        Self::skipped(format!("{NOT_RUN}: {why}"))
+    }
+
     fn skipped(reason: String) -> Self {
         CaseResult {
             outcome: Outcome::Skipped,
@@ -468,6 +523,9 @@ pub enum Event<'a> {
 /// Progress callback.
 pub type OnEvent<'a> = &'a (dyn Fn(Event<'_>) + Sync);
 
+/// How the reason of a case the run did not start begins.
+pub const NOT_RUN: &str = "not run";
+
 /// The results of one target so far, shared by the batches that fill them.
 struct Progress<'a> {
     name: String,
@@ -477,10 +535,23 @@ struct Progress<'a> {
     /// The case after which the liveness probe failed, and what it saw.
     died: Mutex<Option<(String, String)>>,
     on_event: OnEvent<'a>,
+    /// Failures so far over every target (`--max-failures`).
+    failures: &'a AtomicUsize,
+    max_failures: Option<usize>,
+    stop: &'a Stop,
 }
 
 impl Progress<'_> {
     fn record(&self, i: usize, r: CaseResult) {
+        if matches!(r.outcome, Outcome::Fail | Outcome::UnexpectedPass) {
+            let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+            if let Some(max) = self.max_failures
+                && n >= max
+            {
+                self.stop
+                    .stop(format!("{n} case(s) failed (--max-failures {max})"));
+            }
+        }
         let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         (self.on_event)(Event::Finished {
             target: &self.name,
@@ -516,7 +587,9 @@ fn run_batch(target: &Target, info: &TargetInfo, batch: &[usize], p: &Progress, 
                         target: &p.name,
                         case,
                     });
-                    let r = if let Some(after) = p.died_after() {
+                    let r = if let Some(why) = opts.stop.reason() {
+                        CaseResult::not_run(&why)
+                    } else if let Some(after) = p.died_after() {
                         CaseResult::skipped(format!("the target died after case {after}"))
                     } else {
                         let r = run_case(target, info, case, opts);
@@ -548,8 +621,23 @@ fn run_batch(target: &Target, info: &TargetInfo, batch: &[usize], p: &Progress, 
 pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
     let started = Instant::now();
     let mut targets = Vec::new();
+    let failures = AtomicUsize::new(0);
     for spec in &opts.targets {
         let name = spec.to_string();
+        if let Some(why) = opts.stop.reason() {
+            targets.push(TargetReport {
+                name,
+                address: String::new(),
+                info: None,
+                error: None,
+                warning: None,
+                died_after: None,
+                died_reason: None,
+                log_tail: None,
+                results: cases.iter().map(|_| CaseResult::not_run(&why)).collect(),
+            });
+            continue;
+        }
         let target = match Target::open(spec.clone(), opts.timeouts, Profile::Default) {
             Ok(t) => t,
             Err(e) => {
@@ -584,7 +672,23 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
                 });
                 continue;
             }
-            Err(exec::ProbeError::Handshake(e)) => {
+            Err(exec::ProbeError::NotEchowire(e)) if !opts.force => {
+                targets.push(TargetReport {
+                    name,
+                    address: target.address(),
+                    info: None,
+                    error: Some(format!(
+                        "not an Echowire server: {e} (no case was run; --force runs them anyway)"
+                    )),
+                    warning: None,
+                    died_after: None,
+                    died_reason: None,
+                    log_tail: target.log_tail(),
+                    results: Vec::new(),
+                });
+                continue;
+            }
+            Err(exec::ProbeError::Handshake(e) | exec::ProbeError::NotEchowire(e)) => {
                 warning = Some(format!(
                     "handshake probe failed ({e}); tested as a version-1 target without capabilities"
                 ));
@@ -603,6 +707,9 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
             done: AtomicUsize::new(0),
             died: Mutex::new(None),
             on_event,
+            failures: &failures,
+            max_failures: opts.max_failures,
+            stop: &opts.stop,
         };
         for profile in Profile::ALL {
             let batch: Vec<usize> = (0..cases.len())
@@ -613,6 +720,12 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
             }
             if profile == Profile::Default {
                 run_batch(&target, &info, &batch, &progress, &opts);
+                continue;
+            }
+            if let Some(why) = opts.stop.reason() {
+                for &i in &batch {
+                    progress.record(i, CaseResult::not_run(&why));
+                }
                 continue;
             }
             if !target.controlled() {
@@ -651,7 +764,9 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
                 target: &name,
                 case,
             });
-            let r = if !target.controlled() {
+            let r = if let Some(why) = opts.stop.reason() {
+                CaseResult::not_run(&why)
+            } else if !target.controlled() {
                 CaseResult::skipped(needs_control(case.profile))
             } else if let Some(why) = spec.cannot_apply(case.profile) {
                 CaseResult::skipped(why)
@@ -660,7 +775,7 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
             };
             progress.record(i, r);
         }
-        if opts.retries > 0 && progress.died_after().is_none() {
+        if opts.retries > 0 && progress.died_after().is_none() && opts.stop.reason().is_none() {
             retry_failures(spec, &target, &info, &progress, &opts);
         }
         let died = progress
@@ -688,11 +803,19 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
             results,
         });
     }
+    let incomplete = opts.stop.reason().filter(|_| {
+        targets.iter().any(|t| {
+            t.results
+                .iter()
+                .any(|r| r.reason.as_deref().is_some_and(|x| x.starts_with(NOT_RUN)))
+        })
+    });
     Report {
         cases,
         targets,
         options: opts,
         elapsed: started.elapsed(),
+        incomplete,
     }
 }
 

@@ -152,8 +152,8 @@ struct ClientArgs {
     /// Deadline of each wait.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_wait)]
     timeout: Duration,
-    /// Cases run in parallel.
-    #[arg(long, default_value_t = 4)]
+    /// Cases run in parallel (default: the number of cores).
+    #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
     /// SHOULD failures fail the run too.
     #[arg(long)]
@@ -354,8 +354,8 @@ struct RunArgs {
     /// Deadline of each wait (e.g. 10s); raise it on a loaded machine.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_wait)]
     timeout: Duration,
-    /// Cases run in parallel.
-    #[arg(long, default_value_t = 4)]
+    /// Cases run in parallel (default: the number of cores).
+    #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
     /// The network target's handshake timeout (spec §8.3), so the timeout cases can hold it to
     /// it. Undeclared, the spec's upper bound (30s) is used.
@@ -402,12 +402,71 @@ struct RunArgs {
     /// Timing tolerance of judged cases (fuzz findings) in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = echowire_conformance::oracle::DEFAULT_SLACK_MS)]
     slack_ms: u64,
+    /// Start no case once N cases have failed (those running finish); the report says the run
+    /// is incomplete and lists the cases not run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_failures: Option<u64>,
+    /// Stop at the first failure (--max-failures 1).
+    #[arg(long, conflicts_with = "max_failures")]
+    fail_fast: bool,
+    /// Start no case after this long (`10m`, `90s`); the reports are written for what ran.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
+    /// Run the cases even when the probe shows the target is not an Echowire server (by
+    /// default the run stops there, saying what answered).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
 struct ListArgs {
     #[command(flatten)]
     select: Selection,
+}
+
+/// The number of cores (at least 1).
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Whether `path` names standard output (`-`).
+fn is_stdout(path: &Option<PathBuf>) -> bool {
+    path.as_deref().is_some_and(|p| p.as_os_str() == "-")
+}
+
+/// Writes a report to its file, or to standard output for `-`; says where on standard error.
+fn write_report(path: &std::path::Path, what: &str, text: &str) -> bool {
+    if path.as_os_str() == "-" {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_ok();
+    }
+    match std::fs::write(path, text) {
+        Ok(()) => {
+            eprintln!("{what} written to {}", path.display());
+            true
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the {what} report to {}: {e}",
+                path.display()
+            );
+            false
+        }
+    }
+}
+
+/// At most one report may go to standard output; the terminal report then goes to standard
+/// error. `Err` names the clash.
+fn terminal_to_stderr(paths: &[&Option<PathBuf>]) -> Result<bool, String> {
+    match paths.iter().filter(|p| is_stdout(p)).count() {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err("only one report can be written to standard output (-)".into()),
+    }
 }
 
 fn load(sel: &Selection) -> Result<Vec<case::Case>, String> {
@@ -421,6 +480,9 @@ fn load(sel: &Selection) -> Result<Vec<case::Case>, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Command::Run(_))) {
+        stop_children_on_interrupt();
+    }
     match cli.command {
         Some(Command::List(l)) => list(&l),
         Some(Command::Run(r)) => run(*r),
@@ -453,6 +515,14 @@ fn list(args: &ListArgs) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    let to_stderr =
+        match terminal_to_stderr(&[&args.json, &args.junit, &args.html, &args.write_failures]) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let cases = match load(&args.select) {
         Ok(c) => c,
         Err(e) => {
@@ -523,7 +593,25 @@ fn run(args: RunArgs) -> ExitCode {
         },
         slack_ms: args.slack_ms,
         case_files: args.select.case_file.clone(),
+        max_failures: if args.fail_fast {
+            Some(1)
+        } else {
+            args.max_failures
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        },
+        force: args.force,
+        stop: echowire_conformance::Stop::default(),
     };
+    if let Some(d) = args.deadline {
+        let stop = opts.stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            stop.stop(format!(
+                "the --deadline of {} passed",
+                humantime::format_duration(d)
+            ));
+        });
+    }
     let total = cases.len() * opts.targets.len();
     let progress = (!args.quiet).then(|| {
         echowire_conformance::progress::Progress::new(
@@ -538,56 +626,226 @@ fn run(args: RunArgs) -> ExitCode {
             p.event(ev);
         }
     };
-    let mut report = echowire_conformance::run(cases, opts, &on_event);
-    if let Some(p) = &progress {
-        p.finish();
-    }
-    if let Some(t) = ticker {
-        let _ = t.join();
-    }
-    if let Some(x) = &expected {
-        x.apply(&mut report);
-    }
-    print!("{}", report::terminal::render(&report, color));
-    let mut io_failed = false;
-    let mut write = |path: &Option<PathBuf>, what: &str, text: String| {
-        if let Some(p) = path {
-            if let Err(e) = std::fs::write(p, text) {
-                eprintln!(
-                    "error: cannot write the {what} report to {}: {e}",
-                    p.display()
-                );
+    // The run goes on in a thread of its own; this one waits for it or for SIGINT/SIGTERM. An
+    // interrupt stops the run at once: the cases that finished are reported (the reports marked
+    // incomplete), the targets the runner started are stopped and reaped, and the exit code is
+    // 128 + the signal's number, as a shell reports an interrupted command.
+    let partial = Partial::new(&cases, &opts);
+    let record = |ev: echowire_conformance::Event<'_>| {
+        partial.event(&ev);
+        on_event(ev);
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<Option<echowire_conformance::Report>>();
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]);
+    let finish = |mut report: echowire_conformance::Report, interrupted: Option<i32>| -> ExitCode {
+        if let Some(p) = &progress {
+            p.finish();
+        }
+        if interrupted.is_none()
+            && let Some(t) = ticker
+        {
+            let _ = t.join();
+        }
+        if let Some(x) = &expected {
+            x.apply(&mut report);
+        }
+        if to_stderr {
+            eprint!("{}", report::terminal::render(&report, color));
+        } else {
+            print!("{}", report::terminal::render(&report, color));
+        }
+        let mut io_failed = false;
+        let mut write = |path: &Option<PathBuf>, what: &str, text: String| {
+            if let Some(p) = path
+                && !write_report(p, what, &text)
+            {
                 io_failed = true;
-            } else {
-                eprintln!("{what} written to {}", p.display());
+            }
+        };
+        write(
+            &args.json,
+            "JSON",
+            serde_json::to_string_pretty(&report::json::render(&report)).unwrap_or_default(),
+        );
+        write(
+            &args.junit,
+            "JUnit",
+            report::junit::render(&report, args.strict),
+        );
+        write(&args.html, "HTML", report::html::render(&report));
+        write(
+            &args.write_failures,
+            "failure list",
+            echowire_conformance::expected::failure_list(&report),
+        );
+        for t in &report.targets {
+            if let Some(e) = &t.error {
+                eprintln!("error: target {}: {e}", t.name);
             }
         }
+        if let Some(sig) = interrupted {
+            let stopped = echowire_conformance::children::stop_all(Duration::from_millis(500));
+            if stopped > 0 {
+                eprintln!("stopped {stopped} target process(es) the runner had started");
+            }
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            // Not a return: the run's thread may still be in a case, and the scope would wait.
+            std::process::exit(128 + sig);
+        }
+        if report.passed(args.strict) && !io_failed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
     };
-    write(
-        &args.json,
-        "JSON",
-        serde_json::to_string_pretty(&report::json::render(&report)).unwrap_or_default(),
-    );
-    write(
-        &args.junit,
-        "JUnit",
-        report::junit::render(&report, args.strict),
-    );
-    write(&args.html, "HTML", report::html::render(&report));
-    write(
-        &args.write_failures,
-        "failure list",
-        echowire_conformance::expected::failure_list(&report),
-    );
-    for t in &report.targets {
-        if let Some(e) = &t.error {
-            eprintln!("error: target {}: {e}", t.name);
+    std::thread::scope(|s| {
+        let run_tx = tx.clone();
+        let run_opts = opts.clone();
+        let record = &record;
+        s.spawn(move || {
+            let r = echowire_conformance::run(cases, run_opts, record);
+            let _ = run_tx.send(Some(r));
+        });
+        let mut handle = None;
+        if let Ok(mut sig) = signals {
+            handle = Some(sig.handle());
+            let stop = opts.stop.clone();
+            let sig_tx = tx.clone();
+            std::thread::spawn(move || {
+                if let Some(n) = sig.forever().next() {
+                    let name = if n == signal_hook::consts::SIGINT {
+                        "SIGINT"
+                    } else {
+                        "SIGTERM"
+                    };
+                    stop.stop(format!("interrupted by {name}"));
+                    INTERRUPT.store(n, std::sync::atomic::Ordering::Release);
+                    let _ = sig_tx.send(None);
+                }
+            });
+        }
+        let first = rx.recv().ok().flatten();
+        if let Some(h) = handle {
+            h.close();
+        }
+        match first {
+            Some(r) => finish(r, None),
+            None => {
+                // Interrupted: the run gets a moment to notice (cases between two steps stop
+                // there), then what finished is reported without waiting for the rest.
+                let r = rx
+                    .recv_timeout(Duration::from_millis(300))
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| partial.report(&opts));
+                finish(
+                    r,
+                    Some(INTERRUPT.load(std::sync::atomic::Ordering::Acquire)),
+                )
+            }
+        }
+    })
+}
+
+/// For the commands other than a run (which reports what finished): on SIGINT or SIGTERM, stop
+/// and reap every process the runner started (each is in a process group of its own, out of the
+/// terminal's reach), then exit as interrupted.
+fn stop_children_on_interrupt() {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            echowire_conformance::children::stop_all(Duration::from_millis(500));
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// The signal that interrupted the run (0 until one did).
+static INTERRUPT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The results of a run as they finish, for the report of an interrupted run (the run itself
+/// may still be inside a case when the runner exits).
+struct Partial {
+    cases: Vec<case::Case>,
+    names: Vec<String>,
+    results: std::sync::Mutex<Vec<Vec<Option<echowire_conformance::CaseResult>>>>,
+    started: std::time::Instant,
+}
+
+impl Partial {
+    fn new(cases: &[case::Case], opts: &Options) -> Partial {
+        let names: Vec<String> = opts.targets.iter().map(|t| t.to_string()).collect();
+        Partial {
+            cases: cases.to_vec(),
+            results: std::sync::Mutex::new(vec![vec![None; cases.len()]; names.len()]),
+            names,
+            started: std::time::Instant::now(),
         }
     }
-    if report.passed(args.strict) && !io_failed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+
+    fn event(&self, ev: &echowire_conformance::Event<'_>) {
+        let echowire_conformance::Event::Finished {
+            target,
+            case,
+            result,
+            ..
+        } = ev
+        else {
+            return;
+        };
+        let (Some(t), Some(c)) = (
+            self.names.iter().position(|n| n == target),
+            self.cases.iter().position(|c| c.id == case.id),
+        ) else {
+            return;
+        };
+        self.results.lock().unwrap_or_else(|p| p.into_inner())[t][c] = Some((*result).clone());
+    }
+
+    /// The report of what finished; the rest is "not run" for the stop's reason.
+    fn report(&self, opts: &Options) -> echowire_conformance::Report {
+        let why = opts
+            .stop
+            .reason()
+            .unwrap_or_else(|| "interrupted".to_string());
+        let results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+        let targets = self
+            .names
+            .iter()
+            .zip(results.iter())
+            .map(|(name, rs)| echowire_conformance::TargetReport {
+                name: name.clone(),
+                address: String::new(),
+                info: None,
+                error: None,
+                warning: None,
+                died_after: None,
+                died_reason: None,
+                log_tail: None,
+                results: rs
+                    .iter()
+                    .map(|r| {
+                        r.clone()
+                            .unwrap_or_else(|| echowire_conformance::CaseResult::not_run(&why))
+                    })
+                    .collect(),
+            })
+            .collect();
+        echowire_conformance::Report {
+            cases: self.cases.clone(),
+            targets,
+            options: opts.clone(),
+            elapsed: self.started.elapsed(),
+            incomplete: Some(why),
+        }
     }
 }
 
@@ -647,6 +905,13 @@ fn client_cmd(a: ClientArgs) -> ExitCode {
     if let Some(ClientAction::Fuzz(f)) = a.action {
         return client_fuzz_cmd(f);
     }
+    let to_stderr = match terminal_to_stderr(&[&a.json, &a.junit, &a.html]) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let from_files = if a.case_file.is_empty() {
         client::builtin()
     } else {
@@ -725,30 +990,36 @@ fn client_cmd(a: ClientArgs) -> ExitCode {
     if let Some(t) = ticker {
         let _ = t.join();
     }
-    print!("{}", report::terminal::render(&report, color));
+    if to_stderr {
+        eprint!("{}", report::terminal::render(&report, color));
+    } else {
+        print!("{}", report::terminal::render(&report, color));
+    }
     let mut ok = true;
-    for (path, text) in [
+    for (path, text, what) in [
         (
             &a.json,
             a.json.as_ref().map(|_| {
                 serde_json::to_string_pretty(&report::json::render(&report)).unwrap_or_default()
             }),
+            "JSON",
         ),
         (
             &a.junit,
             a.junit
                 .as_ref()
                 .map(|_| report::junit::render(&report, a.strict)),
+            "JUnit",
         ),
         (
             &a.html,
             a.html.as_ref().map(|_| report::html::render(&report)),
+            "HTML",
         ),
     ] {
         if let (Some(p), Some(t)) = (path, text)
-            && let Err(e) = std::fs::write(p, t)
+            && !write_report(p, what, &t)
         {
-            eprintln!("error: cannot write {}: {e}", p.display());
             ok = false;
         }
     }

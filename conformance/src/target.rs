@@ -445,18 +445,21 @@ struct Process {
 impl Drop for Process {
     fn drop(&mut self) {
         let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let pid = child.id();
         if let Ok(None) = child.try_wait() {
-            let _ = signal(child.id(), nix::sys::signal::Signal::SIGTERM);
+            let _ = crate::children::signal_group(pid, nix::sys::signal::Signal::SIGTERM);
             let deadline = std::time::Instant::now() + self.grace;
             while std::time::Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
-                    return;
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
+        // Whatever the target started is stopped with it.
+        let _ = crate::children::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        crate::children::forget(pid);
     }
 }
 
@@ -693,13 +696,16 @@ fn start_process(e: &ExecSpec, p: &ProfileSettings) -> io::Result<(Addr, Process
     ];
     let command = e.render(&vars);
     let log = std::fs::File::create(dir.path().join("stderr.log"))?;
-    let child = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!("exec {command}"))
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()?;
+    let child = crate::children::own_group(
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("exec {command}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log),
+    )
+    .spawn()?;
+    crate::children::register(child.id());
     Ok((
         addr,
         Process {

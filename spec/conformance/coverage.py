@@ -195,7 +195,7 @@ def main():
            "term): that says a case is *about* the sentence, not that it would fail a server that breaks it.",
            "The proof is a mutant: an implementation in this repository with one bug, killed by the case named",
            "beside it (`impls/python/mutants.py`, `client_mutants.py`; the tests assert every kill) or found by",
-           "the fuzzer (`impls/python/fuzz_mutants.py`, each citing its sentence; `cargo test` hunts 20 of them,",
+           "the fuzzer (`impls/python/fuzz_mutants.py`, each citing its sentence; `cargo test` hunts the 12 quickest,",
            "`ECHOWIRE_FUZZ_ALL_MUTANTS=1` all). A mutant of a section is matched to the sentences of that section",
            "whose key terms its bug names and whose cases include its killer, so it can stand beside neighbouring",
            "sentences of the same rule; the Rust mutants of the tests carry no section and are not listed. A sentence whose cases no",

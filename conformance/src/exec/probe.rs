@@ -38,6 +38,70 @@ pub enum ProbeError {
     /// It accepts connections but its handshake is broken: the cases still run (as for a
     /// version-1 target without capabilities) so the report shows what fails.
     Handshake(String),
+    /// What answered is not an Echowire server at all (HTTP, TLS, SSH, an echo of the probe,
+    /// octets that cannot begin a frame, or nothing: silence, a close, a reset). The run stops
+    /// with this one line unless `--force`: every case would fail or wait for the same reason.
+    NotEchowire(String),
+}
+
+/// Smallest and largest `Length` a WELCOME can have (a header alone; the probe's own limit).
+const LENGTH_RANGE: std::ops::RangeInclusive<u32> = 8..=16 << 20;
+
+/// What `buf` (the first octets a target wrote in answer to the probe) is, if it cannot be the
+/// start of an Echowire frame; `None` while it may still be one (or when too few octets arrived
+/// to tell and more may come: `ended` says none will).
+fn foreign(buf: &[u8], sent: &[u8], ended: bool) -> Option<String> {
+    let printable = |b: &[u8]| -> String {
+        let line = b.split(|&c| c == b'\n').next().unwrap_or_default();
+        let text: String = String::from_utf8_lossy(&line[..line.len().min(60)])
+            .trim_end()
+            .chars()
+            .map(|c| if c.is_control() { '.' } else { c })
+            .collect();
+        text
+    };
+    let is_prefix = |p: &[u8]| buf.len() < p.len() && p.starts_with(buf) && !ended;
+    if is_prefix(b"HTTP/") || is_prefix(b"SSH-") {
+        return None;
+    }
+    if buf.starts_with(b"HTTP/") || buf.starts_with(b"<") {
+        return Some(format!("an HTTP server answered: \"{}\"", printable(buf)));
+    }
+    if buf.starts_with(b"SSH-") {
+        return Some(format!("an SSH server answered: \"{}\"", printable(buf)));
+    }
+    if buf.len() >= 2 && (0x14..=0x17).contains(&buf[0]) && buf[1] == 0x03 {
+        return Some(format!(
+            "a TLS server answered (a TLS record of content type {:#04x}, version 3.{}): \
+             Echowire runs over plain TCP",
+            buf[0],
+            buf.get(2).copied().unwrap_or(0)
+        ));
+    }
+    let n = buf.len().min(sent.len());
+    if n >= 4 && buf[..n] == sent[..n] {
+        return Some("it echoes what it is sent (the probe's own preface came back)".to_string());
+    }
+    if buf.len() >= 4 {
+        let length = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        if !LENGTH_RANGE.contains(&length) {
+            let ascii = buf[..buf.len().min(16)]
+                .iter()
+                .all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace());
+            return Some(if ascii {
+                format!("it answered with text, not a frame: \"{}\"", printable(buf))
+            } else {
+                format!(
+                    "its first octets cannot begin a frame (Length {length} is outside \
+                     {}..={} for a WELCOME): {}",
+                    LENGTH_RANGE.start(),
+                    LENGTH_RANGE.end(),
+                    hex::encode(&buf[..buf.len().min(16)])
+                )
+            });
+        }
+    }
+    None
 }
 
 /// Learns what the target supports, by dedicated probes rather than by inference from one
@@ -47,8 +111,8 @@ pub enum ProbeError {
 /// version from 1..=255 — the negotiation cases then hold it to spec §3.3 instead of silently
 /// skipping every version-2 case.
 pub fn probe(target: &Target, timeout: Duration) -> Result<TargetInfo, ProbeError> {
-    let mut info = hello_probe(target, timeout, 1, 255)?.map_err(ProbeError::Handshake)?;
-    if let Ok(Ok(v2)) = hello_probe(target, timeout, 2, 2)
+    let mut info = hello_probe(target, timeout, 1, 255)?;
+    if let Ok(v2) = hello_probe(target, timeout, 2, 2)
         && v2.version == 2
     {
         info.version = info.version.max(2);
@@ -57,18 +121,17 @@ pub fn probe(target: &Target, timeout: Duration) -> Result<TargetInfo, ProbeErro
     Ok(info)
 }
 
-/// One handshake offering `min..=max` and every capability: the outer error is "unreachable",
-/// the inner one "answered, but not with a usable WELCOME".
+/// One handshake offering `min..=max` and every capability.
 fn hello_probe(
     target: &Target,
     timeout: Duration,
     min: u8,
     max: u8,
-) -> Result<Result<TargetInfo, String>, ProbeError> {
+) -> Result<TargetInfo, ProbeError> {
     let conn = target.connect().map_err(|e| {
         ProbeError::Unreachable(format!("cannot connect to {}: {e}", target.address()))
     })?;
-    Ok(probe_handshake(conn, target, timeout, min, max))
+    probe_handshake(conn, target, timeout, min, max)
 }
 
 fn probe_handshake(
@@ -77,7 +140,8 @@ fn probe_handshake(
     timeout: Duration,
     min: u8,
     max: u8,
-) -> Result<TargetInfo, String> {
+) -> Result<TargetInfo, ProbeError> {
+    use ProbeError::{Handshake, NotEchowire};
     let mut out = PREFACE.to_vec();
     Message::<&[u8]>::Hello(message::Hello {
         min_version: min,
@@ -87,19 +151,22 @@ fn probe_handshake(
         agent: "echowire-conformance probe".into(),
     })
     .encode(1, 0, u32::MAX, &mut out)
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| Handshake(e.to_string()))?;
     conn.write_all(&out)
-        .map_err(|e| format!("cannot write to {}: {e}", target.address()))?;
+        .map_err(|e| Handshake(format!("cannot write to {}: {e}", target.address())))?;
     conn.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Handshake(e.to_string()))?;
     let mut dec = FrameDecoder::new(u32::MAX);
     let mut buf = BytesMut::new();
     let mut chunk = [0u8; 4096];
     let started = std::time::Instant::now();
     loop {
+        if let Some(what) = foreign(&buf, &out, false) {
+            return Err(NotEchowire(what));
+        }
         if let Some(mut f) = dec
             .decode(&mut buf)
-            .map_err(|e| format!("the target does not speak Echowire: {e}"))?
+            .map_err(|e| Handshake(format!("the target does not speak Echowire: {e}")))?
         {
             // The probe learns what the target supports; whether its WELCOME is written in header
             // version 1 (§3.2) is for the cases to judge, so a wrong header version here must not
@@ -120,12 +187,26 @@ fn probe_handshake(
                         agent: w.agent.to_string(),
                     })
                 }
-                Ok(other) => Err(format!("the target answered HELLO with {other:?}")),
-                Err(e) => Err(format!("the target does not speak Echowire: {e}")),
+                Ok(other) => Err(Handshake(format!(
+                    "the target answered HELLO with {other:?}"
+                ))),
+                Err(e) => Err(Handshake(format!(
+                    "the target does not speak Echowire: {e}"
+                ))),
             };
         }
         match conn.read(&mut chunk) {
-            Ok(0) => return Err("the target closed the connection during the handshake".into()),
+            Ok(0) if buf.is_empty() => {
+                return Err(NotEchowire(
+                    "it closed the connection without answering the HELLO".into(),
+                ));
+            }
+            Ok(0) => {
+                return Err(foreign(&buf, &out, true).map_or_else(
+                    || Handshake("the target closed the connection during the handshake".into()),
+                    NotEchowire,
+                ));
+            }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e)
                 if matches!(
@@ -135,14 +216,33 @@ fn probe_handshake(
             {
                 let waited = started.elapsed().as_secs_f64();
                 return Err(match buf.len() {
-                    0 => format!("no answer to HELLO within {waited:.1} s (nothing arrived)"),
-                    n => format!(
-                        "no complete answer to HELLO within {waited:.1} s ({n} octets arrived: {})",
-                        hex::encode(&buf[..n.min(32)])
+                    0 => NotEchowire(format!(
+                        "it sent nothing in answer to a HELLO within {waited:.1} s (the wait is \
+                         --timeout)"
+                    )),
+                    n => foreign(&buf, &out, true).map_or_else(
+                        || {
+                            Handshake(format!(
+                                "no complete answer to HELLO within {waited:.1} s ({n} octets \
+                                 arrived: {}; the wait is --timeout)",
+                                hex::encode(&buf[..n.min(32)])
+                            ))
+                        },
+                        NotEchowire,
                     ),
                 });
             }
-            Err(e) => return Err(format!("no WELCOME from {}: {e}", target.address())),
+            Err(e) if buf.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(NotEchowire(
+                    "it reset the connection without answering the HELLO".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(Handshake(format!(
+                    "no WELCOME from {}: {e}",
+                    target.address()
+                )));
+            }
         }
     }
 }

@@ -53,7 +53,7 @@ pub fn render(report: &Report) -> String {
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Echowire conformance report</title>\n<style>\n");
     h.push_str("body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}");
     h.push_str(".p{background:#d7f5d7}.f{background:#f7c6c6;font-weight:bold}.n{background:#fbe7b5}.i{background:#d5ecf7}.s{background:#eee;color:#777}.x{background:#ead7f5}.w{background:#fff3c4}");
-    h.push_str("pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:12px;white-space:pre}details{margin:.5em 0;border-left:4px solid #c33;padding-left:.5em}th.sec{background:#f0f0f0}code{font-size:13px}\n</style></head><body>\n");
+    h.push_str("pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere}details{margin:.5em 0;border-left:4px solid #c33;padding-left:.5em}th.sec{background:#f0f0f0}code{font-size:13px}\n</style></head><body>\n");
     let splits = report
         .options
         .strategies
@@ -74,6 +74,13 @@ pub fn render(report: &Report) -> String {
             "<b>FAILED</b>"
         }
     );
+    if let Some(why) = &report.incomplete {
+        let _ = writeln!(
+            h,
+            "<p class=w><b>INCOMPLETE</b>: {}; the cases not started are marked skipped.</p>",
+            esc(why)
+        );
+    }
     h.push_str("<h2>Targets</h2><table><tr><th>target</th><th>address</th><th>offers</th><th>pass</th><th>fail</th><th>non-strict</th><th>info</th><th>skipped</th><th>xfail</th><th>xpass</th><th>notes</th></tr>\n");
     for t in &report.targets {
         let c = Counts::of(report, t, None);
@@ -220,6 +227,21 @@ pub fn render(report: &Report) -> String {
                         class(o),
                         anchor(ti, &case.id),
                         o.label()
+                    );
+                } else if let Some(why) = t
+                    .results
+                    .get(i)
+                    .filter(|r| r.outcome == Outcome::Skipped)
+                    .and_then(|r| r.reason.as_deref())
+                {
+                    // The reason is shown, not only hovered: a skip says what would run it.
+                    let _ = write!(
+                        h,
+                        "<td class={} title=\"{}\">{}<br><small>{}</small></td>",
+                        class(o),
+                        esc(why),
+                        o.label(),
+                        esc(why)
                     );
                 } else {
                     let _ = write!(h, "<td class={}>{}</td>", class(o), o.label());

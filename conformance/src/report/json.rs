@@ -98,6 +98,7 @@ pub fn render(report: &Report) -> Value {
         "tool": concat!("echowire-conformance ", env!("CARGO_PKG_VERSION")),
         "elapsed_ms": report.elapsed.as_millis() as u64,
         "passed": report.passed(false),
+        "incomplete": report.incomplete,
         "options": {
             "splits": report.options.strategies.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             "seed": report.options.seed,

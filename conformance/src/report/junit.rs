@@ -58,6 +58,17 @@ pub fn render(report: &Report, strict: bool) -> String {
     for t in &report.targets {
         let mut suite = TestSuite::new(clean(&format!("echowire-conformance {}", t.name)));
         suite.set_time(report.elapsed);
+        if let Some(why) = &report.incomplete {
+            let text = format!(
+                "the run stopped before every case ran ({why}); the cases not started are skipped"
+            );
+            let mut tc = TestCase::new(
+                "run complete",
+                non_success(NonSuccessKind::Error, &text, "INCOMPLETE", text.clone()),
+            );
+            tc.set_classname("echowire.run");
+            suite.add_test_case(tc);
+        }
         if let Some(e) = &t.error {
             let mut tc = TestCase::new(
                 "target reachable",

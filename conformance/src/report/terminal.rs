@@ -74,9 +74,16 @@ pub fn render(report: &Report, color: bool) -> String {
                 .filter(|(c, _)| c.section == s)
             {
                 let label = paint(color, r.outcome, &format!("{:<10}", r.outcome.label()));
+                // A skip always says why (what the target lacks, the option that would run it).
+                let why = match (&r.outcome, &r.reason) {
+                    (Outcome::Skipped, Some(reason)) => {
+                        paint(color, Outcome::Skipped, &format!(" — skipped: {reason}"))
+                    }
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "     {label} {:<6} {:<44} {}",
+                    "     {label} {:<6} {:<44} {}{why}",
                     case.level.to_string(),
                     case.id,
                     case.title
@@ -196,6 +203,22 @@ pub fn render(report: &Report, color: bool) -> String {
             let _ = write!(out, " — ERROR: {e}");
         }
         out.push('\n');
+    }
+    if let Some(why) = &report.incomplete {
+        let not_run = report
+            .targets
+            .iter()
+            .flat_map(|t| &t.results)
+            .filter(|r| {
+                r.reason
+                    .as_deref()
+                    .is_some_and(|x| x.starts_with(crate::NOT_RUN))
+            })
+            .count();
+        let _ = writeln!(
+            out,
+            "   INCOMPLETE: {why}; {not_run} case run(s) not started (reported as skipped)"
+        );
     }
     out
 }

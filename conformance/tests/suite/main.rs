@@ -17,6 +17,7 @@
 mod client;
 mod client_fuzz;
 mod fuzz;
+mod interrupts;
 mod mutant;
 mod mutants;
 mod no_panic;

@@ -36,6 +36,7 @@ fn failing_cases(f: Fault, strategies: Vec<Strategy>, select: &[String]) -> Vec<
         timeout: Duration::from_secs(10),
         jobs: 4,
         liveness: false,
+        force: true,
         shrink: false,
         // The control must pass: a failure it has on a loaded machine is run again alone. A
         // mutant's failures are kills and are never re-run.
@@ -208,6 +209,7 @@ fn python_mutant_outcome(name: &str, killer: &str) -> Outcome {
         timeout: Duration::from_secs(10),
         jobs: 1,
         liveness: false,
+        force: true,
         shrink: false,
         ..Options::default()
     };

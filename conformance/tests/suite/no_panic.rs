@@ -162,6 +162,7 @@ fn report() -> impl Strategy<Value = Report> {
         proptest::option::of(text()),
     )
         .prop_map(|(cases, results, name, warning, died)| {
+            let incomplete = warning.clone().filter(|w| w.len() % 2 == 0);
             let n = cases.len();
             Report {
                 cases,
@@ -178,6 +179,7 @@ fn report() -> impl Strategy<Value = Report> {
                 }],
                 options: Options::default(),
                 elapsed: Duration::from_millis(5),
+                incomplete,
             }
         })
 }
