@@ -148,14 +148,16 @@ fn session_error(e: ClientError) -> Error {
 }
 
 impl AsyncClient {
-    /// Connects over TCP (with `TCP_NODELAY`) and completes the handshake within `timeout`.
+    /// Connects over TCP (with `TCP_NODELAY`) within `timeout`, then completes the handshake
+    /// within `timeout`.
     pub async fn connect_tcp(
         addr: impl ToSocketAddrs,
         config: ClientConfig,
         timeout: Duration,
     ) -> Result<AsyncClient, Error> {
-        let stream = TcpStream::connect(addr)
+        let stream = ::tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
+            .map_err(|_| Error::Timeout)?
             .map_err(|e| Error::Io(e.to_string()))?;
         let _ = stream.set_nodelay(true);
         Self::handshake(stream, config, timeout).await

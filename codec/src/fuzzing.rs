@@ -1,6 +1,6 @@
-//! Fuzz harnesses (feature `arbitrary`): the bodies of the cargo-fuzz targets in `fuzz/`, kept
-//! here so that `cargo test` replays the corpora and every minimised crash on stable Rust
-//! (`codec/tests/fuzz_replay.rs`) through exactly the code the fuzzer ran.
+//! Fuzz harnesses (feature `fuzzing`): the bodies of the cargo-fuzz targets in the repository's
+//! `fuzz/`, kept here so that `cargo test` replays the corpora and every minimised crash on
+//! stable Rust (`tests/fuzz_replay.rs`) through exactly the code the fuzzer ran.
 //!
 //! Each function takes the fuzzer's bytes, panics on a violated invariant, and otherwise returns.
 

@@ -33,6 +33,32 @@
 //!
 //! With no feature at all the crate is the pure core: no socket, thread or clock anywhere.
 //!
+//! ## Features
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `client` | yes | `client::Client`, the blocking client over std TCP and Unix sockets, with connect, handshake, per-request, read and write timeouts; implies `io` |
+//! | `io` | | `io`: a session's input from a `std::io::Read`, its output to a `std::io::Write` |
+//! | `tokio` | | `tokio::FrameCodec`, a `tokio_util::codec` `Decoder`/`Encoder` of frames |
+//! | `async-client` | | `async_client::AsyncClient` for tokio; pulls in tokio with `rt`, `net`, `io-util`, `time`, `sync` and `macros`, and runs on the application's runtime, which needs its I/O and time drivers (`#[tokio::main]`, or `Builder::enable_all`) |
+//! | `rkyv` | | `body::rkyv`, rkyv's validated access for archiving an application's own types (the protocol's archived SUM needs no feature) |
+//! | `arbitrary` | | `arbitrary::Arbitrary` for the message types |
+//! | `fuzzing` | | `fuzzing`, the harnesses of the fuzz targets; implies `arbitrary` |
+//!
+//! ## Entry points and their examples
+//!
+//! Each runs to completion on its own, without a server:
+//! `cargo run -p echowire-codec --example NAME --all-features`.
+//!
+//! | entry point | example |
+//! |---|---|
+//! | frames by hand: [`Message::encode`], [`FrameDecoder`], [`message::decode`] (no tokio, no feature) | `frames` |
+//! | [`session::ServerSession`]: a server's event loop, by hand | `server_session` |
+//! | [`session::ClientSession`]: the sans-IO client and its deadlines | `client_session` |
+//! | `client::Client`, the blocking client, against an in-process server on 127.0.0.1 | `blocking_client` |
+//! | `async_client::AsyncClient` (feature `async-client`) against an in-process server | `async_client` |
+//! | a [`service::Service`] served over a Unix socket pair, with the blocking client | `demo` |
+//!
 //! ## Example: a client and a server session talking in memory
 //! ```
 //! use std::time::Instant;
@@ -65,6 +91,9 @@
 //! assert_eq!(ev, ClientEvent::Response { id, response: reply });
 //! ```
 #![forbid(unsafe_code)]
+// On docs.rs (`--cfg docsrs`, nightly) every feature-gated item is marked with its feature:
+// `doc_cfg` now derives the marks from the `#[cfg]`s themselves (it absorbed `doc_auto_cfg`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -86,6 +115,11 @@ pub mod session;
 mod table;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+
+/// The packaged README's Rust examples, compiled and run with the doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// The `bytes` crate, whose `Bytes`/`BytesMut` appear throughout this crate's API.
 pub use bytes;

@@ -16,8 +16,8 @@
 //!
 //! The rows are checked against `spec/registry.json`, the registry every other implementation
 //! reads (`tests/registry.rs`). Adding a request/response pair: two rows here (and two in the
-//! registry), the body file in `message/`, and the handler the compiler then asks for.
-//! `ARCHITECTURE.md` walks through it. PING has no handler: the session answers it itself, as
+//! registry), the body file in `src/message/`, and the handler the compiler then asks for.
+//! The repository's `ARCHITECTURE.md` walks through it. PING has no handler: the session answers it itself, as
 //! soon as it is read (§3.6).
 
 /// Calls `$callback!` with the message table. Row syntax:

@@ -11,7 +11,7 @@
 //! order and reads the values with `i64::from_le_bytes`, so the body's address in the receive
 //! buffer does not matter and nothing is copied. The rkyv crate writes and validates the same
 //! layout (with its features pinned as in this crate's manifest); `tests/rkyv_rules.rs` holds the
-//! two to each other, and the feature `rkyv` exposes rkyv's own access path ([`super::rkyv`]) for
+//! two to each other, and the feature `rkyv` exposes rkyv's own access path (`body::rkyv`) for
 //! applications that archive their own types.
 //!
 //! What this module does not do: decide whether RKYV may be used (the flag and capability rules

@@ -12,7 +12,7 @@
 //! fixed width leaves a parser nothing to decide (nom is used where input arrives in pieces: the
 //! streaming frame decoder). The field named in an error is looked up only when an error
 //! happens, not stored per field decoded. Both choices were measured against postcard in
-//! `benches/codec.rs` (BENCHMARKS.md).
+//! `benches/codec.rs` (results: `BENCHMARKS.md` in the repository).
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 

@@ -142,7 +142,10 @@ pub enum ClientError {
     /// The connection is closed or closing.
     #[error("connection is closed")]
     Closed,
-    /// A wait the session bounds timed out (spec §9.4).
+    /// A wait the session bounds timed out (spec §9.4). The session itself reports timeouts as
+    /// [`ClientEvent::TimedOut`]; this is for drivers that turn that event into an error (the
+    /// blocking client reports its own `client::Error::TimedOut`, with the operation and the
+    /// bound).
     #[error("timed out waiting for {0}")]
     TimedOut(&'static str),
     /// The server's `max_outstanding` is reached; read responses first.

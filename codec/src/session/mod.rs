@@ -28,7 +28,10 @@ mod outbox;
 mod server;
 mod wire;
 
-pub use client::{ClientConfig, ClientError, ClientEvent, ClientSession, Negotiated};
+pub use client::{
+    ClientConfig, ClientError, ClientEvent, ClientSession, DEFAULT_CLIENT_HANDSHAKE_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT, Negotiated,
+};
 pub use outbox::{Outbox, SpareBuffers, ZERO_COPY_MIN};
 pub use server::{
     CloseReason, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

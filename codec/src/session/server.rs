@@ -474,7 +474,7 @@ impl ServerSession {
     /// and returns how many; 0 is the peer's end of stream, which the session then handles
     /// ([`ServerSession::handle_eof`]). The session sizes the read (never more than one
     /// maximum-size frame buffered; a large frame read into a buffer of exactly its size, see
-    /// `wire.rs`), so the driver never parses a `Length`. Returns what `read` returned, or
+    /// `src/session/wire.rs`), so the driver never parses a `Length`. Returns what `read` returned, or
     /// `Ok(None)` if the session wants no input now.
     pub fn read_with<E>(
         &mut self,

@@ -30,11 +30,14 @@ const CACHED_COST: u32 = 10_000;
 /// At most this many remembered digests (the cache is cleared when full; a campaign uses a few).
 const CACHE_ENTRIES: usize = 256;
 
+/// Remembered digests by `(cost, seed)`.
+type Digests = HashMap<(u32, Bytes), [u8; 32]>;
+
 fn digest(cost: u32, seed: &Bytes) -> [u8; 32] {
     if cost < CACHED_COST {
         return compute_digest(cost, seed);
     }
-    static CACHE: OnceLock<Mutex<HashMap<(u32, Bytes), [u8; 32]>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<Digests>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = (cost, seed.clone());
     if let Some(d) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
