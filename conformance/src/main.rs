@@ -36,6 +36,15 @@ enum Command {
     /// Test a client: the runner plays the server and drives the client through a driver
     /// program (spec/conformance/CLIENT-DRIVER.md).
     Client(Box<ClientArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard
+    /// output, e.g. `echowire-conformance completions bash > /etc/bash_completion.d/echowire-conformance`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, e.g.
+    /// `echowire-conformance man > echowire-conformance.1 && man ./echowire-conformance.1`.
+    Man,
     /// Fuzz a server: random sessions, every reply judged against the executable model of the
     /// spec; each confirmed divergence is shrunk and written as a case file (`--cases DIR`
     /// replays it).
@@ -190,6 +199,9 @@ enum ClientAction {
     /// against the codec's client session. Each confirmed divergence is written as a client
     /// case file (`client --case-file F` replays it).
     Fuzz(ClientFuzzArgs),
+    /// List the client cases: ID, level, title (as `list` does for the server cases; the same
+    /// as `client --list`).
+    List,
 }
 
 #[derive(Args, Debug)]
@@ -336,6 +348,10 @@ struct RunArgs {
     /// --exec targets listen on a Unix socket ({listen} is unix:PATH).
     #[arg(long, requires = "exec")]
     exec_unix: bool,
+    /// What the reports call the --exec target of the same rank (default: the command's first
+    /// words, paths shortened; the full command is in each report's header). Repeatable.
+    #[arg(long = "name", value_name = "NAME", requires = "exec")]
+    name: Vec<String>,
     #[command(flatten)]
     select: Selection,
     /// SHOULD failures fail the run too.
@@ -493,6 +509,28 @@ fn main() -> ExitCode {
         Some(Command::Load(l)) => load_cmd(l),
         Some(Command::Client(c)) => client_cmd(*c),
         Some(Command::Fuzz(f)) => fuzz_cmd(*f),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(
+                shell,
+                &mut cmd,
+                "echowire-conformance",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => run(cli.run),
     }
 }
@@ -561,14 +599,33 @@ fn run(args: RunArgs) -> ExitCode {
     let color = std::io::stdout().is_terminal() && !no_color;
     let err_color = std::io::stderr().is_terminal() && !no_color;
     let mut targets = args.target.clone();
-    for template in &args.exec {
-        let e = echowire_conformance::target::ExecSpec {
+    if args.name.len() > args.exec.len() {
+        eprintln!(
+            "error: {} --name for {} --exec target(s): each --name names the --exec of the same rank",
+            args.name.len(),
+            args.exec.len()
+        );
+        return ExitCode::from(2);
+    }
+    for (i, template) in args.exec.iter().enumerate() {
+        let mut e = echowire_conformance::target::ExecSpec {
             template: template.clone(),
             unix: args.exec_unix,
+            name: args.name.get(i).cloned(),
         };
         if let Err(msg) = e.validate() {
             eprintln!("error: {msg}");
             return ExitCode::from(2);
+        }
+        // Names key the reports: two commands with the same short name are numbered.
+        let short = TargetSpec::Exec(e.clone()).to_string();
+        let taken = |n: &str| targets.iter().any(|t| t.to_string() == n);
+        if taken(&short) {
+            let mut k = 2;
+            while taken(&format!("{short} #{k}")) {
+                k += 1;
+            }
+            e.name = Some(format!("{short} #{k}"));
         }
         targets.push(TargetSpec::Exec(e));
     }
@@ -906,9 +963,11 @@ fn client_fuzz_cmd(a: ClientFuzzArgs) -> ExitCode {
 
 fn client_cmd(a: ClientArgs) -> ExitCode {
     use echowire_conformance::client;
-    if let Some(ClientAction::Fuzz(f)) = a.action {
-        return client_fuzz_cmd(f);
-    }
+    let list_only = match a.action {
+        Some(ClientAction::Fuzz(f)) => return client_fuzz_cmd(f),
+        Some(ClientAction::List) => true,
+        None => a.list,
+    };
     let to_stderr = match terminal_to_stderr(&[&a.json, &a.junit, &a.html]) {
         Ok(b) => b,
         Err(e) => {
@@ -950,7 +1009,7 @@ fn client_cmd(a: ClientArgs) -> ExitCode {
         eprintln!("error: no client case matches the selection");
         return ExitCode::from(2);
     }
-    if a.list {
+    if list_only {
         for c in &cases {
             println!("{:<46} {:<6} {}", c.id, c.level.to_string(), c.title);
         }
@@ -1088,6 +1147,7 @@ fn fuzz_cmd(a: FuzzArgs) -> ExitCode {
         let e = ExecSpec {
             template: template.to_string(),
             unix: a.exec_unix,
+            name: None,
         };
         e.validate()?;
         Ok(TargetSpec::Exec(e))

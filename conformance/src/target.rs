@@ -49,6 +49,9 @@ pub struct ExecSpec {
     pub template: String,
     /// Listen on a Unix socket instead of TCP.
     pub unix: bool,
+    /// What reports call it (`--name`); by default a short name derived from the command
+    /// ([`ExecSpec::short_name`]), the full command being shown in each report's header.
+    pub name: Option<String>,
 }
 
 /// The placeholders an `--exec` template may use.
@@ -68,6 +71,23 @@ pub const PLACEHOLDERS: [&str; 12] = [
 ];
 
 impl ExecSpec {
+    /// The command's words before its first option or placeholder, each path reduced to its
+    /// last component: `exec:python3 echowire_server.py` for
+    /// `python3 /long/path/impls/python/echowire_server.py --listen {listen} ...`.
+    pub fn short_name(&self) -> String {
+        let words: Vec<&str> = self
+            .template
+            .split_whitespace()
+            .take_while(|w| !w.starts_with('-') && !w.contains('{'))
+            .map(|w| w.trim_end_matches('/').rsplit('/').next().unwrap_or(w))
+            .collect();
+        let mut short = words.join(" ");
+        if short.chars().count() > 48 {
+            short = short.chars().take(47).collect::<String>() + "…";
+        }
+        format!("exec{}:{short}", if self.unix { "(unix)" } else { "" })
+    }
+
     /// Checks the template: balanced braces, known placeholders, a listen address.
     pub fn validate(&self) -> Result<(), String> {
         let names = placeholders(&self.template)?;
@@ -332,12 +352,10 @@ impl fmt::Display for TargetSpec {
             TargetSpec::Tcp(a) => f.write_str(a),
             TargetSpec::Unix(p) => write!(f, "unix:{}", p.display()),
             TargetSpec::Embedded(m) => write!(f, "embedded:{}", format!("{m:?}").to_lowercase()),
-            TargetSpec::Exec(e) => write!(
-                f,
-                "exec{}:{}",
-                if e.unix { "(unix)" } else { "" },
-                e.template
-            ),
+            TargetSpec::Exec(e) => match &e.name {
+                Some(n) => f.write_str(n),
+                None => f.write_str(&e.short_name()),
+            },
         }
     }
 }

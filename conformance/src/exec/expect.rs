@@ -49,6 +49,26 @@ impl Exec {
                     .map(|p| format!("; what arrived is {p}"))
                     .unwrap_or_default()
             ),
+            (Ev::Timeout(partial), None) => {
+                // Which deadline ran out, and the option that moves it.
+                let (waited, from) = match &e.within_ms {
+                    Some(ms) if self.ms(ms) > self.settings.timeout => (
+                        self.ms(ms),
+                        "the case's own wait, longer than --timeout".to_string(),
+                    ),
+                    _ => (
+                        self.settings.timeout,
+                        "--timeout; raise it for a slow target".to_string(),
+                    ),
+                };
+                let what = partial.as_ref().map_or("nothing".to_string(), |p| {
+                    format!("no whole frame; what arrived is {p}")
+                });
+                format!(
+                    "{what} within the {:.1} s deadline ({from})",
+                    waited.as_secs_f64()
+                )
+            }
             _ => ev.describe(),
         }
     }

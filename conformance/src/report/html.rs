@@ -104,6 +104,9 @@ pub fn render(report: &Report) -> String {
         if let Some(w) = &t.warning {
             notes.push(format!("<span class=w>WARNING: {}</span>", esc(w)));
         }
+        if let Some(command) = super::command_of(report, t) {
+            notes.push(format!("command: <code>{}</code>", esc(&command)));
+        }
         if let Some(d) = &t.died_after {
             notes.push(format!(
                 "<span class=f>died after {}: {}</span>",

@@ -157,6 +157,18 @@ pub fn target_args(report: &Report, t: &TargetReport) -> String {
     }
 }
 
+/// The full command of an `--exec` target (its name is short).
+pub fn command_of(report: &Report, t: &TargetReport) -> Option<String> {
+    report.options.targets.iter().find_map(|s| match s {
+        crate::target::TargetSpec::Exec(e) if s.to_string() == t.name => Some(format!(
+            "{}{}",
+            e.template,
+            if e.unix { " (--exec-unix)" } else { "" }
+        )),
+        _ => None,
+    })
+}
+
 /// `s` quoted for a POSIX shell when it needs it.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
@@ -218,9 +230,33 @@ pub fn failure_text(report: &Report, t: &TargetReport, case: &Case, r: &CaseResu
         .map(|p| format!(" --case-file {}", p.display()))
         .collect();
     let base = format!("echowire-conformance {}{files}", target_args(report, t));
-    for f in &r.failures {
+    // A failure is shown in full once; the other splits it failed under the same way (same
+    // step, same expectation, same observation) are listed with it.
+    let key = |f: &crate::exec::RunResult| {
+        f.failure
+            .as_ref()
+            .map(|x| (x.step.clone(), x.expected.clone(), x.observed.clone()))
+    };
+    for (i, f) in r.failures.iter().enumerate() {
         let Some(x) = &f.failure else { continue };
-        let _ = writeln!(d, "split: {}   local address: {}", f.cut, f.local_addr);
+        if r.failures[..i].iter().any(|g| key(g) == key(f)) {
+            continue;
+        }
+        let same: Vec<&str> = r.failures[i + 1..]
+            .iter()
+            .filter(|g| key(g) == key(f))
+            .map(|g| g.cut.as_str())
+            .collect();
+        let also = if same.is_empty() {
+            String::new()
+        } else {
+            format!("   (the same failure under: {})", same.join("; "))
+        };
+        let _ = writeln!(
+            d,
+            "split: {}   local address: {}{also}",
+            f.cut, f.local_addr
+        );
         let _ = writeln!(d, "step {}: expected {}", x.step, x.expected);
         let _ = writeln!(d, "        observed {}", x.observed);
         let _ = writeln!(

@@ -38,6 +38,9 @@ pub fn render(report: &Report, color: bool) -> String {
     let mut out = String::new();
     for t in &report.targets {
         let _ = writeln!(out, "\n== Target {} ({})", t.name, t.address);
+        if let Some(command) = super::command_of(report, t) {
+            let _ = writeln!(out, "   command: {command}");
+        }
         if let Some(e) = &t.error {
             let _ = writeln!(out, "   ERROR: {e}");
             continue;

@@ -64,6 +64,7 @@ fn exec(script_and_args: &str) -> TargetSpec {
     TargetSpec::Exec(ExecSpec {
         template: pyserver::template(script_and_args),
         unix: false,
+        name: None,
     })
 }
 

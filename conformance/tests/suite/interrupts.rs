@@ -380,3 +380,70 @@ fn every_skip_says_why_in_every_report() {
         assert!(json.to_string().contains(why), "JSON, {}", c.id);
     }
 }
+
+#[test]
+fn the_command_line_names_targets_writes_to_stdout_and_documents_itself() {
+    // --name, and `-` for a report: the JSON on stdout, the terminal report on stderr with the
+    // full command in its header.
+    let template = pyserver::template("echowire_server.py");
+    let out = bin()
+        .args(["--exec", &template, "--name", "py", "--quiet"])
+        .args(["--case", "3.1-valid-preface", "--splits", "whole"])
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    validate_json::validate(&j);
+    assert_eq!(j["cases"][0]["results"]["py"]["outcome"], "pass", "{j}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("== Target py ("), "{err}");
+    assert!(err.contains(&format!("command: {template}")), "{err}");
+    // Two reports cannot both take stdout.
+    let out = bin()
+        .args(["--json", "-", "--junit", "-", "--case", "3.1-valid-preface"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Without --name, a short name derived from the command.
+    let out = bin()
+        .args([
+            "--exec",
+            &template,
+            "--quiet",
+            "--case",
+            "3.1-valid-preface",
+        ])
+        .args(["--splits", "whole"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("== Target exec:python3 echowire_server.py ("),
+        "{text}"
+    );
+    // Completions, the manual page, and `client list` beside `list`.
+    let bash = bin().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success());
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("echowire-conformance"));
+    let man = bin().arg("man").output().unwrap();
+    assert!(man.status.success());
+    let man = String::from_utf8_lossy(&man.stdout);
+    assert!(man.contains(".TH echowire-conformance 1"), "{man}");
+    assert!(
+        man.contains("max\\-failures"),
+        "every option is in the page"
+    );
+    let listed = bin().args(["client", "list"]).output().unwrap();
+    assert!(listed.status.success());
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .ends_with("client cases"),
+        "{listed}"
+    );
+    assert!(listed.contains("9.1-hello-fields"), "{listed}");
+}

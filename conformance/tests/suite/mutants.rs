@@ -200,6 +200,7 @@ fn python_mutant_outcome(name: &str, killer: &str) -> Outcome {
         targets: vec![TargetSpec::Exec(ExecSpec {
             template,
             unix: false,
+            name: None,
         })],
         strategies: vec![
             Strategy::Whole,

@@ -17,6 +17,7 @@ fn run(unix: bool, strategies: Vec<Strategy>) {
     let spec = ExecSpec {
         template: pyserver::template("echowire_server.py"),
         unix,
+        name: None,
     };
     spec.validate().expect("the template is valid");
     let opts = Options {
