@@ -29,6 +29,7 @@ pub fn own_group(command: &mut Command) -> &mut Command {
 
 /// Registers a started child (the leader of its group).
 pub fn register(pid: u32) {
+    tracing::debug!(pid, "started a process (group leader)");
     if let Ok(pid) = i32::try_from(pid) {
         GROUPS.lock().unwrap_or_else(|p| p.into_inner()).push(pid);
     }
@@ -51,6 +52,7 @@ pub fn signal_group(pid: u32, sig: Signal) -> std::io::Result<()> {
 /// to exit (the owners' destructors will not run).
 pub fn stop_all(grace: Duration) -> usize {
     let groups: Vec<i32> = std::mem::take(&mut *GROUPS.lock().unwrap_or_else(|p| p.into_inner()));
+    tracing::info!(?groups, "stopping every process group the runner started");
     for &g in &groups {
         let _ = killpg(Pid::from_raw(g), Signal::SIGTERM);
     }

@@ -111,7 +111,9 @@ impl Stop {
     pub fn stop(&self, reason: impl Into<String>) {
         let mut r = self.0.reason.lock().unwrap_or_else(|p| p.into_inner());
         if r.is_none() {
-            *r = Some(reason.into());
+            let reason = reason.into();
+            tracing::info!(%reason, "the run stops starting cases");
+            *r = Some(reason);
         }
         self.0.set.store(true, Ordering::Release);
     }
@@ -543,6 +545,14 @@ struct Progress<'a> {
 
 impl Progress<'_> {
     fn record(&self, i: usize, r: CaseResult) {
+        tracing::debug!(
+            target = %self.name,
+            case = %self.cases[i].id,
+            outcome = r.outcome.label(),
+            millis = r.millis,
+            reason = r.reason.as_deref().unwrap_or(""),
+            "case finished"
+        );
         if matches!(r.outcome, Outcome::Fail | Outcome::UnexpectedPass) {
             let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
             if let Some(max) = self.max_failures
@@ -655,8 +665,11 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
                 continue;
             }
         };
+        tracing::info!(target = %name, address = %target.address(), "target opened");
         let mut warning = None;
-        let info = match exec::probe(&target, opts.timeout) {
+        let probed = exec::probe(&target, opts.timeout);
+        tracing::info!(target = %name, result = ?probed, "handshake probe");
+        let info = match probed {
             Ok(i) => i,
             Err(exec::ProbeError::Unreachable(e)) => {
                 targets.push(TargetReport {

@@ -19,6 +19,12 @@ use echowire_conformance::{Options, case, report};
 #[derive(Parser, Debug)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    /// The runner's own diagnostics on standard error (targets started and stopped, probes,
+    /// cases, signals; with an embedded target, the reference server's log too): a level
+    /// (`info`, `debug`) or a filter as `RUST_LOG` takes (`echowire_conformance=debug`). Default:
+    /// `RUST_LOG`, else off.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -500,6 +506,7 @@ fn load(sel: &Selection) -> Result<Vec<case::Case>, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_log(cli.log.as_deref());
     if !matches!(cli.command, None | Some(Command::Run(_))) {
         stop_children_on_interrupt();
     }
@@ -809,6 +816,29 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// Diagnostics to standard error: `--log` if given, else `RUST_LOG`, else none.
+fn init_log(flag: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match flag {
+        Some(f) => EnvFilter::try_new(f),
+        None => match std::env::var("RUST_LOG") {
+            Ok(v) if !v.is_empty() => EnvFilter::try_new(v),
+            _ => return,
+        },
+    };
+    match filter {
+        Ok(filter) => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::stderr().is_terminal() && !no_color)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        Err(e) => eprintln!("warning: ignoring the log filter: {e}"),
+    }
 }
 
 /// For the commands other than a run (which reports what finished): on SIGINT or SIGTERM, stop

@@ -422,6 +422,27 @@ fn the_command_line_names_targets_writes_to_stdout_and_documents_itself() {
         text.contains("== Target exec:python3 echowire_server.py ("),
         "{text}"
     );
+    // The runner's own diagnostics: --log (or RUST_LOG).
+    let out = bin()
+        .args(["--log", "info", "--quiet", "--case", "3.1-valid-preface"])
+        .args(["--splits", "whole"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("handshake probe"), "{err}");
+    let out = bin()
+        .env("RUST_LOG", "echowire_conformance=debug")
+        .args([
+            "--quiet",
+            "--case",
+            "3.1-valid-preface",
+            "--splits",
+            "whole",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("case finished"), "{err}");
     // Completions, the manual page, and `client list` beside `list`.
     let bash = bin().args(["completions", "bash"]).output().unwrap();
     assert!(bash.status.success());
