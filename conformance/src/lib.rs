@@ -90,6 +90,11 @@ pub struct Options {
     /// Run the cases even when the probe shows the target is not an Echowire server
     /// (`--force`).
     pub force: bool,
+    /// The rate the target declares for COMPUTE, in iterations per second (`--compute-rate`):
+    /// every wait of a case is extended by the case's COMPUTE costs at that rate, so a correct
+    /// but slow server (an interpreted language) is not failed for its speed, which the spec
+    /// does not bound (section 4.6). `None`: the waits are `timeout` alone.
+    pub compute_rate: Option<u64>,
     /// Set from outside (a signal, a deadline) or by `max_failures`: no case starts after it;
     /// the cases not run are reported as such and the report is marked incomplete.
     pub stop: Stop,
@@ -149,6 +154,7 @@ impl Default for Options {
             case_files: Vec::new(),
             max_failures: None,
             force: false,
+            compute_rate: None,
             stop: Stop::default(),
         }
     }
@@ -414,9 +420,10 @@ fn run_case_with(
         }
     }
     let mut t = Tally::default();
+    let timeout = opts.timeout + compute_allowance(case, opts.compute_rate);
     let settings = |cut| RunSettings {
         cut,
-        timeout: opts.timeout,
+        timeout,
         coalesce: case.coalesce,
         timeouts,
         server: Some(info.clone()),
@@ -524,6 +531,36 @@ pub enum Event<'a> {
 
 /// Progress callback.
 pub type OnEvent<'a> = &'a (dyn Fn(Event<'_>) + Sync);
+
+/// The time a target that computes `rate` iterations per second needs for every COMPUTE the
+/// case sends (their costs added up: queued work waits for the work before it).
+pub fn compute_allowance(case: &Case, rate: Option<u64>) -> Duration {
+    let Some(rate) = rate.filter(|&r| r > 0) else {
+        return Duration::ZERO;
+    };
+    fn costs(v: &serde_json::Value, total: &mut u64) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("type").and_then(|t| t.as_str()) == Some("COMPUTE")
+                    && let Some(c) = m
+                        .get("body")
+                        .and_then(|b| b.get("cost"))
+                        .and_then(|c| c.as_u64())
+                {
+                    *total = total.saturating_add(c);
+                }
+                m.values().for_each(|x| costs(x, total));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| costs(x, total)),
+            _ => {}
+        }
+    }
+    let mut total = 0u64;
+    if let Ok(v) = serde_json::to_value(&case.steps) {
+        costs(&v, &mut total);
+    }
+    Duration::from_secs_f64(total as f64 / rate as f64)
+}
 
 /// How the reason of a case the run did not start begins.
 pub const NOT_RUN: &str = "not run";

@@ -440,6 +440,11 @@ struct RunArgs {
     /// default the run stops there, saying what answered).
     #[arg(long)]
     force: bool,
+    /// The target's COMPUTE speed, in SHA-256 iterations per second: each case's waits grow by
+    /// the time its COMPUTEs take at that rate (cases send costs up to 3,000,000). For a
+    /// correct but slow server; the spec sets no speed (section 4.6).
+    #[arg(long, value_name = "ITERATIONS_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
+    compute_rate: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -668,6 +673,7 @@ fn run(args: RunArgs) -> ExitCode {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
         },
         force: args.force,
+        compute_rate: args.compute_rate,
         stop: echowire_conformance::Stop::default(),
     };
     if let Some(d) = args.deadline {

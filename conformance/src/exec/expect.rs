@@ -58,7 +58,9 @@ impl Exec {
                     ),
                     _ => (
                         self.settings.timeout,
-                        "--timeout; raise it for a slow target".to_string(),
+                        "--timeout, plus the case's COMPUTE time at a declared \
+                         --compute-rate; raise either for a slow target"
+                            .to_string(),
                     ),
                 };
                 let what = partial.as_ref().map_or("nothing".to_string(), |p| {

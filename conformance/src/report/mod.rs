@@ -235,7 +235,7 @@ pub fn failure_text(report: &Report, t: &TargetReport, case: &Case, r: &CaseResu
     let key = |f: &crate::exec::RunResult| {
         f.failure
             .as_ref()
-            .map(|x| (x.step.clone(), x.expected.clone(), x.observed.clone()))
+            .map(|x| (x.step, x.expected.clone(), x.observed.clone()))
     };
     for (i, f) in r.failures.iter().enumerate() {
         let Some(x) = &f.failure else { continue };

@@ -15,7 +15,7 @@ const ASYNC: &str = env!("CARGO_BIN_EXE_echowire-async-client-driver");
 const PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../impls/python");
 
 /// Sessions per correct client.
-const CLEAN_SESSIONS: u64 = 60;
+const CLEAN_SESSIONS: u64 = 40;
 /// A mutant must be found within this many sessions.
 const MUTANT_SESSIONS: u64 = 80;
 /// Mutants the grammar cannot reach: it never asks for a request past `max_outstanding` (the

@@ -90,3 +90,41 @@ fn the_python_server_passes_over_tcp() {
     // minute here and is exercised against the reference server in reference.rs).
     run(false, vec![Strategy::Whole, Strategy::Bytewise]);
 }
+
+/// A correct but slow server (the Python server computes about a million SHA-256 iterations a
+/// second) declares its COMPUTE speed with `--compute-rate`, and the waits grow with the case's
+/// COMPUTE costs instead of failing it for its speed, which the spec does not bound (4.6).
+#[test]
+fn a_declared_compute_rate_extends_the_waits_of_compute_cases() {
+    let cases = echowire_conformance::select(
+        echowire_conformance::case::builtin(),
+        &["3.6-slow-request-does-not-block".into()],
+        &[],
+        &[],
+    );
+    assert_eq!(cases.len(), 1);
+    assert_eq!(
+        echowire_conformance::compute_allowance(&cases[0], Some(1_000_000)),
+        Duration::from_secs(2),
+        "the case sends one COMPUTE of cost 2,000,000"
+    );
+    let outcome = |rate: Option<u64>| {
+        let opts = Options {
+            targets: vec![TargetSpec::Exec(ExecSpec {
+                template: pyserver::template("echowire_server.py"),
+                unix: false,
+                name: None,
+            })],
+            strategies: vec![echowire_conformance::split::Strategy::Whole],
+            // Far below the Python server's time for 2,000,000 iterations (1.7 s here).
+            timeout: Duration::from_millis(500),
+            compute_rate: rate,
+            liveness: false,
+            shrink: false,
+            ..Options::default()
+        };
+        echowire_conformance::run(cases.clone(), opts, &|_| {}).targets[0].results[0].outcome
+    };
+    assert_eq!(outcome(None), Outcome::Fail, "too slow for a 500 ms wait");
+    assert_eq!(outcome(Some(100_000)), Outcome::Pass, "declared: 20 s more");
+}
