@@ -110,6 +110,16 @@ MUTANTS = [
      "            if not self.server.pool.submit(job):\n",
      "            self.outstanding[rid] = job\n            return self.respond(rid, COMPUTE_RESULT, compute_digest(job.cost, job.seed))\n            if not self.server.pool.submit(job):\n",
      "3.6-slow-request-does-not-block"),
+    # ---- 2.7 as document 1.2 resolved it ---------------------------------------------------------------
+    ("faulty-client-error-0-answered", "2.7",
+     "a client's ERROR with ID 0 and an undefined flag is answered (ERROR INVALID_FLAGS) instead of ending the connection unanswered",
+     "if type_ == ERROR and rid == 0 and not self.error_is_valid(flags, body):",
+     "if type_ == ERROR and rid == 0 and not flags and not self.error_is_valid(flags, body):",
+     "3.10-client-error-id-0-undefined-flag"),
+    ("faulty-cancel-answered", "2.7",
+     "a faulty CANCEL naming an outstanding request gets an ERROR with that ID (a second response to the request)",
+     "if type_ == CANCEL and rid in self.outstanding and (flags or body):\n            return None",
+     "if False:\n            return None", "3.7-faulty-cancel-undefined-flag"),
     # ---- 3.7 cancel ------------------------------------------------------------------------------------
     ("cancel-unknown-answered", "3.7", "CANCEL of an ID that is not outstanding is answered CANCELLED",
      "            return  # not outstanding (or answered inline): ignored (section 3.7)",
@@ -118,6 +128,11 @@ MUTANTS = [
      '            self.error(rid, CANCELLED, "cancelled before it ran")\n', "",
      "3.7-busy-cancel-queued-is-cancelled"),
     # ---- 3.8 GOODBYE and shutdown ---------------------------------------------------------------------
+    ("shutdown-keeps-handshaking-connections", "3.8",
+     "a shutdown keeps a connection in PREFACE or HANDSHAKE until its handshake timeout instead of waiting at most 1 s",
+     "self.shutdown_wait = min(time.monotonic() + 1.0, self.accepted + self.server.handshake_timeout)",
+     "self.shutdown_wait = self.accepted + self.server.handshake_timeout",
+     "3.8-shutdown-during-handshake"),
     ("ping-answered-while-draining", "3.8", "PING is answered PONG during a drain",
      'if self.state == "DRAINING":\n            return self.error(rid, SHUTTING_DOWN',
      'if self.state == "DRAINING" and type_ != PING:\n            return self.error(rid, SHUTTING_DOWN',
