@@ -780,8 +780,22 @@ fn run(args: RunArgs) -> ExitCode {
         let run_opts = opts.clone();
         let record = &record;
         s.spawn(move || {
-            let r = echowire_conformance::run(cases, run_opts, record);
-            let _ = run_tx.send(Some(r));
+            // A panic in the run must end the wait below, not leave it blocked: it is caught
+            // here, reported, and the process exits as a panicking one would (101).
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                echowire_conformance::run(cases, run_opts, record)
+            })) {
+                Ok(r) => {
+                    let _ = run_tx.send(Some(r));
+                }
+                Err(_) => {
+                    echowire_conformance::children::stop_all(Duration::from_millis(500));
+                    eprintln!(
+                        "error: the runner failed (a bug: please report it with the panic above)"
+                    );
+                    std::process::exit(101);
+                }
+            }
         });
         let mut handle = None;
         if let Ok(mut sig) = signals {
