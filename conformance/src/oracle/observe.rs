@@ -102,11 +102,15 @@ impl Observation {
             end_ms,
             ..Observation::default()
         };
-        // Periods of not reading, first: atoms written then may be read late.
+        // Periods of not reading, first: atoms written then may be read late. A second stop
+        // while the runner is not reading moves the end of the hold, not its start (the runner
+        // logs one "reads again" for both), so the period begins at the first.
         let mut since = None;
         for e in log {
             match e.note.as_deref() {
-                Some(n) if n.starts_with(notes::STOP_READING) => since = Some(e.at_ms),
+                Some(n) if n.starts_with(notes::STOP_READING) => {
+                    since.get_or_insert(e.at_ms);
+                }
                 Some(n) if n == notes::READING_AGAIN => {
                     if let Some(s) = since.take() {
                         o.not_reading.push((s, e.at_ms));
@@ -382,6 +386,29 @@ mod tests {
         let mut f = Framing::default();
         assert_eq!(at(f.cuts(&stream[..10])), vec![8]);
         assert_eq!(at(f.cuts(&stream[10..])), vec![2, 10, 14, 22, 26]);
+    }
+
+    #[test]
+    fn a_stop_while_not_reading_extends_the_period_from_the_first_stop() {
+        // Fuzz seed 1796674989, session 13: the runner stopped reading at 0 ms, again at 33 ms
+        // (which moved the end of the hold) and read again at 387 ms. Taking the period as
+        // 33..387 made input written at 8..33 ms count as read at once, so the model held the
+        // server to max_outstanding with responses it had queued but the runner had not read.
+        let note = |at_ms: u64, n: String| WireEntry {
+            at_ms,
+            dir: Dir::ServerToClient,
+            offset: 0,
+            hex: String::new(),
+            note: Some(n),
+        };
+        let log = vec![
+            note(0, format!("{} for 231 ms)", notes::STOP_READING)),
+            note(33, format!("{} for 350 ms)", notes::STOP_READING)),
+            note(387, notes::READING_AGAIN.into()),
+            note(500, format!("{} for 10 ms)", notes::STOP_READING)),
+        ];
+        let o = Observation::from_log(&log, 600, 0);
+        assert_eq!(o.not_reading, vec![(0, 387), (500, 600)]);
     }
 
     #[test]

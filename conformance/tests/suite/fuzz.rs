@@ -6,8 +6,8 @@
 //! the rule).
 //!
 //! The seed of the no-false-alarm campaigns is fixed unless `ECHOWIRE_FUZZ_SEED` is set (`.ci/run`
-//! sets and prints one): a false alarm is a bug in the oracle, and a seed that shows one is a test
-//! case (seed 1796674989 is one, open: see `.ci/run`).
+//! sets and prints one from the clock): a false alarm is a bug in the oracle, and a seed that
+//! shows one is a test case (seed 1796674989 was one; its cause has a unit test in the oracle).
 
 use std::time::{Duration, Instant};
 
