@@ -375,6 +375,8 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
         wire: Vec::new(),
         oracle: None,
         sent_bytes: 0,
+        started: None,
+        peer_addr: String::new(),
     };
     let listener = match TcpListener::bind("127.0.0.1:0") {
         Ok(l) => l,
@@ -388,6 +390,12 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
         Cut::Random(s) | Cut::Delayed(s) => s,
         _ => 0,
     };
+    // The listener's address is the server's end of a capture ([`crate::capture`]).
+    let server_addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let started = std::time::SystemTime::now();
     let mut run = Run {
         opts,
         cut: cut.clone(),
@@ -466,6 +474,8 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
         sent_bytes: run.tx,
         wire: std::mem::take(&mut run.wire),
         oracle: None,
+        started: Some(started),
+        peer_addr: server_addr,
     }
 }
 
@@ -966,9 +976,14 @@ pub fn run_case(command: &str, case: &ClientCase, opts: &Options) -> CaseResult 
     let mut failures = Vec::new();
     let mut unsplit_failed = false;
     let mut to_shrink = None;
+    let keep_all = opts.capture.as_ref().is_some_and(|c| c.all);
+    let mut captured = Vec::new();
     for cut in client_cuts(case, opts) {
         runs += 1;
         let r = run_once(command, case, cut.clone(), opts);
+        if keep_all {
+            captured.push(r.clone());
+        }
         if r.failure.is_none() {
             continue;
         }
@@ -1000,6 +1015,7 @@ pub fn run_case(command: &str, case: &ClientCase, opts: &Options) -> CaseResult 
         millis: started.elapsed().as_millis() as u64,
         shrunk,
         retried: None,
+        captured,
     }
 }
 
@@ -1029,7 +1045,11 @@ pub fn run(
                             target: &name,
                             case: &report_cases[k],
                         });
-                        let r = run_case(command, case, &opts);
+                        let mut r = run_case(command, case, &opts);
+                        if let Some(c) = &opts.capture {
+                            let named = commands.len() > 1;
+                            crate::capture::write_case(c, named, &report_cases[k], &name, &mut r);
+                        }
                         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         on_event(Event::Finished {
                             target: &name,

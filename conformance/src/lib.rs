@@ -16,11 +16,13 @@
 //!   and [`progress`];
 //! * the client runner: [`client`] (plays the server against a client's driver) and
 //!   [`driver`] (the driver interface, typed, used by the Rust clients' drivers in `src/bin`);
-//! * tools beside the runners: [`load`] (the load generator, `echowire-conformance load`) and
+//! * tools beside the runners: [`capture`] (pcapng files of runs, `--pcap`), [`load`] (the load
+//!   generator, `echowire-conformance load`) and
 //!   [`proxy`] (the fault-injecting proxy the tests put in front of a server).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
+pub mod capture;
 pub mod case;
 pub mod children;
 pub mod client;
@@ -95,6 +97,9 @@ pub struct Options {
     /// but slow server (an interpreted language) is not failed for its speed, which the spec
     /// does not bound (section 4.6). `None`: the waits are `timeout` alone.
     pub compute_rate: Option<u64>,
+    /// Packet captures of the runs (`--pcap DIR`, `--pcap-all`): written as each case finishes,
+    /// so an interrupted run keeps the captures of the cases it finished ([`capture`]).
+    pub capture: Option<capture::CaptureOptions>,
     /// Set from outside (a signal, a deadline) or by `max_failures`: no case starts after it;
     /// the cases not run are reported as such and the report is marked incomplete.
     pub stop: Stop,
@@ -155,6 +160,7 @@ impl Default for Options {
             max_failures: None,
             force: false,
             compute_rate: None,
+            capture: None,
             stop: Stop::default(),
         }
     }
@@ -191,6 +197,10 @@ pub struct CaseResult {
     /// Re-runs after a failure ([`Options::retries`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retried: Option<Retried>,
+    /// Every run, kept for the capture of a passing case under `--pcap-all` until it is
+    /// written ([`Options::capture`]); empty otherwise.
+    #[serde(skip)]
+    pub captured: Vec<RunResult>,
 }
 
 /// What the re-runs of a failing case ([`Options::retries`]) found.
@@ -400,11 +410,17 @@ fn run_case_with(
         unsplit_failed: bool,
         /// The first failure under a multi-cut split, to shrink.
         to_shrink: Option<(Cut, RunResult)>,
+        /// Every run, for `--pcap-all`.
+        keep_all: bool,
+        all: Vec<RunResult>,
     }
     impl Tally {
         fn record(&mut self, cut: Cut, r: RunResult) {
             self.runs += 1;
             self.sent = self.sent.max(r.sent_bytes);
+            if self.keep_all {
+                self.all.push(r.clone());
+            }
             if r.failure.is_none() {
                 return;
             }
@@ -419,7 +435,10 @@ fn run_case_with(
             }
         }
     }
-    let mut t = Tally::default();
+    let mut t = Tally {
+        keep_all: opts.capture.as_ref().is_some_and(|c| c.all),
+        ..Tally::default()
+    };
     let timeout = opts.timeout + compute_allowance(case, opts.compute_rate);
     let settings = |cut| RunSettings {
         cut,
@@ -465,7 +484,12 @@ fn run_case_with(
         }
         _ => None,
     };
-    let Tally { runs, failures, .. } = t;
+    let Tally {
+        runs,
+        failures,
+        all: captured,
+        ..
+    } = t;
     let failed = !failures.is_empty();
     let reason = (case.level == case::Level::Info).then(|| {
         if failed {
@@ -482,6 +506,7 @@ fn run_case_with(
         millis: started.elapsed().as_millis() as u64,
         shrunk,
         retried: None,
+        captured,
     }
 }
 
@@ -500,6 +525,7 @@ impl CaseResult {
             millis: 0,
             shrunk: None,
             retried: None,
+            captured: Vec::new(),
         }
     }
 }
@@ -578,10 +604,18 @@ struct Progress<'a> {
     failures: &'a AtomicUsize,
     max_failures: Option<usize>,
     stop: &'a Stop,
+    /// `--pcap`: where captures go, and whether file names carry the target's name (a run
+    /// against several targets).
+    capture: Option<(&'a capture::CaptureOptions, bool)>,
 }
 
 impl Progress<'_> {
-    fn record(&self, i: usize, r: CaseResult) {
+    fn record(&self, i: usize, mut r: CaseResult) {
+        if let Some((opts, named)) = self.capture {
+            capture::write_case(opts, named, &self.cases[i], &self.name, &mut r);
+        } else {
+            r.captured.clear();
+        }
         tracing::debug!(
             target = %self.name,
             case = %self.cases[i].id,
@@ -760,6 +794,7 @@ pub fn run(cases: Vec<Case>, opts: Options, on_event: OnEvent) -> Report {
             failures: &failures,
             max_failures: opts.max_failures,
             stop: &opts.stop,
+            capture: opts.capture.as_ref().map(|c| (c, opts.targets.len() > 1)),
         };
         for profile in Profile::ALL {
             let batch: Vec<usize> = (0..cases.len())
@@ -961,6 +996,7 @@ fn cannot_start(profile: Profile, e: &std::io::Error) -> CaseResult {
         millis: 0,
         shrunk: None,
         retried: None,
+        captured: Vec::new(),
     }
 }
 

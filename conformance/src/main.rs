@@ -183,6 +183,13 @@ struct ClientArgs {
     /// Write a self-contained HTML report.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Write the exchange of each failing case as a pcapng file in DIR (the driver's client is
+    /// the TCP client, the runner's listener the server), as the server runner's --pcap.
+    #[arg(long, value_name = "DIR")]
+    pcap: Option<PathBuf>,
+    /// With --pcap: a file for every case, each with every run.
+    #[arg(long, requires = "pcap")]
+    pcap_all: bool,
     /// No progress on standard error.
     #[arg(long)]
     quiet: bool,
@@ -401,6 +408,15 @@ struct RunArgs {
     /// Write a self-contained HTML report.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Write the exchange of each failing case as a pcapng file in DIR (created if missing):
+    /// one file per case, one TCP connection per failing run, with the runner's real write
+    /// boundaries and times, and the case, split and failure as packet comments. Open it with
+    /// the dissector of spec/wireshark/ (`tshark -X lua_script:echowire.lua -r FILE -V`).
+    #[arg(long, value_name = "DIR")]
+    pcap: Option<PathBuf>,
+    /// With --pcap: a file for every case that ran, each with every run (the passing ones too).
+    #[arg(long, requires = "pcap")]
+    pcap_all: bool,
     /// No progress on standard error, only the report.
     #[arg(long)]
     quiet: bool,
@@ -568,6 +584,21 @@ fn list(args: &ListArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The capture options of `--pcap DIR` / `--pcap-all`: the directory is created now, so a path
+/// that cannot hold files fails the command before any case runs.
+fn capture_dir(
+    dir: &Option<PathBuf>,
+    all: bool,
+) -> Result<Option<echowire_conformance::capture::CaptureOptions>, String> {
+    let Some(dir) = dir else { return Ok(None) };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("--pcap {}: cannot create the directory: {e}", dir.display()))?;
+    Ok(Some(echowire_conformance::capture::CaptureOptions {
+        dir: dir.clone(),
+        all,
+    }))
+}
+
 fn run(args: RunArgs) -> ExitCode {
     let to_stderr =
         match terminal_to_stderr(&[&args.json, &args.junit, &args.html, &args.write_failures]) {
@@ -674,6 +705,13 @@ fn run(args: RunArgs) -> ExitCode {
         },
         force: args.force,
         compute_rate: args.compute_rate,
+        capture: match capture_dir(&args.pcap, args.pcap_all) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
         stop: echowire_conformance::Stop::default(),
     };
     if let Some(d) = args.deadline {
@@ -1081,6 +1119,13 @@ fn client_cmd(a: ClientArgs) -> ExitCode {
         color,
         shrink: !a.no_shrink,
         case_files: a.case_file.clone(),
+        capture: match capture_dir(&a.pcap, a.pcap_all) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
         ..Options::default()
     };
     let progress = (!a.quiet).then(|| {

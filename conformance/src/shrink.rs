@@ -258,6 +258,8 @@ mod tests {
             wire,
             sent_bytes: 40,
             oracle: None,
+            started: None,
+            peer_addr: String::new(),
         }
     }
 

@@ -760,6 +760,14 @@ impl Conn {
         }
     }
 
+    /// The server's address (`ip:port`), or `unix` for a Unix-domain socket.
+    pub fn peer_addr(&self) -> String {
+        match self {
+            Conn::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Conn::Unix(_) => "unix".into(),
+        }
+    }
+
     /// Read timeout.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {

@@ -40,6 +40,7 @@ struct Ctl {
 /// Runs a judged case on a new connection.
 pub(super) fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult {
     let start = Instant::now();
+    let started = std::time::SystemTime::now();
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let cut = settings.cut.to_string();
     let failed = |local_addr: String, expected: &str, observed: String| RunResult {
@@ -57,6 +58,7 @@ pub(super) fn run(target: &Target, steps: &[Step], settings: RunSettings) -> Run
         }
     };
     let local_addr = conn.local_addr();
+    let peer_addr = conn.peer_addr();
     let (wconn, rconn) = match (conn.try_clone(), conn.try_clone()) {
         (Ok(w), Ok(r)) => (w, r),
         (Err(e), _) | (_, Err(e)) => {
@@ -164,6 +166,8 @@ pub(super) fn run(target: &Target, steps: &[Step], settings: RunSettings) -> Run
         wire,
         sent_bytes,
         oracle: run.oracle,
+        started: Some(started),
+        peer_addr,
     }
 }
 

@@ -67,6 +67,13 @@ pub struct RunResult {
     /// What the oracle said, for a judged case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oracle: Option<OracleRun>,
+    /// When the wire log's clock started (its times are milliseconds since then): the
+    /// timestamps of a capture ([`crate::capture`]).
+    #[serde(skip)]
+    pub started: Option<std::time::SystemTime>,
+    /// The server's end of the connection (`ip:port`, or a Unix socket's description).
+    #[serde(skip)]
+    pub peer_addr: String,
 }
 
 /// The oracle's judgement of a judged run ([`crate::oracle`]).
@@ -145,6 +152,8 @@ impl RunResult {
             wire: Vec::new(),
             sent_bytes: 0,
             oracle: None,
+            started: None,
+            peer_addr: String::new(),
         }
     }
 }
@@ -156,6 +165,7 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
     }
     let cut = settings.cut.to_string();
     let start = Instant::now();
+    let started = std::time::SystemTime::now();
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let failed = |local_addr: String, expected: &str, observed: String| RunResult {
         local_addr,
@@ -172,6 +182,7 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
         }
     };
     let local_addr = conn.local_addr();
+    let peer_addr = conn.peer_addr();
     let wconn = match conn.try_clone() {
         Ok(c) => c,
         Err(e) => {
@@ -229,6 +240,8 @@ pub fn run(target: &Target, steps: &[Step], settings: RunSettings) -> RunResult 
         wire,
         sent_bytes,
         oracle: None,
+        started: Some(started),
+        peer_addr,
     }
 }
 

@@ -1083,7 +1083,7 @@ pub fn campaign(
                     };
                     let r = client::run_once(&opts.command, &case, cut.clone(), &run_opts);
                     let mut finding = None;
-                    if let Some(failure) = r.failure {
+                    if let Some(failure) = r.failure.clone() {
                         // Confirmed when it fails again under the same split.
                         let replays = 2;
                         let failed = (0..replays)
@@ -1106,6 +1106,25 @@ pub fn campaign(
                             let text = case_file(&plan, opts.seed, i, &cut.to_string());
                             let case_file = opts.out_dir.as_ref().and_then(|d| {
                                 let p = d.join(format!("client-fuzz-{}-{i}.json", opts.seed));
+                                // The failing session's exchange beside it, for Wireshark.
+                                let comment = format!(
+                                    "client fuzz session {i} under {cut}: step {}: expected {}; observed {}",
+                                    failure.step + 1,
+                                    crate::verdict::cut(&failure.expected, 300),
+                                    crate::verdict::cut(&failure.observed, 300)
+                                );
+                                let about = format!(
+                                    "Echowire client fuzz finding: campaign seed {}, session {i}, driver {}",
+                                    opts.seed, opts.command
+                                );
+                                let conv = crate::capture::Conversation::of(&r, comment);
+                                if let Err(e) = crate::capture::write(
+                                    &p.with_extension("pcapng"),
+                                    &about,
+                                    &[conv],
+                                ) {
+                                    tracing::error!(error = %e, "cannot write the capture");
+                                }
                                 std::fs::write(&p, &text).ok().map(|()| p)
                             });
                             rep.findings.push(ClientFinding {

@@ -205,6 +205,8 @@ pub fn case_id(seed: u64, f: &Finding) -> String {
 /// Writes a finding as a case file `fuzz-<seed>-<session>.json` in `dir` (created if missing),
 /// in the suite's own format, so `echowire-conformance --cases DIR` replays it; the file also
 /// carries the finding (seed, divergence, the failing run's wire log decoded) as information.
+/// The shrunk session's exchange goes beside it as `fuzz-<seed>-<session>.pcapng`
+/// ([`crate::capture`]).
 pub fn write_case(dir: &Path, seed: u64, f: &Finding) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let spec = f.divergence.rule.spec();
@@ -246,6 +248,23 @@ pub fn write_case(dir: &Path, seed: u64, f: &Finding) -> io::Result<PathBuf> {
     let path = dir.join(format!("fuzz-{seed}-{}.json", f.session));
     let text = serde_json::to_string_pretty(&file).map_err(io::Error::other)?;
     std::fs::write(&path, text + "\n")?;
+    // The shrunk session's exchange beside it, for Wireshark (spec/wireshark/).
+    let about = format!(
+        "Echowire fuzz finding: campaign seed {seed}, session {}, against {}: {}",
+        f.session, f.target, f.sentence
+    );
+    let comment = format!(
+        "session {} (shrunk) under {}: the server sent {}; the model allowed {}",
+        f.session, f.cut, f.divergence.observed, f.divergence.expected
+    );
+    crate::capture::write(
+        &path.with_extension("pcapng"),
+        &one_line(&about, 500),
+        &[crate::capture::Conversation::of(
+            &f.run,
+            one_line(&comment, 1000),
+        )],
+    )?;
     Ok(path)
 }
 

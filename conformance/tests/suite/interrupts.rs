@@ -14,6 +14,7 @@ use echowire_conformance::{Options, case, report};
 use echowire_test_support::{json as validate_json, junit as validate_junit};
 
 use crate::pyserver;
+use crate::reports::byte_echo_server;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_echowire-conformance"))
@@ -165,26 +166,6 @@ fn an_interrupted_run_writes_every_report_and_leaves_no_process() {
             );
         }
     }
-}
-
-/// A byte-echo server: never speaks Echowire, fails every case it is forced through.
-fn byte_echo_server() -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 /// A server that answers every connection with `reply` (after reading what arrives, if

@@ -9,11 +9,14 @@
 //! * `client`: the client suite against the Rust and Python clients and client mutants;
 //! * `reports`: what the reports say about broken servers;
 //! * `no_panic`: property tests feeding the runner hostile input;
+//! * `capture`: the packet captures (`--pcap`) hold exactly the runs' exchanges, and the
+//!   Wireshark dissector (spec/wireshark/) decodes them;
 //! * `fuzz`: the fuzzer raises no false alarm on correct servers and finds every combination
 //!   mutant.
 
 #![allow(dead_code)] // helpers shared by some of the parts
 
+mod capture;
 mod client;
 mod client_fuzz;
 mod fuzz;

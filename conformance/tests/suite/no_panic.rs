@@ -143,6 +143,8 @@ fn report() -> impl Strategy<Value = Report> {
                     wire,
                     sent_bytes: 0,
                     oracle: None,
+                    started: None,
+                    peer_addr: String::new(),
                 }],
                 millis: 1,
                 shrunk: None,
@@ -152,6 +154,7 @@ fn report() -> impl Strategy<Value = Report> {
                     passed,
                     first_failure,
                 }),
+                captured: Vec::new(),
             },
         );
     (

@@ -15,8 +15,9 @@ use echowire_conformance::{Options, case, report};
 use crate::pyserver;
 use echowire_test_support::{json as validate_json, junit as validate_junit};
 
-/// A server that echoes every byte back and never speaks Echowire.
-fn byte_echo_server() -> std::net::SocketAddr {
+/// A server that echoes every byte back and never speaks Echowire: it fails every case it is
+/// forced through (shared with the other parts of the suite).
+pub(crate) fn byte_echo_server() -> std::net::SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
