@@ -59,6 +59,11 @@ pub struct LoadOptions {
     /// No handshake: for a raw byte-echo baseline, which returns each request frame unchanged
     /// (matched by its request ID like a response).
     pub raw: bool,
+    /// Send exactly this many requests (closed loop), counting every one (no warm-up), and
+    /// stop when all are answered; `duration` is then a time limit, an error if reached. For
+    /// counting (instructions, system calls per request), where a timed run sends an unknown
+    /// number.
+    pub requests: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,6 +128,8 @@ struct Conn {
     inflight: HashMap<u32, (Kind, Instant)>,
     next_id: u32,
     writable: bool,
+    /// Requests this connection may still issue (`--requests`; `u64::MAX` without).
+    quota: u64,
 }
 
 enum Stream {
@@ -376,13 +383,30 @@ pub fn run(o: &LoadOptions) -> Result<LoadReport, String> {
     }
     raise_fd_limit((o.connections + 64) as u64);
     let threads = o.threads.clamp(1, o.connections.max(1));
+    if o.requests.is_some() && o.rate.is_some() {
+        return Err("--requests counts a closed loop: it does not go with --rate".into());
+    }
     let started = Instant::now();
     let stats = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let n = o.connections / threads + usize::from(t < o.connections % threads);
+                // Each connection's share of --requests: connection k of the whole run gets
+                // requests / connections, the first requests % connections one more.
+                let first = (0..t)
+                    .map(|u| o.connections / threads + usize::from(u < o.connections % threads))
+                    .sum::<usize>();
+                let quotas: Vec<u64> = (first..first + n)
+                    .map(|k| match o.requests {
+                        Some(r) => {
+                            let c = o.connections as u64;
+                            r / c + u64::from((k as u64) < r % c)
+                        }
+                        None => u64::MAX,
+                    })
+                    .collect();
                 let target = &target;
-                s.spawn(move || worker(target, n, threads, o))
+                s.spawn(move || worker(target, &quotas, threads, o))
             })
             .collect();
         let mut total = Stats::new();
@@ -394,8 +418,11 @@ pub fn run(o: &LoadOptions) -> Result<LoadReport, String> {
         }
         Ok(total)
     })?;
-    let secs = o.duration.as_secs_f64();
-    let _ = started;
+    // A counted run's rate is over the time it took (it has no warm-up to leave out).
+    let secs = match o.requests {
+        Some(_) => started.elapsed().as_secs_f64(),
+        None => o.duration.as_secs_f64(),
+    };
     let mut latency = BTreeMap::new();
     for (k, h) in &stats.hist {
         if h.is_empty() {
@@ -436,7 +463,13 @@ pub fn run(o: &LoadOptions) -> Result<LoadReport, String> {
     }))
 }
 
-fn worker(target: &Target, n: usize, threads: usize, o: &LoadOptions) -> Result<Stats, String> {
+fn worker(
+    target: &Target,
+    quotas: &[u64],
+    threads: usize,
+    o: &LoadOptions,
+) -> Result<Stats, String> {
+    let n = quotas.len();
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut conns = Vec::with_capacity(n);
     let mut version = 1;
@@ -463,6 +496,7 @@ fn worker(target: &Target, n: usize, threads: usize, o: &LoadOptions) -> Result<
             inflight: HashMap::new(),
             next_id: 1,
             writable: true,
+            quota: quotas[i],
         });
     }
     let tpl = Templates::new(version, o);
@@ -473,8 +507,11 @@ fn worker(target: &Target, n: usize, threads: usize, o: &LoadOptions) -> Result<
     };
     let mut stats = Stats::new();
     let start = Instant::now();
-    let measure_from = start + o.warmup;
+    let counted = o.requests.is_some();
+    let measure_from = if counted { start } else { start + o.warmup };
     let end = measure_from + o.duration;
+    // Requests still to be answered in a counted run.
+    let mut unanswered: u64 = if counted { quotas.iter().sum() } else { 0 };
     let mut next_progress = start + Duration::from_secs(1);
     let mut last_ok = 0u64;
     // Open loop: this thread's share of the rate.
@@ -484,6 +521,10 @@ fn worker(target: &Target, n: usize, threads: usize, o: &LoadOptions) -> Result<
     let mut next_send = start;
     let mut rr = 0usize;
     let issue = |c: &mut Conn, intended: Instant, mix: &mut Mix| {
+        if c.quota == 0 {
+            return;
+        }
+        c.quota -= 1;
         let kind = mix.next();
         let id = c.next_id;
         c.next_id = c.next_id.wrapping_add(1).max(1);
@@ -501,7 +542,17 @@ fn worker(target: &Target, n: usize, threads: usize, o: &LoadOptions) -> Result<
     let mut chunk = vec![0u8; 256 * 1024];
     loop {
         let now = Instant::now();
+        if counted && unanswered == 0 {
+            break;
+        }
         if now >= end {
+            if counted {
+                return Err(format!(
+                    "{unanswered} of the {} requests of this thread were not answered within {}",
+                    quotas.iter().sum::<u64>(),
+                    humantime::format_duration(o.duration)
+                ));
+            }
             break;
         }
         if o.progress && now >= next_progress && threads == 1 {
@@ -579,6 +630,7 @@ fn worker(target: &Target, n: usize, threads: usize, o: &LoadOptions) -> Result<
                 let Some((kind, intended)) = c.inflight.remove(&f.header.request_id) else {
                     continue;
                 };
+                unanswered = unanswered.saturating_sub(1);
                 if recv >= measure_from {
                     if f.header.msg_type == MessageType::Error {
                         let code = if f.body.len() >= 2 {
@@ -658,4 +710,46 @@ pub fn summary(r: &TrafficReport) -> String {
         s.push_str(&format!("\n  errors: {:?}", r.errors));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counted(requests: u64, connections: usize, threads: usize) -> LoadOptions {
+        LoadOptions {
+            target: TargetSpec::Embedded(echowire_server::Model::Reactor),
+            connections,
+            depth: 4,
+            rate: None,
+            duration: Duration::from_secs(60),
+            warmup: Duration::from_secs(1),
+            echo_size: 64,
+            compute_share: 0.0,
+            compute_cost: 0,
+            ping_share: 0.1,
+            threads,
+            idle: None,
+            progress: false,
+            raw: false,
+            requests: Some(requests),
+        }
+    }
+
+    #[test]
+    fn requests_sends_exactly_that_many_over_uneven_shares() {
+        // 1001 over 3 connections and 2 threads: shares 334, 334, 333.
+        for (n, conns, threads) in [(1001, 3, 2), (7, 5, 1), (2, 4, 2)] {
+            let LoadReport::Traffic(t) = run(&counted(n, conns, threads)).expect("a run") else {
+                panic!("not a traffic report")
+            };
+            let answered: u64 = t.requests_ok + t.errors.values().sum::<u64>();
+            assert_eq!(answered, n, "{n} requests over {conns} connections");
+            let counted: u64 = t.latency.values().map(|l| l.count).sum();
+            assert_eq!(counted, t.requests_ok);
+        }
+        let mut o = counted(10, 1, 1);
+        o.rate = Some(100.0);
+        assert!(run(&o).is_err());
+    }
 }

@@ -290,6 +290,10 @@ struct LoadArgs {
     /// Hold N idle (handshaken) connections for --duration instead of sending load.
     #[arg(long, value_name = "N")]
     idle: Option<usize>,
+    /// Send exactly N requests (closed loop, no warm-up), stop when all are answered, and fail
+    /// if --duration passes first: for counting instructions or system calls per request.
+    #[arg(long, value_name = "N", conflicts_with_all = ["rate", "idle"])]
+    requests: Option<u64>,
     /// Write the result as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -1213,6 +1217,7 @@ fn load_cmd(a: LoadArgs) -> ExitCode {
         idle: a.idle,
         progress: !a.quiet,
         raw: a.raw,
+        requests: a.requests,
     };
     match echowire_conformance::load::run(&o) {
         Ok(v) => {
