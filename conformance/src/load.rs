@@ -473,7 +473,7 @@ fn worker(
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut conns = Vec::with_capacity(n);
     let mut version = 1;
-    for i in 0..n {
+    for (i, &quota) in quotas.iter().enumerate() {
         let (mut stream, v) = if o.raw {
             raw_connect(target)
         } else {
@@ -496,7 +496,7 @@ fn worker(
             inflight: HashMap::new(),
             next_id: 1,
             writable: true,
-            quota: quotas[i],
+            quota,
         });
     }
     let tpl = Templates::new(version, o);
