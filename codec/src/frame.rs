@@ -340,20 +340,21 @@ impl FrameHeader {
             .map(|b| u32::from_be_bytes(*b))
     }
 
-    /// Writes the length prefix and the header (12 bytes).
+    /// Writes the length prefix and the header (12 bytes), in one `put_slice`: five `put_u*`
+    /// calls cost a capacity check and an out-of-line copy of 1-4 octets each (bench/count.sh
+    /// counts the difference).
     pub fn encode<B: BufMut + ?Sized>(&self, dst: &mut B) {
-        dst.put_u32(self.length);
-        dst.put_u8(self.version);
-        dst.put_u8(self.msg_type.to_u8());
-        dst.put_u16(self.flags.0);
-        dst.put_u32(self.request_id);
+        dst.put_slice(&self.to_bytes());
     }
 
     /// The 12 encoded bytes.
     pub fn to_bytes(&self) -> [u8; FRAME_OVERHEAD] {
         let mut out = [0u8; FRAME_OVERHEAD];
-        let mut dst = &mut out[..];
-        self.encode(&mut dst);
+        out[..4].copy_from_slice(&self.length.to_be_bytes());
+        out[4] = self.version;
+        out[5] = self.msg_type.to_u8();
+        out[6..8].copy_from_slice(&self.flags.0.to_be_bytes());
+        out[8..].copy_from_slice(&self.request_id.to_be_bytes());
         out
     }
 }

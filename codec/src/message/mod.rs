@@ -504,15 +504,29 @@ impl<B: AsRef<[u8]>> Message<B> {
         limit: u32,
         dst: &mut W,
     ) -> Result<Option<&B>, EncodeError> {
+        // ECHO and ECHO_REPLY, a server's hot path: the body is the payload's u32 length and
+        // the payload (spec §4.5, §6.3), so its size needs no serde pass, and the 16 octets
+        // before the payload (length prefix, header, the payload's length) go in one write.
+        if let Message::Echo(Echo { payload }) | Message::EchoReply(EchoReply { payload }) = self {
+            let n = payload.as_ref().len();
+            let length = n as u64 + 4 + 8;
+            if length > u64::from(limit) {
+                return Err(EncodeError::FrameTooLarge { length, limit });
+            }
+            let header =
+                FrameHeader::new(version, self.msg_type(), self.flags(), request_id, n + 4);
+            let mut head = [0u8; FRAME_OVERHEAD + 4];
+            head[..FRAME_OVERHEAD].copy_from_slice(&header.to_bytes());
+            // `length <= limit <= u32::MAX`, so the payload's length fits.
+            head[FRAME_OVERHEAD..].copy_from_slice(&(n as u32).to_be_bytes());
+            dst.put_slice(&head);
+            return Ok(Some(payload));
+        }
         self.encode_header(version, request_id, limit, dst)?;
         let Some(payload) = self.trailing_payload() else {
             self.encode_body(version, dst)?;
             return Ok(None);
         };
-        // What precedes the payload: ECHO's and ECHO_REPLY's u32 length (spec §4.5, §6.3).
-        if matches!(self, Message::Echo(_) | Message::EchoReply(_)) {
-            dst.put_u32(payload.as_ref().len() as u32);
-        }
         Ok(Some(payload))
     }
 
