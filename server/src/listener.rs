@@ -242,3 +242,31 @@ pub fn peer_uid(fd: &impl std::os::fd::AsFd) -> io::Result<u32> {
         .map_err(io::Error::from)?;
     Ok(cred.uid())
 }
+
+/// The peer of a Unix-domain socket for logs: `unix peer pid P uid U gid G`, the process and
+/// user the kernel reports (`SO_PEERCRED`, taken when the peer connected), which is what an
+/// operator needs to find it; a socket has no address to show.
+pub fn unix_peer(fd: &impl std::os::fd::AsFd) -> String {
+    match nix::sys::socket::getsockopt(fd, nix::sys::socket::sockopt::PeerCredentials) {
+        Ok(c) => format!("unix peer pid {} uid {} gid {}", c.pid(), c.uid(), c.gid()),
+        Err(e) => format!("unix peer (credentials unknown: {e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_unix_peer_is_named_by_its_process_and_user() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
+        let peer = super::unix_peer(&a);
+        let uid = super::peer_uid(&a).expect("SO_PEERCRED");
+        assert_eq!(
+            peer,
+            format!(
+                "unix peer pid {} uid {uid} gid {}",
+                std::process::id(),
+                nix::unistd::getgid()
+            )
+        );
+    }
+}

@@ -122,7 +122,7 @@ impl MioStream {
             MioStream::Tcp(s) => s
                 .peer_addr()
                 .map_or_else(|e| format!("(tcp peer unknown: {e})"), |a| a.to_string()),
-            MioStream::Unix(_) => "(unix peer)".into(),
+            MioStream::Unix(s) => crate::listener::unix_peer(s),
         }
     }
 }
