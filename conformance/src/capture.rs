@@ -10,8 +10,9 @@
 //!   Unix-domain socket, which has no ports: the dissector's default port then finds it);
 //! * a three-way handshake when the connection opened, then one segment per write of the runner
 //!   (the real write boundaries the split strategy chose: a `bytewise` run is one segment per
-//!   octet) and one per read (what the kernel delivered to the runner in one read), each at its
-//!   logged time (millisecond resolution), cut at 65,000 octets where a write was larger;
+//!   octet) and one per read (what the kernel delivered to the runner in one read), a write at
+//!   the time it began and a read at the time it returned (microseconds), in that order, so a
+//!   response never precedes its request; cut at 65,000 octets where a write was larger;
 //! * FIN and RST where the log has them (the runner's half-close or abort, the server's end of
 //!   stream or reset); a stream the log does not show (a flood's replies, "not shown") leaves a
 //!   gap in the sequence numbers, which Wireshark reports as missing segments, as it should;
@@ -251,7 +252,7 @@ impl Synth {
         kind: Kind,
         offset: u64,
         payload: &[u8],
-        at_ms: u64,
+        at_us: u64,
         comment: String,
     ) {
         let (src, dst, my_isn, ack) = if from_client {
@@ -279,7 +280,7 @@ impl Synth {
             return;
         }
         self.out.push(Packet {
-            timestamp: self.base + Duration::from_millis(at_ms),
+            timestamp: self.base + Duration::from_micros(at_us),
             data,
             comment,
         });
@@ -308,11 +309,19 @@ pub fn packets(c: &Conversation<'_>, k: usize) -> Vec<Packet> {
     s.emit(false, Kind::SynAck, 0, &[], 0, String::new());
     s.emit(true, Kind::Ack, 0, &[], 0, String::new());
     let mut notes_pending: Vec<String> = Vec::new();
-    let mut last_ms = 0u64;
-    for e in c.wire {
-        // Times never go backwards (the log is appended by two threads).
-        let at = e.at_ms.max(last_ms);
-        last_ms = at;
+    // The log is appended by a writer and a reader thread, each entry when its call returned:
+    // a response can be logged before the write that caused it. Ordered by when each write
+    // began and each read returned (`WireEntry::at_us`), the packets are in causal order; the
+    // sort is stable, so entries of the same time keep the log's order.
+    let time_us = |e: &WireEntry| {
+        if e.at_us > 0 { e.at_us } else { e.at_ms * 1000 }
+    };
+    let mut wire: Vec<&WireEntry> = c.wire.iter().collect();
+    wire.sort_by_key(|e| time_us(e));
+    let mut last_us = 0u64;
+    for e in wire {
+        let at = time_us(e).max(last_us);
+        last_us = at;
         let from_client = e.dir == Dir::ClientToServer;
         if let Some(note) = &e.note {
             let kind = if from_client && note == notes::HALF_CLOSE {
@@ -365,7 +374,7 @@ pub fn packets(c: &Conversation<'_>, k: usize) -> Vec<Packet> {
             Kind::Ack,
             offset,
             &[],
-            last_ms,
+            last_us,
             notes_pending.join("; "),
         );
     }
@@ -402,6 +411,7 @@ mod tests {
             offset,
             hex: hex::encode(bytes),
             note: note.map(str::to_string),
+            at_us: 0,
         }
     }
 
@@ -445,7 +455,7 @@ mod tests {
             entry(Dir::ClientToServer, 1, 3, b"de", None),
             entry(
                 Dir::ServerToClient,
-                0,
+                5,
                 0,
                 &[],
                 Some("(the runner stops reading for 5 ms)"),
@@ -509,6 +519,30 @@ mod tests {
             .map(|p| p.timestamp.as_millis() - 1_000_000)
             .collect();
         assert_eq!(ms, vec![0, 0, 0, 0, 1, 7, 8, 9]);
+    }
+
+    #[test]
+    fn a_response_logged_before_its_request_is_put_after_it() {
+        // The reader logged the reply (returned at 2.1 ms) before the writer logged the request
+        // (issued at 1.9 ms, returned at 2.3 ms): the capture shows the request first.
+        let mut reply = entry(Dir::ServerToClient, 2, 0, b"reply", None);
+        reply.at_us = 2_100;
+        let mut request = entry(Dir::ClientToServer, 2, 0, b"request", None);
+        request.at_us = 1_900;
+        let wire = vec![reply, request];
+        let c = Conversation {
+            wire: &wire,
+            started: SystemTime::UNIX_EPOCH,
+            client: "127.0.0.1:1",
+            server: "127.0.0.1:2",
+            comment: String::new(),
+        };
+        let p = packets(&c, 0);
+        let got = parse(&p);
+        assert_eq!(got[3].4, b"request");
+        assert_eq!(got[4].4, b"reply");
+        assert_eq!(p[3].timestamp, Duration::from_micros(1_900));
+        assert_eq!(p[4].timestamp, Duration::from_micros(2_100));
     }
 
     #[test]

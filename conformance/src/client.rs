@@ -481,12 +481,15 @@ pub fn run_once(command: &str, case: &ClientCase, cut: Cut, opts: &Options) -> R
 
 impl Run<'_> {
     fn log(&mut self, dir: Dir, offset: u64, hex: String, note: Option<String>) {
+        // One thread reads and writes: the log is in causal order as it is.
+        let now = self.start.elapsed();
         self.wire.push(WireEntry {
             dir,
-            at_ms: self.start.elapsed().as_millis() as u64,
+            at_ms: now.as_millis() as u64,
             offset,
             hex,
             note,
+            at_us: now.as_micros() as u64,
         });
     }
 

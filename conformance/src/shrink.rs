@@ -244,6 +244,7 @@ mod tests {
                 offset: o,
                 hex: "00".into(),
                 note: None,
+                at_us: 0,
             })
             .collect();
         let failed = bad.iter().all(|b| ks.contains(b));

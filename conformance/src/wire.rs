@@ -39,6 +39,13 @@ pub struct WireEntry {
     /// An event instead of octets: "FIN", "RST", "write error: ...", a signal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Microseconds since the connection opened at which the octets began to move: a write's
+    /// time *before* it was issued (`at_ms` is when it returned), a read's when it returned.
+    /// The log is appended by a writer and a reader thread, so a response can be logged before
+    /// the write that caused it; ordered by this, the entries are in causal order. Captures
+    /// ([`crate::capture`]) use it; 0 where unknown (then `at_ms` is used).
+    #[serde(skip)]
+    pub at_us: u64,
 }
 
 /// The JSON form of a received frame (as in the vectors, plus `length`).
@@ -541,6 +548,7 @@ mod tests {
             offset,
             hex: hex::encode(bytes),
             note: None,
+            at_us: 0,
         }
     }
 
@@ -590,6 +598,7 @@ mod tests {
                 offset: 9,
                 hex: String::new(),
                 note: Some("FIN".into()),
+                at_us: 0,
             },
         ];
         let items = decode(&wire);

@@ -79,16 +79,41 @@ impl Writer {
 
 /// Logs octets written or read (hex).
 pub(super) fn log_entry(log: &Log, start: Instant, dir: Dir, offset: u64, hex: String) {
-    push(log, start, dir, offset, hex, None);
+    push(log, start, dir, offset, hex, None, None);
+}
+
+/// Logs octets written by a write that began at `began` (see [`WireEntry::at_us`]).
+fn log_write(log: &Log, start: Instant, began: Instant, offset: u64, hex: String) {
+    push(
+        log,
+        start,
+        Dir::ClientToServer,
+        offset,
+        hex,
+        None,
+        Some(began),
+    );
 }
 
 /// Logs an event that is not octets: an end of stream, a reset, a write error, a signal.
 pub(super) fn log_note(log: &Log, start: Instant, dir: Dir, offset: u64, note: String) {
-    push(log, start, dir, offset, String::new(), Some(note));
+    push(log, start, dir, offset, String::new(), Some(note), None);
 }
 
-fn push(log: &Log, start: Instant, dir: Dir, offset: u64, hex: String, note: Option<String>) {
-    let at_ms = start.elapsed().as_millis() as u64;
+fn push(
+    log: &Log,
+    start: Instant,
+    dir: Dir,
+    offset: u64,
+    hex: String,
+    note: Option<String>,
+    began: Option<Instant>,
+) {
+    let now = start.elapsed();
+    let at_ms = now.as_millis() as u64;
+    let at_us = began
+        .map_or(now, |b| b.saturating_duration_since(start))
+        .as_micros() as u64;
     log.lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(WireEntry {
@@ -97,6 +122,7 @@ fn push(log: &Log, start: Instant, dir: Dir, offset: u64, hex: String, note: Opt
             offset,
             hex,
             note,
+            at_us,
         });
 }
 
@@ -123,15 +149,10 @@ fn writer_loop(
         if *broken || chunk.is_empty() {
             return;
         }
+        let began = Instant::now();
         match conn.write_all(chunk) {
             Ok(()) => {
-                log_entry(
-                    &log,
-                    start,
-                    Dir::ClientToServer,
-                    *offset,
-                    hex::encode(chunk),
-                );
+                log_write(&log, start, began, *offset, hex::encode(chunk));
                 *offset += chunk.len() as u64;
             }
             Err(e) => {

@@ -400,6 +400,7 @@ mod tests {
             offset: 0,
             hex: String::new(),
             note: Some(n),
+            at_us: 0,
         };
         let log = vec![
             note(0, format!("{} for 231 ms)", notes::STOP_READING)),
@@ -428,6 +429,7 @@ mod tests {
                 offset: 10 * k as u64,
                 hex: hex::encode(c),
                 note: None,
+                at_us: 0,
             })
             .collect();
         let a = atoms(&log, &[], 0);

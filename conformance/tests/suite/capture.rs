@@ -181,6 +181,25 @@ fn pcap_all_writes_every_case_that_ran_and_nothing_for_a_skipped_one() {
             "{id}"
         );
     }
+    // The Wireshark dissector decodes them: every frame, every response linked to its request
+    // (spec/wireshark/check.py with the real tshark; CI installs it).
+    if echowire_test_support::tools::available("tshark") {
+        let check = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../spec/wireshark/check.py"
+            ))
+            .arg("--capture")
+            .arg(dir.path().join("new"))
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
     // A directory that cannot be made is refused before any case runs.
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();

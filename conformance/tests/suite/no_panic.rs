@@ -81,6 +81,7 @@ fn wire_entries() -> impl Strategy<Value = Vec<WireEntry>> {
                 offset: at / 3,
                 hex,
                 note,
+                at_us: 0,
             })
             .collect()
     })
