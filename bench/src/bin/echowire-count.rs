@@ -65,43 +65,8 @@ const OPS: &[(&str, &str)] = &[
 
 const PAYLOAD: usize = 64;
 
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Item<'a> {
-    sku: &'a str,
-    qty: u32,
-    price_cents: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Order<'a> {
-    id: u64,
-    #[serde(borrow)]
-    customer: &'a str,
-    #[serde(borrow)]
-    items: Vec<Item<'a>>,
-    #[serde(borrow)]
-    note: Option<&'a str>,
-    paid: bool,
-}
-
-fn order() -> Order<'static> {
-    let item = |sku, qty, price_cents| Item {
-        sku,
-        qty,
-        price_cents,
-    };
-    Order {
-        id: 0x1234_5678_9abc,
-        customer: "Ada Lovelace",
-        items: vec![
-            item("EW-0001", 2, 1999),
-            item("EW-0002", 1, 4500),
-            item("EW-0003", 12, 150),
-        ],
-        note: Some("leave at the door"),
-        paid: true,
-    }
-}
+// The same `Order` as the codec's criterion benchmarks.
+include!("../../../codec/benches/common/order.rs");
 
 /// `setup` ECHO frames, IDs 1.., version 1.
 fn stream(setup: usize) -> BytesMut {
