@@ -457,13 +457,15 @@ impl<'a> Search<'a> {
                     .signal_ms
                     .is_some_and(|t| a.at_ms > t + self.setup.slack_ms);
             if !timer_first && !signal_first {
-                let single = self.feed(n, i);
+                let fed = self.feed(n, i);
                 // A server may read several writes at once when they arrived together: then
                 // what it processes before a close includes them all (document 1.2, §3.8:
                 // every frame read before the close is processed). Only where it matters: the
-                // atom alone would end the connection.
-                let closes = matches!(single.s.state(), SessionState::Closing);
-                out.push(single);
+                // atom alone would end the connection (on some path).
+                let closes = fed
+                    .iter()
+                    .any(|c| matches!(c.s.state(), SessionState::Closing));
+                out.extend(fed);
                 let mut k = if closes { n.inp + 1 } else { usize::MAX };
                 let mut together = n.clone();
                 while let Some(&j) = self.atoms.get(k)
@@ -479,7 +481,7 @@ impl<'a> Search<'a> {
                     };
                     together.s.handle_input(b);
                     together.inp = k;
-                    out.push(self.feed(&together, j));
+                    out.extend(self.feed(&together, j));
                     k += 1;
                 }
             }
@@ -724,20 +726,28 @@ impl<'a> Search<'a> {
     }
 
     /// Feeds atom `i`.
-    fn feed(&mut self, n: &Node, i: usize) -> Node {
+    /// Feeds atom `i`: the nodes it can lead to.
+    ///
+    /// One hidden choice is made here, between frames: a CANCEL of an outstanding request may
+    /// be answered ERROR CANCELLED at once (section 3.7: the request waited and is dropped),
+    /// before the server processes the next frame. That ends the request then, so a frame
+    /// after it may reuse its ID (section 2.5), take its place under `max_outstanding`, or
+    /// find a drain with nothing left outstanding — even when the runner reads the CANCELLED
+    /// late (it was not reading, or the machine was busy). The other path keeps the request
+    /// outstanding until its response is observed.
+    fn feed(&mut self, n: &Node, i: usize) -> Vec<Node> {
         let a = &self.obs.input[i];
         let mut c = n.clone();
         c.inp += 1;
         c.clock = c.clock.max(a.at_ms);
         let before = c.s.state();
         let frames_before = c.s.stats().frames_in;
-        let mut first_event = None;
         match &a.kind {
             AtomKind::Octets(b) => c.s.handle_input(b),
             AtomKind::Eof => c.s.handle_eof(),
             AtomKind::Reset => {
                 c.client_reset = true;
-                return c;
+                return vec![c];
             }
             AtomKind::Signal => {}
         }
@@ -745,27 +755,52 @@ impl<'a> Search<'a> {
         // from the moment it could have read it (it may read ahead and process later, once
         // its output drains): the idle period is judged from the earliest.
         let received = self.at(a.at_ms);
-        while let Some(ev) = c.s.poll_event(received) {
-            match ev {
-                Event::Request { id, message } => {
-                    first_event.get_or_insert("served");
-                    c.pending.insert(
-                        id,
-                        Pending {
-                            message,
-                            cancelled: false,
-                            received_ms: a.at_ms,
-                        },
-                    );
-                }
-                Event::Cancel { id } => {
-                    first_event.get_or_insert("cancel");
-                    if let Some(p) = c.pending.get_mut(&id) {
-                        p.cancelled = true;
+        let mut fed = Vec::new();
+        let mut work: Vec<(Node, Option<&'static str>)> = vec![(c, None)];
+        while let Some((mut c, mut first_event)) = work.pop() {
+            while let Some(ev) = c.s.poll_event(received) {
+                match ev {
+                    Event::Request { id, message } => {
+                        first_event.get_or_insert("served");
+                        c.pending.insert(
+                            id,
+                            Pending {
+                                message,
+                                cancelled: false,
+                                received_ms: a.at_ms,
+                            },
+                        );
+                    }
+                    Event::Cancel { id } => {
+                        first_event.get_or_insert("cancel");
+                        if let Some(p) = c.pending.get_mut(&id)
+                            && !p.cancelled
+                        {
+                            p.cancelled = true;
+                            let mut at_once = c.clone();
+                            let cancelled = service::error_message(ErrorCode::CANCELLED, 0);
+                            if at_once.s.respond(id, &cancelled, received) {
+                                at_once.pending.remove(&id);
+                                work.push((at_once, first_event));
+                            }
+                        }
                     }
                 }
             }
+            fed.push(self.fed(c, a, before, frames_before, first_event));
         }
+        fed
+    }
+
+    /// Completes a node after atom `a` was fed and its events handled.
+    fn fed(
+        &self,
+        mut c: Node,
+        a: &super::Atom,
+        before: SessionState,
+        frames_before: u64,
+        first_event: Option<&'static str>,
+    ) -> Node {
         let queued = self.take(&mut c, a.at_ms);
         if c.s.stats().frames_in > frames_before {
             c.activity_hi = c.activity_hi.max(a.latest_ms);
@@ -1225,5 +1260,174 @@ fn close_words(how: CloseKind) -> &'static str {
     match how {
         CloseKind::Clean => "end of stream",
         CloseKind::Reset => "reset",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Dir, WireEntry};
+    use echowire_codec::message::{self, Cancel, Echo};
+
+    fn entry(dir: Dir, at_ms: u64, offset: usize, octets: &[u8]) -> WireEntry {
+        WireEntry {
+            dir,
+            at_ms,
+            offset: offset as u64,
+            hex: hex::encode(octets),
+            note: None,
+            at_us: at_ms * 1000,
+        }
+    }
+
+    fn frame(id: u32, m: Message<Bytes>) -> BytesMut {
+        let mut b = BytesMut::new();
+        m.encode(1, id, u32::MAX, &mut b).expect("encodes");
+        b
+    }
+
+    #[test]
+    fn a_cancel_answered_at_once_frees_its_id_for_the_same_write() {
+        // Fuzz campaign seed 105, session 57: ECHO 5, CANCEL 5 and ECHO 5 again in one write;
+        // the server answers CANCELLED at once (freeing ID 5) and serves the second ECHO 5, but
+        // the runner reads both answers late (here 690 ms later, beyond the slack). The model
+        // must not insist that ID 5 was still outstanding when the third frame was read.
+        let mut client = echowire_codec::frame::PREFACE.to_vec();
+        let hello = Message::Hello(message::Hello {
+            min_version: 1,
+            max_version: 1,
+            max_frame_size: 1 << 20,
+            capabilities: 0,
+            agent: message::Str::<Bytes>::from("test"),
+        });
+        client.extend_from_slice(&frame(0, hello));
+        let mut burst = frame(
+            5,
+            Message::Echo(Echo {
+                payload: Bytes::from_static(b"a"),
+            }),
+        );
+        burst.extend_from_slice(&frame(5, Message::Cancel(Cancel {})));
+        burst.extend_from_slice(&frame(
+            5,
+            Message::Echo(Echo {
+                payload: Bytes::from_static(b"b"),
+            }),
+        ));
+
+        // The server: the codec's own session, answering the CANCEL at once.
+        let t0 = Instant::now();
+        let mut srv = ServerSession::new(Arc::new(ServerConfig::default()), t0);
+        srv.handle_input(&client);
+        while srv.poll_event(t0).is_some() {}
+        let welcome = srv.take_output();
+        srv.handle_input(&burst);
+        let mut served = 0;
+        while let Some(ev) = srv.poll_event(t0) {
+            match ev {
+                Event::Cancel { id } => {
+                    let cancelled = service::error_message(ErrorCode::CANCELLED, 0);
+                    assert!(srv.respond(id, &cancelled, t0));
+                }
+                Event::Request { id, message } => {
+                    served += 1;
+                    if served == 2 {
+                        let Message::Echo(e) = message else {
+                            panic!("an ECHO")
+                        };
+                        let reply = Message::EchoReply(message::EchoReply { payload: e.payload });
+                        assert!(srv.respond(id, &reply, t0));
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            served, 2,
+            "the codec's session accepts the reuse once CANCELLED is queued"
+        );
+        let answers = srv.take_output();
+
+        let log = vec![
+            entry(Dir::ClientToServer, 0, 0, &client),
+            entry(Dir::ServerToClient, 1, 0, &welcome),
+            entry(Dir::ClientToServer, 10, client.len(), &burst),
+            entry(Dir::ServerToClient, 700, welcome.len(), &answers),
+        ];
+        let setup = Setup::default();
+        let obs = Observation::from_log(&log, 800, setup.slack_ms);
+        match judge(&obs, &setup, true) {
+            Verdict::Pass { .. } => {}
+            other => panic!("expected a pass, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cancel_answered_at_once_can_end_a_client_drain_before_the_next_frame_of_a_read() {
+        // Fuzz campaign seed 105, session 57 (profile tight, shrunk): COMPUTE 1, GOODBYE,
+        // CANCEL 1 and ECHO 1, written at once. The Python server answers CANCELLED at once,
+        // which leaves the client's drain with nothing outstanding, reads ECHO 1 in the same
+        // read and answers it SHUTTING_DOWN (every frame read before the close is processed,
+        // section 3.8), then GOODBYE NO_ERROR and FIN. Confirmed 2 of 2 replays as a finding
+        // before the model answered a CANCEL between the frames of one read.
+        let hexed = |dir, at_ms, offset: u64, h: &str| WireEntry {
+            dir,
+            at_ms,
+            offset,
+            hex: h.to_string(),
+            note: None,
+            at_us: at_ms * 1000,
+        };
+        let note = |dir, at_ms, offset: u64, n: &str| WireEntry {
+            dir,
+            at_ms,
+            offset,
+            hex: String::new(),
+            note: Some(n.to_string()),
+            at_us: at_ms * 1000,
+        };
+        let log = vec![
+            hexed(
+                Dir::ClientToServer,
+                0,
+                0,
+                "894557520d0a1a0a000000230101000000000000010101000001000000010000000d6563686f776972652d66757a7a",
+            ),
+            hexed(
+                Dir::ClientToServer,
+                0,
+                47,
+                "000000100107000000000001000004b000000000",
+            ),
+            hexed(
+                Dir::ClientToServer,
+                0,
+                67,
+                "00000011010b000000000000000000000003627965",
+            ),
+            hexed(Dir::ClientToServer, 0, 88, "000000080109000000000001"),
+            hexed(
+                Dir::ClientToServer,
+                0,
+                100,
+                "000000340105000000000001000000289ddb194bb4be6b85842358d437652cd69da536985c3b52c76e7fbde7213614e07b575c423c5e204d",
+            ),
+            hexed(
+                Dir::ServerToClient,
+                0,
+                0,
+                "0000002c010200000000000001000040000000000300000000000000136563686f776972652d707974686f6e2f302e3100000025010a00000000000100170000001763616e63656c6c6564206265666f72652069742072616e00000028010a00000000000100180000001a74686520636f6e6e656374696f6e20697320647261696e696e670000000e010b000000000000000000000000",
+            ),
+            note(Dir::ServerToClient, 0, 151, "FIN"),
+        ];
+        // The Python server offers no capabilities (no rkyv).
+        let setup = Setup {
+            capabilities: 0,
+            ..Setup::default()
+        };
+        let obs = Observation::from_log(&log, 500, setup.slack_ms);
+        match judge(&obs, &setup, true) {
+            Verdict::Pass { .. } => {}
+            other => panic!("expected a pass, got {other:?}"),
+        }
     }
 }
