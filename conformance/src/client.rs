@@ -19,8 +19,8 @@
 //! * `{"close": "fin"|"rst"}`: the runner closes the connection;
 //! * `{"pause": MS}`; `{"stop_reading": MS}`: the runner reads nothing for that long.
 //! * `{"held_or_refused": {"tag": T, "ms": MS}}`: a request the client may not send yet (spec
-//!   9.1: past `max_outstanding`) is either held (no frame for MS) or refused to its caller (a
-//!   `refused` event for T within MS, and no frame). If refused, every later step that names
+//!   9.1: past `max_outstanding`) is either held (no frame for MS) or refused to its caller (no
+//!   frame for MS, and a `refused` event for T by MS after that). If refused, every later step that names
 //!   T (its frame, a send with `$T`, an event for T) is skipped.
 //!
 //! Each run starts a fresh driver process and a fresh listener, so runs are independent.
@@ -648,6 +648,16 @@ impl Run<'_> {
                      (a refused event), spec 9.1",
                     h.tag, h.ms
                 );
+                // The frame first, for the whole period: a client that writes the request at
+                // once fails whether or not it also reports something. (Waiting for the event
+                // first used up the period, and a frame already in the socket was never read.)
+                match self.next_frame(until) {
+                    Ok(None) => {}
+                    Ok(Some(v)) => return Err(fail(i, what, format!("frame {}", describe(&v)))),
+                    Err(e) => return Err(fail(i, what, e)),
+                }
+                // Then a refusal, reported within as long again.
+                let until = Instant::now() + Duration::from_millis(h.ms);
                 if let Some(ev) = self.next_event(until) {
                     if ev["event"] == "refused" && ev["tag"].as_str() == Some(h.tag.as_str()) {
                         self.refused.push(h.tag.clone());
@@ -655,11 +665,7 @@ impl Run<'_> {
                         return Err(fail(i, what, format!("it reported {}", describe(&ev))));
                     }
                 }
-                match self.next_frame(until) {
-                    Ok(None) => Ok(()),
-                    Ok(Some(v)) => Err(fail(i, what, format!("frame {}", describe(&v)))),
-                    Err(e) => Err(fail(i, what, e)),
-                }
+                Ok(())
             }
             CStep::StopReading(ms) => {
                 self.read_pause_until = Some(Instant::now() + Duration::from_millis(*ms));

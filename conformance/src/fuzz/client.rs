@@ -192,6 +192,9 @@ struct Gen {
     server_limit: u32,
     client_limit: u32,
     phase: Phase,
+    /// A request past `max_outstanding` was drawn (once per session: after it, a holding and a
+    /// refusing client differ in what they have outstanding only while it lives).
+    past_limit_drawn: bool,
     cells: Vec<String>,
     words: Vec<String>,
 }
@@ -361,7 +364,8 @@ impl Gen {
         self.cells.push(c);
     }
 
-    fn request(&mut self) {
+    /// A request's type and body, drawn.
+    fn draw_request(&mut self) -> (&'static str, Value) {
         let v2 = self.version >= 2;
         let kinds: &[&str] = if v2 {
             &["PING", "ECHO", "COMPUTE", "SUM", "STATS"]
@@ -408,6 +412,11 @@ impl Gen {
             }
             _ => json!({}),
         };
+        (ty, body)
+    }
+
+    fn request(&mut self) {
+        let (ty, body) = self.draw_request();
         // A request that needs a slot a response freed waits for that response's event: the
         // client may not have read it yet.
         if self.out.len() + self.unawaited >= self.max_outstanding as usize {
@@ -523,6 +532,64 @@ impl Gen {
         let Some(&k) = open.get(self.rng.below(open.len() as u64) as usize) else {
             return;
         };
+        self.respond_to(k);
+    }
+
+    /// A request asked for while `max_outstanding` are outstanding (section 9.1, document
+    /// 1.2): the client holds it until a response frees a place, or refuses it to its caller
+    /// without writing it; both conform. The case says so with `held_or_refused`, and every
+    /// later step naming the request is skipped for a client that refused. So that both kinds
+    /// of client meet the same session afterwards, the request's whole life is played here: a
+    /// response frees a place (its event is awaited: the client has read it), a holding client
+    /// writes the request, and it is answered and delivered.
+    fn past_limit(&mut self) {
+        let Some(freeing) = self.out.iter().position(|o| !o.answered) else {
+            return;
+        };
+        self.flush_events();
+        let (ty, body) = self.draw_request();
+        let t = self.next_tag;
+        self.next_tag += 1;
+        self.past_limit_drawn = true;
+        self.cell(&format!("request {ty} past max_outstanding"));
+        self.steps.push(
+            json!({"driver": {"cmd": "request", "tag": tag(t), "type": ty,
+            "body": body.clone()}}),
+        );
+        self.steps
+            .push(json!({"held_or_refused": {"tag": tag(t), "ms": 100}}));
+        self.elapsed_ms += 100;
+        self.now = self.start + Duration::from_millis(self.elapsed_ms);
+        self.respond_to(freeing);
+        self.flush_events();
+        if self.phase != Phase::Open {
+            return;
+        }
+        let msg = request(ty, &body)
+            .unwrap_or_else(|e| panic!("the client grammar drew an invalid request: {e}"));
+        if self.model.send_with_id(t, &msg, self.now).is_err() {
+            // Refused for another reason (its size): a holding client refuses it too, now.
+            self.pending_events
+                .push(json!({"event": "refused", "tag": tag(t)}));
+            self.flush_events();
+            return;
+        }
+        let _ = self.model.take_output();
+        self.steps.push(json!({"client_frame": {
+            "match": {"type": ty, "version": self.version, "request_id": {"$ge": 1}},
+            "bind": tag(t)}}));
+        self.out.push(Outstanding {
+            id: t,
+            ty,
+            body,
+            answered: false,
+        });
+        let k = self.out.len() - 1;
+        self.respond_to(k);
+        self.flush_events();
+    }
+
+    fn respond_to(&mut self, k: usize) {
         self.out[k].answered = true;
         let o = self.out[k].clone();
         let v = self.version;
@@ -793,6 +860,14 @@ impl Gen {
                 && self.out.len() as u32 + 4 <= self.max_outstanding
                 && self.out.len() + self.unawaited == 0;
             let any_open = self.out.iter().any(|o| !o.answered);
+            // With response timeouts the held request's own timer would differ between a
+            // holding and a refusing client.
+            let can_pass_limit = self.phase == Phase::Open
+                && self.timeout_ms.is_none()
+                && !self.past_limit_drawn
+                && self.max_outstanding > 0
+                && self.out.len() as u32 >= self.max_outstanding
+                && any_open;
             let w = [
                 if can_request { 36 } else { 0 },
                 if any_open { 28 } else { 0 },
@@ -826,6 +901,7 @@ impl Gen {
                     2
                 },
                 if can_burst { 4 } else { 0 },
+                if can_pass_limit { 30 } else { 0 },
             ];
             // Nothing left to do here (after the client's GOODBYE with nothing outstanding):
             // the session ends below.
@@ -872,7 +948,8 @@ impl Gen {
                     self.close();
                     return;
                 }
-                _ => self.burst(),
+                8 => self.burst(),
+                _ => self.past_limit(),
             }
         }
         if self.phase == Phase::Over {
@@ -969,6 +1046,7 @@ pub fn generate(session_seed: u64) -> ClientSessionPlan {
         server_limit: 4096,
         client_limit,
         phase: Phase::Open,
+        past_limit_drawn: false,
         cells: Vec::new(),
         words: Vec::new(),
     };
@@ -1249,6 +1327,7 @@ mod tests {
             "GOODBYE from the client",
             "CANCEL",
             "end of stream with requests outstanding",
+            "request PING past max_outstanding",
         ] {
             assert!(
                 cells.iter().any(|c| c.starts_with(want)),
