@@ -18,6 +18,12 @@
 //! under the whole split or a random one, so a finding is a case file that
 //! `echowire-conformance client --case-file F` replays.
 //!
+//! A confirmed finding is shrunk: the whole split if it fails under it too, then each action
+//! left out in turn while the shorter session still fails twice. Every action draws from a
+//! random stream of its own (the session's seed and the action's index), so leaving one out does
+//! not change what the others draw, and the model recomputes every expectation of the shorter
+//! session: each candidate is a case a correct client passes.
+//!
 //! Where the model could be right for the wrong reason, the grammar does not go: it never relies
 //! on the client having read a frame that produces no event (a GOODBYE, an ERROR with ID 0 of
 //! request scope) before the next command; it waits for the driver's events before a request
@@ -98,8 +104,10 @@ pub struct ClientFinding {
     pub case_file: Option<PathBuf>,
     /// The case file's text.
     pub case_json: String,
-    /// What the session did, in words.
+    /// What the session did, in words (after shrinking).
     pub summary: String,
+    /// The case's steps before and after shrinking.
+    pub steps: (usize, usize),
 }
 
 /// What a client campaign found.
@@ -137,6 +145,8 @@ pub struct ClientSessionPlan {
     pub cells: Vec<String>,
     /// What it does, in words.
     pub summary: String,
+    /// Actions drawn after the handshake (what shrinking may leave out).
+    pub actions: usize,
 }
 
 /// An ID in a frame the server sends: a request's (by tag) or a literal.
@@ -192,6 +202,13 @@ struct Gen {
     server_limit: u32,
     client_limit: u32,
     phase: Phase,
+    /// The session's seed: each action draws from its own stream (`action_rng`), so a session
+    /// with some actions left out (shrinking) draws the others as before.
+    seed: u64,
+    /// Actions left out (their index in the session), for shrinking.
+    dropped: BTreeSet<usize>,
+    /// Actions the session drew (left out or not).
+    actions: usize,
     /// A request past `max_outstanding` was drawn (once per session: after it, a holding and a
     /// refusing client differ in what they have outstanding only while it lives).
     past_limit_drawn: bool,
@@ -847,11 +864,13 @@ impl Gen {
 
     fn run(&mut self, min: u8, max: u8, caps: u32) {
         self.handshake(min, max, caps);
-        let actions = self.rng.range(1, 14);
-        for _ in 0..actions {
+        let actions = self.rng.range(1, 14) as usize;
+        for a in 0..actions {
             if self.phase == Phase::Over {
                 return;
             }
+            self.rng = action_rng(self.seed, a);
+            self.actions = a + 1;
             let can_request =
                 self.phase == Phase::Open && (self.out.len() as u32) < self.max_outstanding;
             let can_burst = self.phase == Phase::Open
@@ -908,7 +927,11 @@ impl Gen {
             if w.iter().sum::<u64>() == 0 {
                 break;
             }
-            match self.rng.weighted(&w) {
+            let action = self.rng.weighted(&w);
+            if self.dropped.contains(&a) {
+                continue;
+            }
+            match action {
                 0 => self.request(),
                 1 => self.respond(),
                 2 => self.cancel(),
@@ -955,6 +978,7 @@ impl Gen {
         if self.phase == Phase::Over {
             return;
         }
+        self.rng = action_rng(self.seed, usize::MAX);
         // Whatever is still open is answered, then the server closes.
         while self.out.iter().any(|o| !o.answered) && self.phase != Phase::Over {
             if self.rng.chance(150) {
@@ -1009,8 +1033,19 @@ fn expand_fill(v: Value) -> Value {
     }
 }
 
+/// The random stream of action `a` of session `seed` (the closing answers: `usize::MAX`).
+fn action_rng(seed: u64, a: usize) -> Rng {
+    Rng::new(super::session_seed(seed, a as u64))
+}
+
 /// Draws session `session_seed`: the case the client must pass, by the model.
 pub fn generate(session_seed: u64) -> ClientSessionPlan {
+    generate_without(session_seed, &BTreeSet::new())
+}
+
+/// Draws session `session_seed` with the actions in `dropped` left out: the model computes
+/// what the client must do in the shorter session, so it is a valid case too (shrinking).
+pub fn generate_without(session_seed: u64, dropped: &BTreeSet<usize>) -> ClientSessionPlan {
     let mut rng = Rng::new(session_seed);
     let (min, max) = *rng.pick(&[(1u8, 1u8), (1, 2), (2, 2), (1, 2)]);
     let client_limit = *rng.pick(&[4096u32, 65_536, 1 << 20]);
@@ -1046,6 +1081,9 @@ pub fn generate(session_seed: u64) -> ClientSessionPlan {
         server_limit: 4096,
         client_limit,
         phase: Phase::Open,
+        seed: session_seed,
+        dropped: dropped.clone(),
+        actions: 0,
         past_limit_drawn: false,
         cells: Vec::new(),
         words: Vec::new(),
@@ -1077,6 +1115,7 @@ pub fn generate(session_seed: u64) -> ClientSessionPlan {
         case_json: case,
         cells: g.cells,
         summary,
+        actions: g.actions,
     }
 }
 
@@ -1173,14 +1212,40 @@ pub fn campaign(
                             .count() as u32;
                         finding = Some((failure, failed, replays));
                     }
+                    // A confirmed finding is shrunk before it is reported (outside the lock).
+                    let shrunk = match &finding {
+                        Some((failure, failed, _)) if *failed > 0 => Some(shrink(
+                            opts,
+                            &run_opts,
+                            seed,
+                            Shrinking {
+                                plan: plan.clone(),
+                                cut: cut.clone(),
+                                run: r.clone(),
+                                failure: failure.clone(),
+                            },
+                        )),
+                        _ => None,
+                    };
                     let mut rep = report.lock().unwrap_or_else(|p| p.into_inner());
                     rep.sessions += 1;
                     rep.cells.extend(plan.cells.iter().cloned());
                     let passed = finding.is_none();
-                    if let Some((failure, failed, replays)) = finding {
+                    if let Some((_, failed, replays)) = finding {
                         if failed == 0 {
                             rep.unconfirmed += 1;
-                        } else {
+                        } else if let Some(small) = shrunk {
+                            let Shrinking {
+                                plan: small_plan,
+                                cut,
+                                run: r,
+                                failure,
+                            } = small;
+                            let steps = (
+                                plan.case_json["steps"].as_array().map_or(0, Vec::len),
+                                small_plan.case_json["steps"].as_array().map_or(0, Vec::len),
+                            );
+                            let plan = small_plan;
                             let text = case_file(&plan, opts.seed, i, &cut.to_string());
                             let case_file = opts.out_dir.as_ref().and_then(|d| {
                                 let p = d.join(format!("client-fuzz-{}-{i}.json", opts.seed));
@@ -1215,6 +1280,7 @@ pub fn campaign(
                                 case_file,
                                 case_json: text,
                                 summary: plan.summary.clone(),
+                                steps,
                             });
                             if opts.stop_at_first {
                                 stop.store(true, Release);
@@ -1231,6 +1297,51 @@ pub fn campaign(
     r.findings.sort_by_key(|f| f.session);
     r.elapsed = started.elapsed();
     r
+}
+
+/// A failing session on its way to the smallest that still fails.
+struct Shrinking {
+    plan: ClientSessionPlan,
+    cut: Cut,
+    run: crate::exec::RunResult,
+    failure: Failure,
+}
+
+/// Shrinks a confirmed finding: first the split (the whole split, if the session fails under
+/// it too), then the actions, each left out in turn, last first, while the shorter session
+/// still fails twice in a row. The model recomputes what the client must do in each shorter
+/// session, so every candidate is a valid case, and the correct clients pass it.
+fn shrink(opts: &ClientFuzzOptions, run_opts: &Options, seed: u64, found: Shrinking) -> Shrinking {
+    let fails = |plan: ClientSessionPlan, cut: Cut| -> Option<Shrinking> {
+        let case = parse_plan(&plan).ok()?;
+        let run = client::run_once(&opts.command, &case, cut.clone(), run_opts);
+        let failure = run.failure.clone()?;
+        client::run_once(&opts.command, &case, cut.clone(), run_opts)
+            .failure
+            .is_some()
+            .then_some(Shrinking {
+                plan,
+                cut,
+                run,
+                failure,
+            })
+    };
+    let mut best = found;
+    if best.cut != Cut::Whole
+        && let Some(s) = fails(best.plan.clone(), Cut::Whole)
+    {
+        best = s;
+    }
+    let mut dropped = BTreeSet::new();
+    for a in (0..best.plan.actions).rev() {
+        let mut fewer = dropped.clone();
+        fewer.insert(a);
+        if let Some(s) = fails(generate_without(seed, &fewer), best.cut.clone()) {
+            dropped = fewer;
+            best = s;
+        }
+    }
+    best
 }
 
 /// The report in words.
@@ -1256,9 +1367,11 @@ pub fn text(r: &ClientFuzzReport) -> String {
 /// One finding in words.
 pub fn finding_text(f: &ClientFinding) -> String {
     let mut s = format!(
-        "FINDING (session {}, split {}, failed {} of {} replays): {}\n  step {}: expected {}\n  observed {}\n",
+        "FINDING (session {}, split {}, {} steps shrunk to {}, failed {} of {} replays): {}\n  step {}: expected {}\n  observed {}\n",
         f.session,
         f.cut,
+        f.steps.0,
+        f.steps.1,
         f.replays_failed,
         f.replays,
         f.summary,
@@ -1295,6 +1408,7 @@ pub fn json(r: &ClientFuzzReport) -> Value {
             "observed": f.failure.observed,
             "replays_failed": f.replays_failed,
             "replays": f.replays,
+            "steps_before_and_after_shrinking": [f.steps.0, f.steps.1],
             "case_file": f.case_file,
         })).collect::<Vec<_>>(),
     })
@@ -1339,5 +1453,32 @@ mod tests {
     #[test]
     fn a_session_is_the_same_for_the_same_seed() {
         assert_eq!(generate(7).case_json, generate(7).case_json);
+    }
+
+    /// What shrinking tries: a session with any one action left out is a valid case, shorter
+    /// or as long (an action may have drawn nothing), and leaving out none is the session.
+    #[test]
+    fn sessions_with_an_action_left_out_are_valid_cases() {
+        let mut shorter = 0;
+        for s in 0..60 {
+            let plan = generate(s);
+            assert_eq!(
+                generate_without(s, &BTreeSet::new()).case_json,
+                plan.case_json
+            );
+            let steps = plan.case_json["steps"].as_array().map_or(0, Vec::len);
+            for a in 0..plan.actions {
+                let fewer = generate_without(s, &BTreeSet::from([a]));
+                parse_plan(&fewer).unwrap_or_else(|e| panic!("session {s} without {a}: {e}"));
+                let n = fewer.case_json["steps"].as_array().map_or(0, Vec::len);
+                if n < steps {
+                    shorter += 1;
+                }
+            }
+        }
+        assert!(
+            shorter > 100,
+            "leaving an action out shortened only {shorter} sessions"
+        );
     }
 }
