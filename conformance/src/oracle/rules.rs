@@ -87,6 +87,13 @@ fn code_rule(c: ErrorCode) -> SpecRef {
         ErrorCode::HANDSHAKE_REQUIRED => {
             r("3.2", "The server MUST treat any frame other than HELLO")
         }
+        ErrorCode::FRAME_TOO_SHORT => r("2.2", "A receiver that reads a `Length` below 8"),
+        ErrorCode::FRAME_TOO_LARGE => r("2.2", "A receiver that reads a larger `Length`"),
+        ErrorCode::INVALID_FLAGS => r(
+            "2.4",
+            "A receiver MUST reject a frame with any undefined bit set",
+        ),
+        ErrorCode::CONNECTION_LIMIT => r("8.4", "**Connections**"),
         ErrorCode::HANDSHAKE_TIMEOUT | ErrorCode::IDLE_TIMEOUT => {
             r("8.3", "A timeout fires no earlier than its value")
         }

@@ -259,6 +259,9 @@ pub fn failure_text(report: &Report, t: &TargetReport, case: &Case, r: &CaseResu
         );
         let _ = writeln!(d, "step {}: expected {}", x.step, x.expected);
         let _ = writeln!(d, "        observed {}", x.observed);
+        if let Some(rule) = step_sentence(case, x.step) {
+            let _ = writeln!(d, "        the step's rule: {rule}");
+        }
         let _ = writeln!(
             d,
             "wire log (C>S: runner to server, S>C: server to runner):"
@@ -282,6 +285,51 @@ pub fn failure_text(report: &Report, t: &TargetReport, case: &Case, r: &CaseResu
         let _ = writeln!(d, "replay: {base} {}", s.replay);
     }
     d
+}
+
+/// The sentence behind what step `step` of `case` expects, where the step itself names one and
+/// it is not already among the case's own citations: the rule of the error code it expects
+/// (spec 7.1's table points each code at the sentence that says when it is sent), or the time
+/// bound of spec 8.3 for a step held to one (`at_most_ms`). A case cites the sentences it was
+/// written for; a failure at a step that checks a neighbouring rule quotes that rule too.
+pub fn step_sentence(case: &Case, step: usize) -> Option<String> {
+    use crate::oracle::rules::Rule;
+    use crate::step::{ExpectKind, Step};
+    let Some(Step::Expect(e)) = case.steps.get(step) else {
+        return None;
+    };
+    let rule = match &e.kind {
+        ExpectKind::Frame(p) => error_code(p).map(Rule::Code),
+        ExpectKind::OneOf(ps) | ExpectKind::Unordered(ps) => {
+            // One rule only if every pattern names the same code.
+            let codes: Vec<_> = ps.iter().map(error_code).collect();
+            match codes.first() {
+                Some(Some(c)) if codes.iter().all(|x| x == &Some(*c)) => Some(Rule::Code(*c)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+    .or_else(|| e.at_most_ms.as_ref().map(|_| Rule::TimerWindow))?;
+    let r = rule.spec();
+    let cited = case.spec.iter().any(|c| {
+        c.section == r.section && (c.quote.starts_with(&r.quote) || r.quote.starts_with(&c.quote))
+    });
+    if cited {
+        return None;
+    }
+    Some(match crate::spec::resolve(&r) {
+        Ok(s) => crate::spec::display(s),
+        Err(_) => format!("§{}: {}", r.section, r.quote),
+    })
+}
+
+/// The ERROR code a frame pattern asks for, if it names one.
+fn error_code(p: &crate::step::Pattern) -> Option<echowire_codec::ErrorCode> {
+    if p.0["type"].as_str() != Some("ERROR") {
+        return None;
+    }
+    echowire_codec::ErrorCode::from_name(p.0["body"]["code"].as_str()?)
 }
 
 /// The `--splits`/`--seed`/`--cut-at` arguments that replay a run's cut.
@@ -308,5 +356,45 @@ pub fn replay_split(cut: &str, opts: &crate::Options) -> String {
         }
         "delayed" => format!("--splits delayed --seed {seed}"),
         other => format!("--splits {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(id: &str) -> Case {
+        crate::case::builtin()
+            .into_iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no case {id}"))
+    }
+
+    #[test]
+    fn a_failing_step_quotes_its_own_rule_when_the_case_cites_another() {
+        // Cited for "Every request ... MUST carry a non-zero request ID"; its step 3 expects
+        // DUPLICATE_REQUEST_ID, whose rule is another sentence of 2.5.
+        let c = case("2.5-duplicate-outstanding");
+        let rule = step_sentence(&c, 3).expect("the step names a rule");
+        assert!(rule.contains("DUPLICATE_REQUEST_ID"), "{rule}");
+        assert!(
+            !c.requirement().iter().any(|s| s == &rule),
+            "the case cites it already: {rule}"
+        );
+        // Not repeated where the case cites the step's rule itself.
+        let c = case("2.4-echo-bit-1");
+        let step = c
+            .steps
+            .iter()
+            .position(|s| matches!(s, crate::step::Step::Expect(_)))
+            .expect("an expect step");
+        let flags = (step..c.steps.len()).find(|&k| {
+            matches!(&c.steps[k], crate::step::Step::Expect(e)
+                if matches!(&e.kind, crate::step::ExpectKind::Frame(p) if p.0["body"]["code"] == "INVALID_FLAGS"))
+        });
+        let flags = flags.expect("a step expecting INVALID_FLAGS");
+        assert_eq!(step_sentence(&c, flags), None);
+        // A step that expects no error code names no rule.
+        assert_eq!(step_sentence(&c, 0), None);
     }
 }
