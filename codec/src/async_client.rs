@@ -64,6 +64,10 @@ pub enum Error {
     /// The connection ended while the request was outstanding: its fate is unknown.
     #[error("the connection ended with the request outstanding: {0}")]
     Lost(String),
+    /// The server closed cleanly after its GOODBYE without answering the request: it was not
+    /// processed and may be retried on another connection (spec §3.8, §9.3).
+    #[error("the server closed after GOODBYE without processing the request; it may be retried")]
+    NotProcessed,
     /// No WELCOME, or no response, within the time allowed.
     #[error("timed out")]
     Timeout,
@@ -426,8 +430,17 @@ async fn serve<S>(
                 Ok(0) => {
                     // End of stream: graceful only after GOODBYE with nothing outstanding.
                     match session.handle_eof() {
-                        Ok(()) if waiting.is_empty() => break Ok(()),
-                        Ok(()) => break Err(Error::Lost("the server closed".into())),
+                        Ok(unprocessed) if !unprocessed.is_empty() => {
+                            // After the server's GOODBYE: not processed, may be retried.
+                            for id in unprocessed {
+                                if let Some(w) = waiting.remove(&id) {
+                                    let _ = w.send(Err(Error::NotProcessed));
+                                }
+                            }
+                            break Ok(());
+                        }
+                        Ok(_) if waiting.is_empty() => break Ok(()),
+                        Ok(_) => break Err(Error::Lost("the server closed".into())),
                         Err(e) => break Err(Error::Lost(e.to_string())),
                     }
                 }

@@ -633,7 +633,10 @@ impl<S: Stream> Client<S> {
             }
             match crate::io::read_input(&mut self.session, &mut self.stream) {
                 Ok(Some(0)) => {
-                    self.session.handle_eof()?;
+                    let unprocessed = self.session.handle_eof()?;
+                    if !unprocessed.is_empty() {
+                        return Err(ClientError::NotProcessed(unprocessed).into());
+                    }
                     return Err(ClientError::Closed.into());
                 }
                 Ok(Some(_)) => {}

@@ -917,3 +917,44 @@ fn the_drain_clock_starts_at_the_drain_not_at_the_last_service() {
     s.server.handle_timeout(later + drain);
     assert!(s.server.is_finished() && s.server.is_abortive());
 }
+
+/// Spec §3.8, §9.3 (document 1.2): after the server's GOODBYE, a clean end of stream leaves
+/// what it did not answer *not processed* (it may be retried); without a GOODBYE the same end
+/// is a failure with every outstanding request's fate unknown.
+#[test]
+fn a_clean_close_after_goodbye_returns_the_requests_not_processed() {
+    let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 2));
+    let a = p
+        .client
+        .send(&echo_msg(Bytes::from_static(b"a")), p.now)
+        .unwrap();
+    let b = p
+        .client
+        .send(&echo_msg(Bytes::from_static(b"b")), p.now)
+        .unwrap();
+    let evs = p.server_events();
+    let (first, _) = request(evs[0].clone());
+    assert_eq!(first, a);
+    p.server.start_drain(p.now);
+    p.server
+        .respond(a, &echo_reply(Bytes::from_static(b"a")), p.now);
+    let evs = p.client_events();
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, ClientEvent::Response { id, .. } if *id == a)),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter().any(|e| matches!(e, ClientEvent::Goodbye { .. })),
+        "{evs:?}"
+    );
+    assert_eq!(p.client.handle_eof().expect("a clean end"), vec![b]);
+    assert!(p.client.is_closed());
+
+    // The same end of stream without GOODBYE: a failure.
+    let (mut p, _) = Pair::handshake(ServerConfig::default(), v(1, 2));
+    p.client
+        .send(&echo_msg(Bytes::from_static(b"a")), p.now)
+        .unwrap();
+    assert!(p.client.handle_eof().is_err());
+}

@@ -322,7 +322,15 @@ class Client:
             self.finish(f"protocol violation: {e}", sent_code=name(e.code))
         except Ended as e:
             with self.lock:
+                left = []
+                if self.peer_goodbye and str(e) == "end of stream" and e.server_code is None:
+                    # A clean end after the server's GOODBYE: what it did not answer was not
+                    # processed and may be retried on another connection (3.8, 9.3).
+                    left = sorted(self.outstanding.items())
+                    self.outstanding.clear()
                 graceful = not self.outstanding and self.peer_goodbye and "inside" not in str(e)
+            for _, o in left:
+                emit(event="unprocessed", tag=o[0])
             if graceful:
                 self.finish(None)
             else:

@@ -173,6 +173,12 @@ pub enum ClientError {
     /// The request is not valid in the negotiated version or capabilities.
     #[error("not available on this connection: {0}")]
     Unsupported(&'static str),
+    /// The server closed cleanly after its GOODBYE without answering these requests: they were
+    /// not processed and may be retried on another connection (spec §3.8, §9.3).
+    #[error(
+        "the server closed after GOODBYE without processing request(s) {0:?}; they may be retried"
+    )]
+    NotProcessed(Vec<u32>),
     /// The server broke a rule whose code is not PROTOCOL_ERROR (spec §9.3: a response with ID
     /// 0, a GOODBYE with a non-zero ID are INVALID_REQUEST_ID).
     #[error("protocol violation by server ({code}): {detail}")]
@@ -559,9 +565,12 @@ impl ClientSession {
         self.state = State::Closed;
     }
 
-    /// The server closed the connection (EOF). Returns an error if requests were left unanswered
-    /// without a GOODBYE or connection error explaining why.
-    pub fn handle_eof(&mut self) -> Result<(), ClientError> {
+    /// The server closed the connection (EOF). A clean end returns the requests it left
+    /// unanswered after its GOODBYE, in ID order: they were **not processed** and may be retried
+    /// on another connection (spec §3.8, §9.3; usually none). An end of stream that leaves
+    /// requests unanswered without a GOODBYE or a connection error, or that cuts a frame, is an
+    /// error: those requests' fate is unknown.
+    pub fn handle_eof(&mut self) -> Result<Vec<u32>, ClientError> {
         let was = self.state;
         self.state = State::Closed;
         if let Some(frame) = self.decoder.decode_eof(&mut self.wire.input)? {
@@ -571,13 +580,18 @@ impl ClientSession {
                 frame.header.msg_type
             )));
         }
-        if !self.outstanding.is_empty() && was != State::Closed {
+        if self.outstanding.is_empty() || was == State::Closed {
+            return Ok(Vec::new());
+        }
+        if !self.peer_goodbye {
             return Err(ClientError::Protocol(format!(
                 "server closed with {} request(s) unanswered",
                 self.outstanding.len()
             )));
         }
-        Ok(())
+        let mut unprocessed: Vec<u32> = self.outstanding.drain().map(|(id, _)| id).collect();
+        unprocessed.sort_unstable();
+        Ok(unprocessed)
     }
 
     /// The text of a string field decoded in place (its octets are a range of the buffer).

@@ -126,6 +126,9 @@ async fn main() {
                                                 let _ = tx.send(Note::Event(json!({"event": "timeout", "tag": tag})));
                                                 continue;
                                             }
+                                            Err(Error::NotProcessed) => {
+                                                json!({"event": "unprocessed", "tag": tag})
+                                            }
                                             Err(_) => json!({"event": "lost", "tag": tag}),
                                         };
                                         let _ = tx.send(Note::Event(ev));

@@ -110,6 +110,18 @@ fn main() {
                     }
                 }
             }
+            // A clean close after the server's GOODBYE: what it did not answer was not
+            // processed and may be retried (spec 3.8, 9.3); not a failure.
+            Err(Error::Session(ClientError::NotProcessed(ids))) => {
+                for id in ids {
+                    if let Some((tag, _, _)) = c.tags.remove(&id) {
+                        emit(json!({"event": "unprocessed", "tag": tag}));
+                    }
+                }
+                lose_all(&mut c.tags);
+                emit(json!({"event": "closed"}));
+                conn = None;
+            }
             Err(e) => {
                 failed("response", &e);
                 lose_all(&mut c.tags);
@@ -199,8 +211,16 @@ fn command(cmd: Command, conn: &mut Option<Conn>) -> bool {
                     let tag = tags.remove(&id).map_or_else(|| id.to_string(), |t| t.0);
                     emit(response_event(&tag, &r));
                 }
-                if let Err(e) = end {
-                    failed("goodbye", &e);
+                match end {
+                    Ok(()) => {}
+                    Err(Error::Session(ClientError::NotProcessed(ids))) => {
+                        for id in ids {
+                            if let Some((tag, _, _)) = tags.remove(&id) {
+                                emit(json!({"event": "unprocessed", "tag": tag}));
+                            }
+                        }
+                    }
+                    Err(e) => failed("goodbye", &e),
                 }
                 lose_all(&mut tags);
                 emit(json!({"event": "closed"}));

@@ -786,7 +786,20 @@ impl Gen {
                 self.cell("end of stream with requests outstanding");
                 self.fail_with(json!({"event": "failed"}));
             }
-            Ok(()) => {
+            // A clean close after the server's GOODBYE: what it did not answer was not
+            // processed and may be retried (spec 3.8, 9.3).
+            Ok(unprocessed) if !unprocessed.is_empty() => {
+                self.cell("end of stream after GOODBYE, requests not processed");
+                for id in unprocessed {
+                    self.out.retain(|o| o.id != id);
+                    self.pending_events
+                        .push(json!({"event": "unprocessed", "tag": tag(id)}));
+                }
+                self.pending_events.push(json!({"event": "closed"}));
+                self.flush_events();
+                self.phase = Phase::Over;
+            }
+            Ok(_) => {
                 if self.phase == Phase::ClientGoodbye && !outstanding {
                     self.pending_events.push(json!({"event": "closed"}));
                     self.flush_events();

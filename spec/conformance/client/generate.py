@@ -357,6 +357,14 @@ case("9.3-goodbye-then-answers", "MUST", "GOODBYE with requests outstanding, the
                  frame("ERROR", "$b", {"code": "SHUTTING_DOWN", "message": "", "retry_after_ms": 0}), {"close": "fin"},
                  delivered("a", "PONG", data=1), event(event="error", tag="b", code="SHUTTING_DOWN")],
      spec=[ref("9.3", "GOODBYE with requests outstanding")])
+case("9.3-goodbye-then-clean-close-not-processed", "SHOULD", "GOODBYE, then a clean close with a request unanswered",
+     "A request neither answered nor refused when the connection closes cleanly after the server's GOODBYE "
+     "was not processed and may be retried: the client tells its caller so (`unprocessed`), not as a failure "
+     "with unknown fate (document 1.2: 9.3, 3.8).",
+     opened() + [ping("a", 1), ping("b", 2), got("PING", "a"), got("PING", "b"),
+                 frame("GOODBYE", 0, {"code": "SHUTTING_DOWN", "message": ""}), pong("a", 1), {"close": "fin"},
+                 delivered("a", "PONG", data=1), event(event="unprocessed", tag="b"), event(event="closed")],
+     spec=[ref("9.3", "A client SHOULD tell its caller so")])
 for cid, steps, title in [
     ("fin-mid-frame", [raw("0000000c0106")], "The stream ends inside a response"),
     ("fin-no-goodbye", [], "The stream ends with a request outstanding, no GOODBYE"),
