@@ -32,6 +32,7 @@ CODE_NAMES = {e["code"]: e["name"] for e in REG["errors"]}
 # Codes that end the connection in an ERROR with ID 0: the connection-scope ones, and (document
 # 1.2, section 9.3) those registered only as GOODBYE reasons.
 GOODBYE_ONLY = {e["code"] for e in ew.REGISTRY["errors"] if e["scopes"] == ["goodbye"]}
+REGISTERED = {e["code"] for e in ew.REGISTRY["errors"]}
 CONNECTION_SCOPE = ew.CONNECTION_SCOPE_CODES | GOODBYE_ONLY
 ANSWERS = {m["code"]: ew.REGISTRY_CODES[m["answer"]] for m in REG["messages"] if m["answer"]}
 NEVER_RECEIVED = {m["code"] for m in REG["messages"] if m["sender"] == "client"}
@@ -280,6 +281,10 @@ class Client:
         if type_ == GOODBYE:
             self.peer_goodbye = True
             return
+        if type_ == ERROR and rid == 0 and out["code"] not in REGISTERED and out["code"] < 0x8000:
+            # An unknown code of the reserved range is treated as INTERNAL_ERROR (7.1): with ID 0,
+            # the server meant to end the connection.
+            raise Ended("the server ended the connection", server_code=out["code"])
         if type_ == ERROR and rid == 0:
             if out["code"] in CONNECTION_SCOPE:
                 raise Ended("the server ended the connection", server_code=out["code"])

@@ -19,7 +19,9 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 SERVER = HERE / "echowire_server.py"
 
-# (name, spec section, the bug in words, text in the server, replacement, the case that kills it)
+# (name, spec section, the bug in words, text in the server, replacement, the case that kills it
+#  [, the first words of the one sentence it breaks, where its bug's words would also name
+#  neighbouring sentences of the section: coverage.py then credits that sentence only])
 MUTANTS = [
     # ---- 2.2 framing -----------------------------------------------------------------------------
     ("limit-off-by-one", "2.2", "a frame of Length exactly max_frame_size is refused (FRAME_TOO_LARGE one octet early)",
@@ -33,6 +35,11 @@ MUTANTS = [
      "a read that ends inside a frame's Length field, with nothing buffered, is dropped (only whole splits are handled)",
      "        self.inbuf += data\n", "        if self.inbuf or len(data) >= 4:\n            self.inbuf += data\n",
      "2.2-echo-1"),
+    ("too-large-decided-when-buffered", "2.2",
+     "FRAME_TOO_LARGE is decided only once the whole claimed frame is buffered, not as soon as the 4 length octets are complete",
+     "            if length > limit:\n                return self.connection_error(FRAME_TOO_LARGE, f\"Length {length} exceeds the limit {limit}\")\n            if len(self.inbuf) < 4 + length:\n                return\n",
+     "            if len(self.inbuf) < 4 + length:\n                return\n            if length > limit:\n                return self.connection_error(FRAME_TOO_LARGE, f\"Length {length} exceeds the limit {limit}\")\n",
+     "2.2-prefix-only-too-large"),
     # ---- 2.4 flags -------------------------------------------------------------------------------
     ("only-high-flags-checked", "2.4", "only the high flag byte is checked for undefined bits (no INVALID_FLAGS for the low byte)",
      "if flags:\n            return self.error(rid, INVALID_FLAGS",
@@ -110,6 +117,14 @@ MUTANTS = [
      "            if not self.server.pool.submit(job):\n",
      "            self.outstanding[rid] = job\n            return self.respond(rid, COMPUTE_RESULT, compute_digest(job.cost, job.seed))\n            if not self.server.pool.submit(job):\n",
      "3.6-slow-request-does-not-block"),
+    ("ping-held-behind-compute", "3.6",
+     "PING is not answered as soon as it is read: its PONG is held back (responses kept in order) until the COMPUTEs outstanding before it are answered",
+     "    def send(self, data):\n        if self.state not in (\"CLOSING\", \"CLOSED\"):\n            self.out += data\n",
+     "    def send(self, data):\n        held = self.__dict__.setdefault(\"held_pongs\", [])\n"
+     "        if data[5] == PONG and any(self.outstanding.values()):\n            held.append(data)  # in order: behind the COMPUTE received before it\n            return\n"
+     "        if self.state not in (\"CLOSING\", \"CLOSED\"):\n            self.out += data\n"
+     "            if held and not any(self.outstanding.values()):\n                self.out += b\"\".join(held)\n                held.clear()\n",
+     "3.6-ping-while-compute-runs"),
     # ---- 2.7 as document 1.2 resolved it ---------------------------------------------------------------
     ("faulty-client-error-0-answered", "2.7",
      "a client's ERROR with ID 0 and an undefined flag is answered (ERROR INVALID_FLAGS) instead of ending the connection unanswered",
@@ -133,6 +148,11 @@ MUTANTS = [
      "self.shutdown_wait = min(time.monotonic() + 1.0, self.accepted + self.server.handshake_timeout)",
      "self.shutdown_wait = self.accepted + self.server.handshake_timeout",
      "3.8-shutdown-during-handshake"),
+    ("shutdown-no-wait-for-hello", "3.8",
+     "a shutdown closes a connection in PREFACE or HANDSHAKE at once, without waiting a moment for the HELLO",
+     "self.shutdown_wait = min(time.monotonic() + 1.0, self.accepted + self.server.handshake_timeout)",
+     "self.shutdown_wait = time.monotonic()",
+     "3.8-shutdown-hello-with-request"),
     ("ping-answered-while-draining", "3.8", "PING is answered PONG during a drain",
      'if self.state == "DRAINING":\n            return self.error(rid, SHUTTING_DOWN',
      'if self.state == "DRAINING" and type_ != PING:\n            return self.error(rid, SHUTTING_DOWN',
@@ -154,6 +174,11 @@ MUTANTS = [
      'return self.error(rid, SHUTTING_DOWN, "the connection is draining")',
      'return self.error(rid, SHUTTING_DOWN, "the connection is draining", retry_after=100)',
      "3.8-shutting-down-after-goodbye-no-hint"),
+    ("shutting-down-hint-inverted", "4.8",
+     "the condition of SHUTTING_DOWN's retry_after_ms is inverted: a delay is suggested when the client started the drain (GOODBYE or half-close), 0 when the server did",
+     'return self.error(rid, SHUTTING_DOWN, "the connection is draining")',
+     'return self.error(rid, SHUTTING_DOWN, "the connection is draining", retry_after=1000 if self.client_drain else 0)',
+     "3.8-shutting-down-after-goodbye-no-hint"),
     # ---- 3.9 half-close --------------------------------------------------------------------------------
     ("half-close-drops-outstanding", "3.9", "end of stream closes at once, dropping outstanding work",
      "                self.inbuf.clear()\n            self.drain(by_client=True)\n",
@@ -168,11 +193,27 @@ MUTANTS = [
     ("client-error-0-ignored", "3.10", "the client's ERROR with ID 0 does not end the connection",
      "            if rid == 0:  # the client gives up on the connection (section 3.10)\n",
      "            if False:\n", "3.10-client-error-id-0"),
+    ("close-not-lingering", "3.10",
+     "the close is not lingering: once its output is written the server shuts down its write side and closes at once, without reading and discarding input until the peer's EOF or a short deadline",
+     "            conn.linger_deadline = time.monotonic() + LINGER\n            if conn.eof:\n                return self.close(conn)\n",
+     "            return self.close(conn)\n",
+     "3.10-lingering-close-behind-unread-replies"),
+    # ---- 3.11 abortive close ---------------------------------------------------------------------------
+    ("reset-on-read-kills-server", "3.11",
+     "a reset read from a connection (recv fails with ECONNRESET) is not caught: the exception ends the event loop, and every other connection with it",
+     "        except OSError:\n            return self.close(conn, abortive=True)  # a reset: drop it (section 3.11)\n",
+     "",
+     "3.11-reset-leaves-other-connection-served"),
     # ---- 4 and 5.4 messages and unexpected input ----------------------------------------------------------
     ("response-types-unknown", "4.1", "a response type sent to the server is UNKNOWN_TYPE, not UNEXPECTED_MESSAGE",
      'return self.error(rid, UNEXPECTED_MESSAGE, f"type 0x{type_:02x} is not sent to a server")',
      'return self.error(rid, UNKNOWN_TYPE, f"type 0x{type_:02x} is not sent to a server")',
      "4.1-pong-to-server"),
+    ("application-frames-not-requests", "4.1",
+     "an application-type frame (0x80-0xFF) from a client is not held to the duplicate rule of requests: one reusing an outstanding ID is answered UNKNOWN_TYPE instead of DUPLICATE_REQUEST_ID",
+     "if type_ not in (CANCEL, ERROR) and rid in self.outstanding:",
+     "if type_ not in (CANCEL, ERROR) and type_ < 0x80 and rid in self.outstanding:",
+     "2.5-duplicate-application-type"),
     ("v2-types-on-v1", "4.11", "STATS is served on a version-1 connection",
      "if SINCE.get(type_, 256) > self.version:", "if type_ not in SINCE:",
      "4.11-stats-on-v1"),
@@ -204,6 +245,17 @@ MUTANTS = [
      "total = sum(fields[0]) & 0xFFFFFFFFFFFFFFFF",
      "total = max(min(sum(fields[0]), (1 << 63) - 1), -(1 << 63)) & 0xFFFFFFFFFFFFFFFF",
      "4.10-sum-wrapping"),
+    ("byte-string-length-clamped", "6.8",
+     "a string or byte-string length that exceeds the octets remaining in the body is clamped to them instead of being MALFORMED_BODY",
+     '            raise BodyError(MALFORMED_BODY, f"{what} length {n} exceeds the body")\n',
+     "            n = len(self.data) - self.pos  # take no more than the body holds\n",
+     "6.8-echo-length-beyond-body", "A receiver MUST check every string or byte-string length"),
+    # ---- 7.1 error codes -----------------------------------------------------------------------------------
+    ("reserved-error-code-ignored", "7.1",
+     "a client's ERROR with ID 0 whose code is unknown (in the reserved range) is ignored instead of being treated as INTERNAL_ERROR: the connection goes on",
+     "            if rid == 0:  # the client gives up on the connection (section 3.10)\n",
+     "            if rid == 0 and not INTERNAL_ERROR < fields[0] < 0x8000:  # unknown codes: informative\n",
+     "3.10-client-error-id-0-reserved-code"),
     # ---- 8.3 timeouts and 8.4 resources ------------------------------------------------------------------------
     ("handshake-timeout-never", "8.3", "a connection that never sends HELLO is kept forever",
      'if self.state in ("PREFACE", "HANDSHAKE") and now >= self.accepted + s.handshake_timeout:',
@@ -212,6 +264,23 @@ MUTANTS = [
      "        self.inbuf += data\n        self.process()\n",
      "        self.inbuf += data\n        self.last_active = time.monotonic()\n        self.process()\n",
      "8.3-partial-frame-does-not-reset-idle"),
+    ("handshake-timer-restarts-on-read", "8.3",
+     "every read during the handshake restarts the handshake timeout, so the time from accept to a complete HELLO is not bounded (a client trickling its preface and HELLO is never evicted)",
+     "            return  # read and discarded (section 3.5)\n",
+     "            return  # read and discarded (section 3.5)\n        if self.state in (\"PREFACE\", \"HANDSHAKE\"):\n            self.accepted = time.monotonic()\n",
+     "8.3-handshake-timeout-trickle"),
+    ("limit-checked-after-buffering", "8.2",
+     "a frame's Length is checked against 16 MiB before it is buffered but against the announced limit only once the frame is complete: a 4-octet prefix claiming up to 16 MiB makes the server reserve and buffer that much before refusing it",
+     "            if length > limit:\n                return self.connection_error(FRAME_TOO_LARGE, f\"Length {length} exceeds the limit {limit}\")\n            if len(self.inbuf) < 4 + length:\n                return\n",
+     "            if length > MAX_LIMIT:\n                return self.connection_error(FRAME_TOO_LARGE, f\"Length {length} exceeds {MAX_LIMIT}\")\n"
+     "            if len(self.inbuf) < 4 + length:\n                return\n"
+     "            if length > limit:\n                return self.connection_error(FRAME_TOO_LARGE, f\"Length {length} exceeds the limit {limit}\")\n",
+     "2.2-prefix-only-too-large"),
+    ("connection-limit-closed-silently", "8.4",
+     "at its connection limit the server closes the new connection without sending ERROR CONNECTION_LIMIT",
+     'conn.connection_error(CONNECTION_LIMIT, "the server is at its connection limit")',
+     "conn.close_gracefully()",
+     "8.4-crowded-third-connection-refused"),
     ("never-busy", "8.4", "heavy requests are queued without bound (never BUSY)",
      "self.capacity = workers + depth", "self.capacity = 1 << 30", "8.4-busy-third-heavy-request"),
     ("too-many-is-fatal", "8.4", "TOO_MANY_OUTSTANDING closes the connection",
@@ -226,7 +295,7 @@ MUTANTS = [
 
 def mutated_source(name):
     """The server's source with the named mutant's edit applied."""
-    for m_name, _section, _bug, old, new, _killer in MUTANTS:
+    for m_name, _section, _bug, old, new, _killer, *_spec in MUTANTS:
         if m_name == name:
             source = SERVER.read_text(encoding="utf-8")
             count = source.count(old)
@@ -242,7 +311,8 @@ def main():
     if sys.argv[1] == "--list":
         for m in MUTANTS:
             mutated_source(m[0])  # every edit still applies
-        print(json.dumps([{"name": n, "section": s, "bug": b, "killer": k} for n, s, b, _, _, k in MUTANTS]))
+        print(json.dumps([dict({"name": n, "section": s, "bug": b, "killer": k}, **({"spec": q[0]} if q else {}))
+                          for n, s, b, _, _, k, *q in MUTANTS]))
         return
     name = sys.argv[1]
     code = compile(mutated_source(name), f"{SERVER.name} (mutant {name})", "exec")

@@ -148,8 +148,13 @@ def mutants_for(section, text, hits, mutants):
     keys = terms(text)
     found = []
     for kind, name, sections, bug, killer, quote in mutants:
-        if quote and (squash(quote)[:60] in squash(text) or squash(text)[:60] in squash(quote)):
-            found.append(f"{name} (fuzzer)")
+        if quote:
+            # A mutant that names its sentence is credited with that sentence only.
+            if squash(quote)[:60] in squash(text) or squash(text)[:60] in squash(quote):
+                if kind == "fuzz":
+                    found.append(f"{name} (fuzzer)")
+                elif killer and killer in hits:
+                    found.append(f"{name} ({killer})")
             continue
         if not in_section(sections, section) and not in_parent(sections, section):
             continue

@@ -428,6 +428,13 @@ for cid, what, fr in [
          [hs(1), fr, closed("any")])
 case(F, "3.10-error-then-clean-eof", "MUST", "A connection error is followed by a clean end of stream", "ERROR, then FIN, not RST (3.10).",
      [hs(1), raw(u32(3)), fill(0, 5000), err("FRAME_TOO_SHORT", 0), closed("clean")])
+case(F, "3.10-lingering-close-behind-unread-replies", "MUST", "A connection error behind unread replies still ends with a clean EOF",
+     "The client pipelines ECHOs whose replies (about 1 MB) it does not read yet, then a Length of 3 and more input. "
+     "Whatever replies the server sends before its ERROR (3.6.1), they and the ERROR wait in its send buffer; a server "
+     "that closes at once instead of lingering meets the later input with a reset that discards them. A lingering "
+     "close writes all queued output, shuts down its write side and reads until the peer's EOF (3.10).",
+     [hs(1)] + [echo(i, bytes(60000)) for i in range(1, 17)] + [raw(u32(3)), fill(0xAB, 65536),
+      {"expect": {"closed": "clean", "skip_frames": True}}])
 case(F, "3.11-reset-mid-response", "MUST", "A client reset while responses are in flight does not hurt the server",
      "The liveness probe after the case checks the server still serves (3.11).",
      [hs(1)] + [echo(i, bytes(60000)) for i in range(1, 30)] + [pause(50), {"reset": True}])
@@ -435,6 +442,13 @@ case(F, "3.11-reset-during-handshake", "MUST", "A reset during the handshake doe
      [preface(), {"reset": True}])
 case(F, "3.11-reset-with-compute-queued", "MUST", "A reset with heavy work queued does not hurt the server", "(3.11)",
      [hs(1)] + [compute(i, 200_000) for i in range(1, 6)] + [{"reset": True}])
+case(F, "3.11-reset-leaves-other-connection-served", "MUST", "A reset on one connection does not affect another",
+     "A second connection resets while its replies are in flight; the first, open throughout, is still answered "
+     "afterwards (3.11: without affecting other connections). The check is in the case itself, not only in the "
+     "liveness probe after it.",
+     [hs(1), {"parallel": {"connections": 1, "steps": [hs(1)] + [echo(i, bytes(60000)) for i in range(1, 7)]
+                                                     + [pause(50), {"reset": True}]}},
+      pause(200)] + still_alive())
 
 # ---- 8.3 timeouts (INFO: values are implementation-defined) ------------------------------------------------
 F = "8.3-timeouts.json"

@@ -345,6 +345,12 @@ for cid, code in [("no-error", "NO_ERROR"), ("idle-timeout", "IDLE_TIMEOUT")]:
          "code: the client reports it and closes, sending nothing (document 1.2: 9.3, 3.10).",
          opened() + [ping("a"), got("PING", "a"), frame("ERROR", 0, {"code": code, "message": "", "retry_after_ms": 0}),
                      event(event="failed"), {"client_closed": "any"}], spec=[ref("9.3", "ERROR with ID 0")])
+case("9.3-error-id-0-reserved-code", "MUST", "ERROR with ID 0 and an unknown reserved code ends the connection",
+     "A receiver treats an unknown code of the reserved range as INTERNAL_ERROR (7.1), a connection-scope code: "
+     "with ID 0 it ends the connection; the client reports it and closes, sending nothing (9.3, 3.10).",
+     opened() + [ping("a"), got("PING", "a"), frame("ERROR", 0, {"code": 0x0777, "message": "", "retry_after_ms": 0}),
+                 event(event="failed"), {"client_closed": "any"}],
+     spec=[ref("7.1", "A receiver MUST treat an unknown code in the reserved range")])
 for cid, code in [("truncated-frame", "TRUNCATED_FRAME"), ("invalid-request-id", "INVALID_REQUEST_ID")]:
     case(f"9.3-error-id-0-{cid}-continues", "MUST", f"ERROR {code} with ID 0 does not end the connection",
          "TRUNCATED_FRAME and request-scope codes with ID 0 do not end the connection (9.3, 3.10).",
