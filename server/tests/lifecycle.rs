@@ -251,10 +251,15 @@ fn a_connection_not_serviced_for_longer_than_the_drain_timeout_still_gets_its_dr
     // The client stops reading for longer than the drain timeout, then the server is told to
     // stop: the drain clock starts at the drain (spec §8.3), so the client still gets all that
     // was queued, a GOODBYE and a clean close, and the server exits 0. (The session-level test
-    // `the_drain_clock_starts_at_the_drain_not_at_the_last_service` pins the clock itself; this
-    // scenario, the issue's, did not reproduce a reset with the build before the fix.)
+    // `the_drain_clock_starts_at_the_drain_not_at_the_last_service` pins the clock itself.) With
+    // the build before the fix (594a332) the drain deadline was already past when the drain
+    // began, so the reactor reset the connection and exited 1 — when its timer check came before
+    // the client had read everything: the client here waits half a second after the signal
+    // before it reads (it stopped reading, and has not noticed the shutdown yet), which the
+    // fixed server's drain (2 s from the signal) allows for and the old one did not.
+
     for model in ["reactor", "threaded"] {
-        let (mut child, addr, err) = start(&["--model", model, "--drain-timeout", "1s"]);
+        let (mut child, addr, err) = start(&["--model", model, "--drain-timeout", "2s"]);
         std::thread::spawn(move || {
             let mut err = err;
             std::io::copy(&mut err, &mut std::io::sink())
@@ -277,8 +282,9 @@ fn a_connection_not_serviced_for_longer_than_the_drain_timeout_still_gets_its_dr
             }
             assert!(sent < 100_000, "{model}: the server never pushed back");
         }
-        std::thread::sleep(Duration::from_millis(2_000)); // twice the drain timeout
+        std::thread::sleep(Duration::from_millis(5_000)); // longer than the drain timeout
         terminate(&child);
+        std::thread::sleep(Duration::from_millis(500));
         let (mut replies, mut goodbye) = (0u32, false);
         let end = loop {
             match r.next_frame() {
