@@ -725,7 +725,6 @@ impl<'a> Search<'a> {
         format!("in state {}: {}", state_name(n.s.state()), parts.join("; "))
     }
 
-    /// Feeds atom `i`.
     /// Feeds atom `i`: the nodes it can lead to.
     ///
     /// One hidden choice is made here, between frames: a CANCEL of an outstanding request may
