@@ -49,6 +49,16 @@ fn lose_all(tags: &mut Tags) {
     }
 }
 
+/// Requests the server did not process before its clean close after GOODBYE: they may be
+/// retried (spec 3.8, 9.3).
+fn not_processed(ids: &[u32], tags: &mut Tags) {
+    for id in ids {
+        if let Some((tag, _, _)) = tags.remove(id) {
+            emit(json!({"event": "unprocessed", "tag": tag}));
+        }
+    }
+}
+
 /// Command lines, parsed; a line that is not a command is reported and skipped.
 fn stdin_commands() -> Receiver<Command> {
     let (tx, rx) = channel();
@@ -113,11 +123,7 @@ fn main() {
             // A clean close after the server's GOODBYE: what it did not answer was not
             // processed and may be retried (spec 3.8, 9.3); not a failure.
             Err(Error::Session(ClientError::NotProcessed(ids))) => {
-                for id in ids {
-                    if let Some((tag, _, _)) = c.tags.remove(&id) {
-                        emit(json!({"event": "unprocessed", "tag": tag}));
-                    }
-                }
+                not_processed(&ids, &mut c.tags);
                 lose_all(&mut c.tags);
                 emit(json!({"event": "closed"}));
                 conn = None;
@@ -214,11 +220,7 @@ fn command(cmd: Command, conn: &mut Option<Conn>) -> bool {
                 match end {
                     Ok(()) => {}
                     Err(Error::Session(ClientError::NotProcessed(ids))) => {
-                        for id in ids {
-                            if let Some((tag, _, _)) = tags.remove(&id) {
-                                emit(json!({"event": "unprocessed", "tag": tag}));
-                            }
-                        }
+                        not_processed(&ids, &mut tags)
                     }
                     Err(e) => failed("goodbye", &e),
                 }

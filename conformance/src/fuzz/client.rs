@@ -451,16 +451,7 @@ impl Gen {
         match self.model.send_with_id(t, &msg, self.now) {
             Ok(()) => {
                 self.cell(&format!("request {ty}"));
-                self.steps.push(json!({"client_frame": {
-                    "match": {"type": ty, "version": self.version, "request_id": {"$ge": 1}},
-                    "bind": tag(t)}}));
-                let _ = self.model.take_output();
-                self.out.push(Outstanding {
-                    id: t,
-                    ty,
-                    body,
-                    answered: false,
-                });
+                self.written(t, ty, body);
             }
             Err(e) => {
                 self.cell(&format!("request {ty} refused ({e})"));
@@ -470,6 +461,21 @@ impl Gen {
                 self.wait(json!({"no_client_frame": 100}), 100);
             }
         }
+    }
+
+    /// Request `t`, which the model sent: the client must write it (its ID bound to its tag),
+    /// and it is outstanding.
+    fn written(&mut self, t: u32, ty: &'static str, body: Value) {
+        let _ = self.model.take_output();
+        self.steps.push(json!({"client_frame": {
+            "match": {"type": ty, "version": self.version, "request_id": {"$ge": 1}},
+            "bind": tag(t)}}));
+        self.out.push(Outstanding {
+            id: t,
+            ty,
+            body,
+            answered: false,
+        });
     }
 
     /// Requests of 1 MiB each while the server stops reading: the client must keep every
@@ -591,16 +597,7 @@ impl Gen {
             self.flush_events();
             return;
         }
-        let _ = self.model.take_output();
-        self.steps.push(json!({"client_frame": {
-            "match": {"type": ty, "version": self.version, "request_id": {"$ge": 1}},
-            "bind": tag(t)}}));
-        self.out.push(Outstanding {
-            id: t,
-            ty,
-            body,
-            answered: false,
-        });
+        self.written(t, ty, body);
         let k = self.out.len() - 1;
         self.respond_to(k);
         self.flush_events();
